@@ -1,0 +1,54 @@
+# The make targets are the interface: run, test, lint, bench, build, deploy.
+SHELL := /bin/bash
+# Lambda runs python3.13; use it locally when this machine has it (pyenv or PATH).
+PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3.13 python3; do $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+export SAM_CLI_TELEMETRY := 0
+export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)
+
+.PHONY: venv run test lint unit integration e2e validate build bench soak redrive api-key clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
+	@test -x "$(PYTHON)" || { echo "python3.13 (or python3) is needed"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+## make run: the whole API on http://127.0.0.1:$(PORT) over an embedded AWS emulator
+run: venv
+	$(BIN)/python -m local --port $(PORT)
+
+## make test: lint, then every test (unit, integration, e2e against a local stack)
+test: venv lint
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sam validate --lint
+
+unit integration e2e: venv
+	$(BIN)/python -m pytest -q tests/$@
+
+build: venv
+	$(BIN)/sam build
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+## make api-key NAME=ci SCOPES="campaigns:trigger reports:read" [ENDPOINT=http://127.0.0.1:5000]
+api-key: venv
+	$(BIN)/python -m scripts.api_key create --name "$(or $(NAME),cli)" --scopes "$(or $(SCOPES),admin)"
+
+## make redrive: move dead-lettered delivery messages back to the delivery queue
+redrive: venv
+	$(BIN)/python -m scripts.redrive
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

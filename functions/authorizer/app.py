@@ -1,0 +1,19 @@
+"""HTTP API Lambda authorizer (simple responses): resolves the Bearer key to its principal.
+
+It always allows, passing either the principal or why there is none: the functions then
+answer 401/403 as problem+json, which API Gateway's own denials cannot be."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaign_engine.auth import authorizer_context
+from campaign_engine.observability import logger
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    headers = event.get("headers") or {}
+    resolved = authorizer_context(headers.get("authorization"))
+    logger.info("authorized", key_id=resolved.get("keyId"), error=resolved.get("error"))
+    return {"isAuthorized": True, "context": resolved}

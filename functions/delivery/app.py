@@ -1,0 +1,35 @@
+"""SQS consumer: render, claim, send, record. Failed records come back with backoff."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaign_engine.delivery import RetryLater, delay_redelivery, deliver_message
+from campaign_engine.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def deliver(record: SQSRecord) -> None:
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    try:
+        deliver_message(record.body, receive_count=receive_count)
+    except RetryLater:
+        delay_redelivery(record.receipt_handle, receive_count)
+        raise
+    except Exception as error:
+        # Poison records are retried until the queue's maxReceiveCount moves them to the DLQ;
+        # the reason is logged on every attempt.
+        logger.exception(
+            "delivery failed", message_id=record.message_id, receive_count=receive_count, error=type(error).__name__
+        )
+        raise
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)

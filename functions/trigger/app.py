@@ -1,0 +1,17 @@
+"""POST /im/executions/unitary: validate, a verdict per recipient, enqueue."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaign_engine.observability import logger, metrics, tracer
+from campaign_engine.routes.executions import trigger_router
+from campaign_engine.routes.resolver import new_resolver
+
+app = new_resolver(trigger_router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

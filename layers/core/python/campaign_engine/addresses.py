@@ -1,0 +1,84 @@
+"""Where a recipient's message goes, per channel, from the AJO recipient shape.
+
+Order: the request's channelData, then the profile, then the userId itself when its
+namespace is the channel's own (email / phone)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from campaign_engine.models import Recipient, _looks_like_email
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+PUSH_PLATFORMS = {"apns", "apns_sandbox", "fcm", "gcm", "adm", "baidu", "wns", "mpns"}
+
+
+def _dig(profile: Mapping[str, Any] | None, *path: str) -> Any:
+    node: Any = profile
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def profile_email(profile: Mapping[str, Any] | None) -> str | None:
+    for path in (("email",), ("personalEmail", "address"), ("workEmail", "address")):
+        value = _dig(profile, *path)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def profile_phone(profile: Mapping[str, Any] | None) -> str | None:
+    for path in (("phone",), ("mobilePhone", "number"), ("homePhone", "number")):
+        value = _dig(profile, *path)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def normalize_phone(value: str) -> str:
+    return re.sub(r"[\s().-]", "", value)
+
+
+def resolve_address(channel: str, recipient: Recipient, namespace: str) -> tuple[Any | None, str | None]:
+    """Returns (address, field) where field names the input it came from, or (None, None)."""
+    data = recipient.channel_data
+    if channel == "email":
+        if data and data.email_address:
+            return data.email_address.strip(), "channelData.emailAddress"
+        found = profile_email(recipient.profile)
+        if found:
+            return found.strip(), "profile"
+        if namespace.lower() == "email":
+            return recipient.user_id.strip(), "userId"
+        return None, None
+    if channel == "sms":
+        if data and data.mobile_phone_number:
+            return normalize_phone(data.mobile_phone_number), "channelData.mobilePhoneNumber"
+        found = profile_phone(recipient.profile)
+        if found:
+            return normalize_phone(found), "profile"
+        if namespace.lower() in ("phone", "phonenumber", "mobile"):
+            return normalize_phone(recipient.user_id), "userId"
+        return None, None
+    if data and data.push_info and data.push_info.token:
+        info = data.push_info
+        return {"appID": info.app_id, "platform": (info.platform or "").lower(), "token": info.token}, "channelData"
+    return None, None
+
+
+def address_problem(channel: str, address: Any) -> str | None:
+    """Why a resolved address cannot be used, or None."""
+    if channel == "email":
+        return None if _looks_like_email(address) else "is not an email address"
+    if channel == "sms":
+        return None if E164.match(address) else "is not a phone number in E.164 form (+14155550100)"
+    if not address.get("appID"):
+        return "pushInfo.appID is required"
+    if address.get("platform") not in PUSH_PLATFORMS:
+        return f"pushInfo.platform must be one of {', '.join(sorted(PUSH_PLATFORMS))}"
+    return None

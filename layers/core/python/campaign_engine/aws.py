@@ -1,0 +1,32 @@
+"""boto3 clients, built once per container and reused by warm invocations.
+
+botocore retries are set per client on purpose: reads and conditional writes may be
+retried by botocore, but an SES send is attempted exactly once per call, because a
+retried send after a lost response would be a second email. Delivery retries sends
+through the queue instead, behind its per-recipient send guard."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_STORE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+_SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
+
+
+@cache
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", config=_STORE_CONFIG)
+
+
+@cache
+def sqs() -> Any:
+    return boto3.client("sqs", config=_STORE_CONFIG)
+
+
+@cache
+def sesv2() -> Any:
+    return boto3.client("sesv2", config=_SEND_CONFIG)

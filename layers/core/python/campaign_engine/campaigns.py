@@ -1,0 +1,259 @@
+"""Campaign authoring: create, edit, review, activate, and the lifecycle after that.
+
+Versions: a campaign starts as draft version 1. Activation snapshots the version (immutable,
+what delivery renders) and makes it the live one. Editing a live campaign edits a pending
+draft (`draftVersion`); activating again replaces the live version with it. A trigger always
+uses the version live at that moment, and its execution records which one.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from campaign_engine import store
+from campaign_engine.auth import Principal, require, require_labels
+from campaign_engine.errors import DomainError, FieldError, conflict, field_errors_from_pydantic, not_found
+from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
+from campaign_engine.observability import logger
+from campaign_engine.review import review_campaign
+
+EDITABLE = ("draft", "scheduled", "live")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _load(campaign_id: str, principal: Principal, scope: str) -> store.CampaignHead:
+    require(principal, scope)
+    head = store.get_campaign_head(campaign_id, consistent=True)
+    if head is None:
+        raise not_found("campaign_not_found", "Campaign", campaign_id)
+    require_labels(principal, head.doc.get("labels") or [], campaign_id)
+    return head
+
+
+def _view(head: store.CampaignHead) -> Campaign:
+    return Campaign.model_validate(head.doc)
+
+
+def create(body: CampaignCreate, principal: Principal) -> Campaign:
+    require(principal, "campaigns:write")
+    if not principal.may_access(body.labels or []):
+        raise DomainError(
+            code="forbidden",
+            status=403,
+            title="Forbidden",
+            detail="This API key cannot create campaigns with these labels",
+        )
+    now = _now()
+    doc = {
+        **_dump(body),
+        "id": str(uuid.uuid4()),
+        "status": "draft",
+        "version": 1,
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    doc = _dump(Campaign.model_validate(doc))
+    head = store.put_campaign_head(store.CampaignHead(doc["id"], doc, 0), expected_revision=None)
+    logger.info("campaign created", campaign_id=doc["id"], channel=doc["channel"])
+    return _view(head)
+
+
+def get(campaign_id: str, principal: Principal) -> Campaign:
+    return _view(_load(campaign_id, principal, "campaigns:read"))
+
+
+def get_draft_or_current(campaign_id: str, principal: Principal) -> dict[str, Any]:
+    head = _load(campaign_id, principal, "campaigns:read")
+    return head.draft or head.doc
+
+
+def list_campaigns(
+    principal: Principal,
+    *,
+    status: str | None,
+    channel: str | None,
+    tag: str | None,
+    limit: int,
+    next_token: str | None,
+) -> CampaignList:
+    require(principal, "campaigns:read")
+    heads, token = store.list_campaign_heads(
+        status=status, channel=channel, tag=tag, limit=limit, next_token=next_token
+    )
+    visible = [h for h in heads if principal.may_access(h.doc.get("labels") or [])]
+    return CampaignList(items=[_view(h) for h in visible], nextToken=token)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> Campaign:
+    """Edits a draft in place; on a live or scheduled campaign edits (or starts) its pending draft."""
+    for fixed in (
+        "id",
+        "type",
+        "channel",
+        "status",
+        "version",
+        "createdAt",
+        "updatedAt",
+        "liveVersion",
+        "draftVersion",
+        "activatedAt",
+    ):
+        if fixed in raw_patch:
+            raise DomainError(
+                code="validation_failed",
+                status=400,
+                title="The request is not valid",
+                detail=f"{fixed} cannot be changed",
+                errors=[FieldError(fixed, "cannot be changed")],
+            )
+    CampaignPatch.model_validate(raw_patch)  # refuses unknown fields and bad values, naming them
+    head = _load(campaign_id, principal, "campaigns:write")
+    status = head.doc["status"]
+    if status not in EDITABLE:
+        raise conflict(
+            "campaign_not_editable",
+            f"A {status} campaign cannot be edited; duplicate it instead",
+            campaignId=campaign_id,
+        )
+    base = head.draft if head.draft is not None else head.doc
+    merged = merge_patch(base, raw_patch)
+    merged["updatedAt"] = _now()
+    if status != "draft":
+        merged["status"] = "draft"
+        merged["version"] = int(head.doc.get("liveVersion") or head.doc["version"]) + 1
+        merged.pop("liveVersion", None)
+        merged.pop("draftVersion", None)
+        merged.pop("activatedAt", None)
+    try:
+        validated = _dump(Campaign.model_validate(merged))
+    except ValidationError as exc:
+        raise DomainError(
+            code="validation_failed",
+            status=400,
+            title="The request is not valid",
+            detail="The patched campaign is not valid",
+            errors=field_errors_from_pydantic(exc.errors()),
+        ) from exc
+    if status == "draft":
+        head.doc = validated
+    else:
+        head.draft = validated
+        head.doc = {**head.doc, "draftVersion": validated["version"], "updatedAt": validated["updatedAt"]}
+    saved = store.put_campaign_head(head, expected_revision=head.revision)
+    return _view(saved)
+
+
+def delete(campaign_id: str, principal: Principal) -> None:
+    head = _load(campaign_id, principal, "campaigns:write")
+    if head.doc["status"] != "draft":
+        raise conflict(
+            "campaign_not_draft",
+            "Only a draft campaign can be deleted; stop or archive it instead",
+            campaignId=campaign_id,
+        )
+    store.delete_campaign(campaign_id, head.revision)
+
+
+def review(campaign_id: str, principal: Principal) -> ReviewResult:
+    head = _load(campaign_id, principal, "campaigns:read")
+    return review_campaign(head.draft or head.doc)
+
+
+def activate(campaign_id: str, principal: Principal) -> Campaign:
+    head = _load(campaign_id, principal, "campaigns:write")
+    status = head.doc["status"]
+    candidate = head.draft if head.draft is not None else head.doc
+    if status not in EDITABLE:
+        raise conflict("campaign_not_activatable", f"A {status} campaign cannot be activated", campaignId=campaign_id)
+    if status in ("live", "scheduled") and head.draft is None:
+        return _view(head)  # already active with nothing pending: activation is idempotent
+    result = review_campaign(candidate)
+    if not result.ok:
+        raise DomainError(
+            code="review_failed",
+            status=422,
+            title="The campaign cannot be activated",
+            detail="; ".join(f"{e.field}: {e.message}" for e in result.errors[:5]),
+            errors=[FieldError(e.field, e.message) for e in result.errors],
+            extra={"campaignId": campaign_id},
+        )
+    now = _now()
+    start = (candidate.get("schedule") or {}).get("start")
+    starts_later = bool(start and datetime.fromisoformat(start.replace("Z", "+00:00")) > datetime.now(UTC))
+    version = int(candidate["version"])
+    live = copy.deepcopy(candidate)
+    live.update(
+        {
+            "status": "scheduled" if starts_later else "live",
+            "liveVersion": version,
+            "activatedAt": now,
+            "updatedAt": now,
+        }
+    )
+    live.pop("draftVersion", None)
+    store.put_campaign_version(campaign_id, version, live)
+    head.doc, head.draft, head.live = live, None, live
+    saved = store.put_campaign_head(head, expected_revision=head.revision)
+    logger.info("campaign activated", campaign_id=campaign_id, version=version, status=live["status"])
+    return _view(saved)
+
+
+def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...], to: str, code: str) -> Campaign:
+    head = _load(campaign_id, principal, "campaigns:write")
+    status = head.doc["status"]
+    if status == to:
+        return _view(head)
+    if status not in allowed:
+        raise conflict(code, f"A {status} campaign cannot be {to}", campaignId=campaign_id)
+    head.doc = {**head.doc, "status": to, "updatedAt": _now()}
+    if head.live is not None:
+        head.live = {**head.live, "status": to}
+    saved = store.put_campaign_head(head, expected_revision=head.revision)
+    logger.info("campaign status changed", campaign_id=campaign_id, status=to)
+    return _view(saved)
+
+
+def stop(campaign_id: str, principal: Principal) -> Campaign:
+    return _transition(campaign_id, principal, ("scheduled", "live"), "stopped", "campaign_not_stoppable")
+
+
+def archive(campaign_id: str, principal: Principal) -> Campaign:
+    return _transition(
+        campaign_id, principal, ("scheduled", "live", "stopped", "completed"), "archived", "campaign_not_archivable"
+    )
+
+
+def duplicate(campaign_id: str, principal: Principal) -> Campaign:
+    """A new draft with the same properties and content (of the pending draft, if any)."""
+    source = get_draft_or_current(campaign_id, principal)
+    body = {k: v for k, v in source.items() if k in SETTABLE}
+    body["name"] = f"{source['name']} (copy)"[:200]
+    return create(CampaignCreate.model_validate(body), principal)
+
+
+SETTABLE = {field.alias or name for name, field in CampaignCreate.model_fields.items()}

@@ -1,0 +1,212 @@
+"""The delivery pipeline: one queue message = several recipients of one execution.
+
+For each recipient: choose the locale, render, claim the send guard, send, and record the
+outcome. The claim is a conditional write keyed by (execution, recipient), so a redelivered
+message, a second consumer, or a replayed trigger never sends twice.
+
+The one ambiguous case - the send may have been accepted but its outcome was not recorded
+(the function died, or SES's answer was lost) - is resolved towards "never twice": the
+recipient ends `failed` with reason `send_unconfirmed`, and is not sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from campaign_engine import aws, store
+from campaign_engine.channels import SendFailure
+from campaign_engine.channels import email as email_channel
+from campaign_engine.email_message import build_email
+from campaign_engine.locales import choose_locale, preferred_language
+from campaign_engine.observability import logger, metrics
+from campaign_engine.render import RenderError, compiled_for
+from campaign_engine.settings import get_settings
+
+# A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
+# longer than the delivery function's timeout, shorter than the queue's visibility timeout.
+CLAIM_LEASE_SECONDS = 120
+SEND_THREADS = 8
+
+
+class RetryLater(Exception):
+    """The message must come back: some recipient could not be sent yet (throttled, unavailable)."""
+
+
+@dataclass
+class Result:
+    state: str
+    reason: str | None = None
+    detail: str | None = None
+    message_id: str | None = None
+    locale: str | None = None
+
+
+@lru_cache(maxsize=128)
+def campaign_version(campaign_id: str, version: int) -> dict[str, Any]:
+    """Versions are immutable, so a warm container reads each one once."""
+    doc = store.get_campaign_version(campaign_id, version)
+    if doc is None:
+        raise LookupError(f"campaign {campaign_id} has no version {version}")
+    return doc
+
+
+def deliver_message(body: str, *, receive_count: int = 1) -> None:
+    """Delivers one queue message; raises RetryLater or an error to have it redelivered."""
+    message = json.loads(body)
+    campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
+    attempt_id = uuid.uuid4().hex
+    recipients = message["recipients"]
+    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(recipients))) as pool:
+        results = list(pool.map(lambda r: _deliver_one(message, campaign, r, attempt_id), recipients))
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    outcomes = [
+        store.Outcome(
+            execution_id=message["executionId"],
+            user_id=r["userId"],
+            campaign_id=message["campaignId"],
+            request_id=message["requestId"],
+            state=res.state,
+            reason=res.reason,
+            detail=res.detail,
+            message_id=res.message_id,
+            locale=res.locale,
+            attempt_id=attempt_id,
+            updated_at=now,
+            expires_at=int(message["expiresAt"]),
+        )
+        for r, res in zip(recipients, results, strict=True)
+        if res is not None and res.state != "retry"
+    ]
+    if outcomes:
+        store.record_outcomes(outcomes)
+    _count(outcomes)
+    retries = [res for res in results if res is not None and res.state == "retry"]
+    logger.info(
+        "message delivered",
+        execution_id=message["executionId"],
+        recipients=len(recipients),
+        recorded=len(outcomes),
+        retry=len(retries),
+        receive_count=receive_count,
+    )
+    if retries:
+        raise RetryLater(f"{len(retries)} recipients to retry: {retries[0].reason}")
+
+
+def _count(outcomes: Iterable[store.Outcome]) -> None:
+    sent = failed = 0
+    for o in outcomes:
+        sent += o.state == "sent"
+        failed += o.state == "failed"
+    if sent:
+        metrics.add_metric(name="MessagesSent", unit="Count", value=sent)
+    if failed:
+        metrics.add_metric(name="MessagesFailed", unit="Count", value=failed)
+
+
+def _deliver_one(
+    message: dict[str, Any], campaign: dict[str, Any], recipient: dict[str, Any], attempt_id: str
+) -> Result | None:
+    """Returns the outcome to record, a `retry` result, or None when another attempt owns it."""
+    content = campaign.get("content") or {}
+    locale = choose_locale(content, preferred_language(recipient.get("profile")))
+    if locale is None:
+        return Result("excluded", "no_matching_locale", "No content for the recipient's language and no fallback")
+    scope = {
+        "profile": recipient.get("profile") or {},
+        "context": recipient.get("context") or {},
+        "campaign": {k: campaign.get(k) for k in ("id", "name", "version", "type", "channel")},
+        "locale": locale,
+    }
+    try:
+        compiled = compiled_for(
+            (campaign["id"], campaign["version"], locale), campaign["channel"], locale, content["locales"][locale]
+        )
+        rendered = compiled.render(scope)
+    except RenderError as exc:
+        return Result("failed", "render_error", str(exc), locale=locale)
+
+    existing = store.claim_recipient(
+        store.Claim(
+            execution_id=message["executionId"],
+            user_id=recipient["userId"],
+            campaign_id=message["campaignId"],
+            request_id=message["requestId"],
+            attempt_id=attempt_id,
+            expires_at=int(message["expiresAt"]),
+            locale=locale,
+        )
+    )
+    if existing is not None:
+        return _already_claimed(existing)
+
+    sender = campaign.get("sender") or {}
+    try:
+        raw = build_email(
+            from_email=sender["fromEmail"],
+            from_name=sender.get("fromName"),
+            to=recipient["address"],
+            reply_to=sender.get("replyTo"),
+            subject=rendered.subject or "",
+            html=rendered.html,
+            text=rendered.text,
+        )
+        message_id = email_channel.send(
+            from_email=sender["fromEmail"],
+            to=recipient["address"],
+            raw=raw,
+            tags={"campaignId": message["campaignId"], "executionId": message["executionId"]},
+        )
+    except SendFailure as failure:
+        if failure.kind == "retry":
+            store.release_claim(message["executionId"], recipient["userId"], attempt_id)
+            return Result("retry", failure.code)
+        reason = "send_unconfirmed" if failure.kind == "ambiguous" else "send_failed"
+        logger.warning("send failed", execution_id=message["executionId"], code=failure.code, kind=failure.kind)
+        return Result("failed", reason, f"{failure.code}: {failure.detail}"[:500], locale=locale)
+    except (ValueError, KeyError) as exc:
+        # A message that cannot be built (a header value with a newline, no sender) never will be.
+        return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale)
+    return Result("sent", message_id=message_id, locale=locale)
+
+
+def _already_claimed(existing: store.RecipientState) -> Result | None:
+    if existing.state != "sending":
+        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=1)
+        return None  # a final outcome exists: this is a duplicate, and it stays as recorded
+    age = time.time() - float(existing.claimed_at or 0)
+    if age < CLAIM_LEASE_SECONDS:
+        # Another consumer is sending right now; it records the outcome.
+        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=1)
+        return None
+    logger.warning("stale claim resolved as unconfirmed", execution_id=existing.execution_id)
+    return Result(
+        "failed",
+        "send_unconfirmed",
+        "A delivery attempt stopped after claiming this send; it is not retried so that it is never sent twice",
+        locale=existing.locale,
+    )
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """Exponential backoff with jitter for a message that must come back, within SQS's 12 hours."""
+    base = min(900, 5 * 2 ** max(0, receive_count - 1))
+    return int(base * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not security
+
+
+def delay_redelivery(receipt_handle: str, receive_count: int) -> None:
+    """Backs off by the queue's visibility instead of sleeping in the function."""
+    aws.sqs().change_message_visibility(
+        QueueUrl=get_settings().delivery_queue_url,
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=backoff_seconds(receive_count),
+    )

@@ -1,0 +1,76 @@
+"""The delivery queue: what the trigger writes and delivery reads.
+
+A message carries several recipients of one execution, so that a 1,000-recipient call costs
+a handful of SQS requests, and a batch request carries up to ten messages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from campaign_engine import aws
+from campaign_engine.settings import get_settings
+
+MESSAGE_FORMAT = 1
+RECIPIENTS_PER_MESSAGE = 10
+# SQS allows 256 KiB per message and per batch request; stay clear of the attributes' share.
+MAX_MESSAGE_BYTES = 250 * 1024
+MAX_BATCH_ENTRIES = 10
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def pack_messages(header: dict[str, Any], recipients: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Groups recipients into message bodies, by count and by size."""
+    head = dumps({"v": MESSAGE_FORMAT, **header, "recipients": []})
+    budget = MAX_MESSAGE_BYTES - len(head.encode())
+    chunk: list[str] = []
+    size = 0
+    for recipient in recipients:
+        encoded = dumps(recipient)
+        length = len(encoded.encode()) + 1
+        if chunk and (len(chunk) == RECIPIENTS_PER_MESSAGE or size + length > budget):
+            yield head[:-3] + "[" + ",".join(chunk) + "]}"
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += length
+    if chunk:
+        yield head[:-3] + "[" + ",".join(chunk) + "]}"
+
+
+def fits_in_message(header: dict[str, Any], recipient: dict[str, Any]) -> bool:
+    single = dumps({"v": MESSAGE_FORMAT, **header, "recipients": [recipient]})
+    return len(single.encode()) <= MAX_MESSAGE_BYTES
+
+
+def enqueue(bodies: list[str]) -> None:
+    """Sends every body, ten per request and within the request size limit; retries refused entries."""
+    client = aws.sqs()
+    url = get_settings().delivery_queue_url
+    batch: list[str] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode())
+        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_MESSAGE_BYTES):
+            _send_batch(client, url, batch)
+            batch, size = [], 0
+        batch.append(body)
+        size += length
+    if batch:
+        _send_batch(client, url, batch)
+
+
+def _send_batch(client: Any, url: str, bodies: list[str]) -> None:
+    entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+    for attempt in range(5):
+        response = client.send_message_batch(QueueUrl=url, Entries=entries)
+        failed = {f["Id"] for f in response.get("Failed", [])}
+        if not failed:
+            return
+        entries = [e for e in entries if e["Id"] in failed]
+        time.sleep(0.05 * 2**attempt)
+    raise RuntimeError(f"SQS refused {len(entries)} delivery messages after retries")

@@ -1,0 +1,73 @@
+"""Domain errors. Each carries a stable `code` and the HTTP status it maps to; the API
+layer turns them into application/problem+json in one place (`http.problem`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass
+class DomainError(Exception):
+    code: str
+    detail: str
+    status: int = 400
+    title: str = ""
+    errors: list[FieldError] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+def validation_failed(errors: list[FieldError], detail: str | None = None) -> DomainError:
+    return DomainError(
+        code="validation_failed",
+        status=400,
+        title="The request is not valid",
+        detail=detail or "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
+        errors=errors,
+    )
+
+
+def not_found(code: str, what: str, ident: str) -> DomainError:
+    return DomainError(code=code, status=404, title=f"{what} not found", detail=f"No {what.lower()} with id {ident!r}")
+
+
+def conflict(code: str, detail: str, **extra: str) -> DomainError:
+    return DomainError(code=code, status=409, title="Conflict", detail=detail, extra=dict(extra))
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """('body', 'recipients', 3, 'channelData', 'emailAddress') -> recipients[3].channelData.emailAddress"""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        source = parts.pop(0)
+        if not parts:
+            return "body" if source == "body" else source
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def field_errors_from_pydantic(errors: Sequence[Any]) -> list[FieldError]:
+    result = []
+    for error in errors:
+        message = str(error.get("msg", "is not valid"))
+        if error.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        elif error.get("type") == "missing":
+            message = "is required"
+        result.append(FieldError(field=field_path(error.get("loc", ())), message=message))
+    return result

@@ -1,0 +1,69 @@
+"""What happened to every recipient of an execution: from `queued` to its final state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from campaign_engine import store
+from campaign_engine.auth import Principal, require_labels
+from campaign_engine.errors import DomainError, not_found
+from campaign_engine.models import ExecutionStatus, RecipientOutcome
+from campaign_engine.trigger import request_key_of_execution
+
+# A claim without an outcome yet is still "queued" from the caller's point of view.
+STATE_TO_STATUS = {"sending": "queued", "sent": "sent", "failed": "failed", "excluded": "excluded"}
+
+
+def execution_status(execution_id: str, principal: Principal, *, limit: int, next_token: str | None) -> ExecutionStatus:
+    if not (principal.can("reports:read") or principal.can("campaigns:trigger")):
+        raise DomainError(
+            code="forbidden",
+            status=403,
+            title="Forbidden",
+            detail="Reading executions needs the 'reports:read' or 'campaigns:trigger' scope",
+        )
+    key = request_key_of_execution(execution_id)
+    record = store.get_execution_record(key) if key else None
+    if record is None or record.execution_id != execution_id:
+        raise not_found("execution_not_found", "Execution", execution_id)
+    if principal.labels is not None and not principal.can("admin"):
+        head = store.get_campaign_head(record.campaign_id)
+        require_labels(principal, (head.doc.get("labels") or []) if head else [], record.campaign_id)
+
+    states = {s.user_id: s for s in store.iter_recipient_states(execution_id)}
+    outcomes: list[RecipientOutcome] = []
+    for user_id, verdict, reason, detail, *_ in record.verdicts:
+        if verdict == "rejected":
+            outcomes.append(RecipientOutcome(userId=user_id, status="excluded", reason=reason, detail=detail))
+            continue
+        state = states.get(user_id)
+        if state is None:
+            outcomes.append(RecipientOutcome(userId=user_id, status="queued"))
+            continue
+        outcomes.append(
+            RecipientOutcome(
+                userId=user_id,
+                status=STATE_TO_STATUS.get(state.state, state.state),
+                reason=state.reason,
+                detail=state.detail,
+                messageId=state.message_id,
+                locale=state.locale,
+                updatedAt=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00")) if state.updated_at else None,
+            )
+        )
+    counts = Counter(o.status for o in outcomes)
+    offset = int((store.decode_token(next_token) or {}).get("offset", 0))
+    page = outcomes[offset : offset + limit]
+    more = offset + limit < len(outcomes)
+    return ExecutionStatus(
+        executionId=execution_id,
+        requestId=record.request_id,
+        campaignId=record.campaign_id,
+        campaignVersion=record.campaign_version,
+        createdAt=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
+        status="in_progress" if counts.get("queued") else "completed",
+        counts={"total": len(outcomes), **dict(sorted(counts.items()))},
+        recipients=page,
+        nextToken=store.encode_token({"offset": offset + limit}) if more else None,
+    )

@@ -1,0 +1,288 @@
+"""Request and response shapes of the public API (contract v1).
+
+These pydantic models are the single source of the API's validation and of its OpenAPI
+document. Stored items are kept apart (see `store`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Channel = Literal["email", "sms", "push"]
+CampaignType = Literal["transactional", "marketing"]
+CampaignStatus = Literal["draft", "scheduled", "live", "stopped", "completed", "archived"]
+RecipientStatus = Literal[
+    "queued", "sent", "delivered", "opened", "clicked", "bounced", "complained", "failed", "excluded"
+]
+
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+class StrictModel(BaseModel):
+    """Campaign documents refuse unknown fields, so a typo is an error instead of a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class OpenModel(BaseModel):
+    """AJO-compatible bodies accept and ignore what they do not use (mergePolicyName, ...)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# ---------------------------------------------------------------------------
+# Campaigns
+# ---------------------------------------------------------------------------
+class LocaleContent(StrictModel):
+    subject: Annotated[str | None, Field(description="Email subject (template)", max_length=2000)] = None
+    html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)")] = None
+    text: Annotated[str | None, Field(description="Email plain-text body; derived from html when absent")] = None
+    body: Annotated[str | None, Field(description="SMS or push body (template)")] = None
+    title: Annotated[str | None, Field(description="Push title (template)")] = None
+    data: Annotated[dict[str, str] | None, Field(description="Push custom data; each value is a template")] = None
+
+
+class Content(StrictModel):
+    default_locale: Annotated[
+        str, Field(alias="defaultLocale", pattern=LOCALE_PATTERN, description="Locale used when none matches")
+    ] = "en-US"
+    fallback: Annotated[
+        bool,
+        Field(
+            description="Send the default locale to recipients whose language has no content; when false "
+            "they are excluded as no_matching_locale"
+        ),
+    ] = True
+    locales: Annotated[dict[str, LocaleContent], Field(description="Content per locale, e.g. en-US, pt-BR")] = {}
+
+    @field_validator("locales")
+    @classmethod
+    def _locale_names(cls, value: dict[str, LocaleContent]) -> dict[str, LocaleContent]:
+        import re
+
+        for name in value:
+            if not re.match(LOCALE_PATTERN, name):
+                raise ValueError(f"{name!r} is not a locale tag such as en-US")
+        return value
+
+
+class Sender(StrictModel):
+    from_email: Annotated[str | None, Field(alias="fromEmail", description="Verified SES identity")] = None
+    from_name: Annotated[str | None, Field(alias="fromName", max_length=200)] = None
+    reply_to: Annotated[str | None, Field(alias="replyTo")] = None
+    origination_identity: Annotated[
+        str | None, Field(alias="originationIdentity", description="SMS sender id, phone number or pool")
+    ] = None
+
+    @field_validator("from_email", "reply_to")
+    @classmethod
+    def _email_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _looks_like_email(value):
+            raise ValueError("is not an email address")
+        return value
+
+    @field_validator("from_name")
+    @classmethod
+    def _no_newlines(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value):
+            raise ValueError("must be one line")
+        return value
+
+
+class Audience(StrictModel):
+    namespace: Annotated[str, Field(description="Identity namespace of userId (email, phone, crmId, ...)")] = "email"
+    create_profiles: Annotated[
+        bool, Field(alias="createProfiles", description="Serve recipients unknown to the profile store")
+    ] = True
+    audience_id: Annotated[str | None, Field(alias="audienceId")] = None
+
+
+class Schedule(StrictModel):
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a UTC offset, e.g. 2026-12-01T09:00:00Z")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Throttle(StrictModel):
+    messages_per_second: Annotated[int | None, Field(alias="messagesPerSecond", ge=1, le=20000)] = None
+
+
+class Tracking(StrictModel):
+    opens: bool = False
+    clicks: bool = False
+
+
+class CampaignFields(StrictModel):
+    """Fields a caller may set on create or patch."""
+
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    description: Annotated[str | None, Field(max_length=2000)] = None
+    tags: Annotated[list[str] | None, Field(max_length=50)] = None
+    labels: Annotated[list[str] | None, Field(description="Access labels", max_length=50)] = None
+    content: Content | None = None
+    sender: Sender | None = None
+    audience: Audience | None = None
+    schedule: Schedule | None = None
+    throttle: Throttle | None = None
+    tracking: Tracking | None = None
+    context_schema: Annotated[
+        dict[str, Any] | None,
+        Field(alias="contextSchema", description="JSON Schema every recipient's context must satisfy"),
+    ] = None
+
+
+class CampaignCreate(CampaignFields):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: Annotated[CampaignType, Field(description="Fixed at creation")] = "transactional"
+    channel: Channel
+
+
+class CampaignPatch(CampaignFields):
+    """Every field optional; `type` and `channel` are fixed at creation."""
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    name: str
+    description: str | None = None
+    tags: list[str] = []
+    labels: list[str] = []
+    type: CampaignType
+    channel: Channel
+    status: CampaignStatus
+    version: Annotated[int, Field(description="Version number of this document")]
+    live_version: Annotated[int | None, Field(alias="liveVersion", description="Version triggers use")] = None
+    draft_version: Annotated[
+        int | None, Field(alias="draftVersion", description="Pending draft of a live campaign, if any")
+    ] = None
+    content: Content = Content()
+    sender: Sender = Sender()
+    audience: Audience = Audience()
+    schedule: Schedule = Schedule()
+    throttle: Throttle = Throttle()
+    tracking: Tracking = Tracking()
+    context_schema: Annotated[dict[str, Any] | None, Field(alias="contextSchema")] = None
+    created_at: Annotated[datetime, Field(alias="createdAt")]
+    updated_at: Annotated[datetime, Field(alias="updatedAt")]
+    activated_at: Annotated[datetime | None, Field(alias="activatedAt")] = None
+
+
+class CampaignList(BaseModel):
+    items: list[Campaign]
+    next_token: Annotated[str | None, Field(alias="nextToken")] = None
+
+
+class ReviewIssue(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class ReviewResult(BaseModel):
+    ok: bool
+    errors: list[ReviewIssue]
+    warnings: list[ReviewIssue]
+
+
+# ---------------------------------------------------------------------------
+# Trigger (AJO Interactive Message Execution API)
+# ---------------------------------------------------------------------------
+class PushInfo(OpenModel):
+    app_id: Annotated[str | None, Field(alias="appID")] = None
+    platform: str | None = None
+    token: str | None = None
+
+
+class ChannelData(OpenModel):
+    email_address: Annotated[str | None, Field(alias="emailAddress")] = None
+    mobile_phone_number: Annotated[str | None, Field(alias="mobilePhoneNumber")] = None
+    push_info: Annotated[PushInfo | None, Field(alias="pushInfo")] = None
+
+
+class Recipient(OpenModel):
+    type: Annotated[Literal["aep", "external"], Field(description="aep: a profile; external: just an address")] = "aep"
+    user_id: Annotated[str, Field(alias="userId", min_length=1, max_length=256)]
+    namespace: str | None = None
+    channel_data: Annotated[ChannelData | None, Field(alias="channelData")] = None
+    profile: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+
+
+class TriggerRequest(OpenModel):
+    request_id: Annotated[
+        str | None,
+        Field(
+            alias="requestId",
+            min_length=1,
+            max_length=256,
+            description="Caller's id; the same id and body within the idempotency window replays the answer",
+        ),
+    ] = None
+    campaign_id: Annotated[str, Field(alias="campaignId", min_length=1, max_length=128)]
+    recipients: Annotated[list[Recipient], Field(min_length=1, max_length=1000)]
+    context: dict[str, Any] | None = None
+    merge_policy_name: Annotated[str | None, Field(alias="mergePolicyName", description="Accepted, ignored")] = None
+
+
+class RecipientVerdict(BaseModel):
+    user_id: Annotated[str, Field(alias="userId")]
+    status: Literal["accepted", "rejected"]
+    reason: str | None = None
+    detail: str | None = None
+
+
+class TriggerAccepted(BaseModel):
+    execution_id: Annotated[str, Field(alias="executionId")]
+    request_id: Annotated[str, Field(alias="requestId")]
+    campaign_id: Annotated[str, Field(alias="campaignId")]
+    created_at: Annotated[datetime, Field(alias="createdAt")]
+    recipients: list[RecipientVerdict]
+
+
+# ---------------------------------------------------------------------------
+# Executions
+# ---------------------------------------------------------------------------
+class RecipientOutcome(BaseModel):
+    user_id: Annotated[str, Field(alias="userId")]
+    status: RecipientStatus
+    reason: str | None = None
+    detail: str | None = None
+    message_id: Annotated[str | None, Field(alias="messageId")] = None
+    locale: str | None = None
+    updated_at: Annotated[datetime | None, Field(alias="updatedAt")] = None
+
+
+class ExecutionStatus(BaseModel):
+    execution_id: Annotated[str, Field(alias="executionId")]
+    request_id: Annotated[str, Field(alias="requestId")]
+    campaign_id: Annotated[str, Field(alias="campaignId")]
+    campaign_version: Annotated[int, Field(alias="campaignVersion")]
+    created_at: Annotated[datetime, Field(alias="createdAt")]
+    status: Annotated[
+        Literal["in_progress", "completed"], Field(description="completed once no recipient is still queued")
+    ]
+    counts: Annotated[dict[str, int], Field(description="Recipients per status, plus total")]
+    recipients: list[RecipientOutcome]
+    next_token: Annotated[str | None, Field(alias="nextToken")] = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+def _looks_like_email(value: str) -> bool:
+    local, sep, domain = value.rpartition("@")
+    return bool(sep and local and "." in domain and not any(c.isspace() for c in value) and len(value) <= 254)

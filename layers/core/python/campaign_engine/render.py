@@ -1,0 +1,610 @@
+"""Campaign templates: compile once per container, render per recipient.
+
+Templates are written by API-key holders, and the data they read (profiles, trigger context)
+comes from callers, so everything runs in Jinja2's `ImmutableSandboxedEnvironment`: no
+attribute tricks (`''.__class__.__mro__`), no mutation of the data. Only the email `html`
+part is autoescaped; subjects, text, SMS and push are not HTML and would show `&amp;`.
+
+Missing data is strict where it shows and lenient where it is tested. Walking a path that
+does not exist is fine (`profile.person.name.firstName | default("there")`,
+`{% if profile.vip %}`, `is defined`), but printing, iterating or computing with it fails the
+render with the path it came from (`'context.offerCode' is undefined`): a blank greeting or
+a missing offer code sent to thousands is worse than a message held back. JSON `null` counts
+as missing, so it never prints as "None". Error messages name paths and lines, never values.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from jinja2 import Template, TemplateError, TemplateRuntimeError, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+
+__all__ = [
+    "CompiledLocale",
+    "RenderError",
+    "RenderedMessage",
+    "TemplateProblem",
+    "TemplateProblems",
+    "check_content",
+    "compile_content",
+    "compiled_for",
+    "html_to_text",
+    "template_variables",
+]
+
+_SCALAR_PARTS: dict[str, tuple[str, ...]] = {
+    "email": ("subject", "html", "text"),
+    "sms": ("body",),
+    "push": ("title", "body"),
+}
+_REQUIRED_PARTS: dict[str, tuple[str, ...]] = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
+_MAP_PARTS: dict[str, tuple[str, ...]] = {"push": ("data",)}
+_TEMPLATE_FILENAME = "<template>"
+_COMPILED_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """One template that cannot be compiled: where it is and what is wrong."""
+
+    locale: str
+    field: str
+    line: int | None
+    message: str
+
+
+class TemplateProblems(Exception):
+    """Content that does not compile; `problems` lists every part at fault, not just the first."""
+
+    code = "invalid_template"
+
+    def __init__(self, problems: list[TemplateProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(_describe(p) for p in problems))
+
+
+class RenderError(Exception):
+    """A template that compiled but could not be rendered for this recipient. The message names
+    the part, the line and the variable path; it never holds a value from the data."""
+
+    code = "render_error"
+
+    def __init__(self, message: str, *, locale: str | None = None, field: str | None = None, line: int | None = None):
+        self.message = message
+        self.locale = locale
+        self.field = field
+        self.line = line
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """What one recipient receives. Fields the channel does not use stay None."""
+
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    body: str | None = None
+    title: str | None = None
+    data: dict[str, str] | None = None
+
+
+def _describe(problem: TemplateProblem) -> str:
+    where = f"{problem.locale} {problem.field}".strip()
+    line = f", line {problem.line}" if problem.line else ""
+    return f"{where}{line}: {problem.message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Undefined values that know their path
+# ---------------------------------------------------------------------------------------------
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_INDEX_LIMIT = 20_000
+
+
+def _child_path(parent: str, key: object) -> str:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"{parent}[{key}]"
+    if isinstance(key, str) and _IDENTIFIER.fullmatch(key):
+        return f"{parent}.{key}"
+    # A computed key may be recipient data: name its place, not its value.
+    return f"{parent}[...]"
+
+
+class _PathIndex:
+    """Where each container of the render scope sits (`id(obj)` -> `context.order.items[0]`).
+    Built lazily, only when a lookup misses, so a clean render pays nothing for it."""
+
+    def __init__(self, scope: Mapping[str, Any]) -> None:
+        self._scope = scope
+        self._paths: dict[int, str] | None = None
+
+    def path_of(self, obj: object) -> str | None:
+        if self._paths is None:
+            self._paths = self._build()
+        return self._paths.get(id(obj))
+
+    def _build(self) -> dict[int, str]:
+        paths: dict[int, str] = {}
+        stack: list[tuple[object, str]] = [(value, name) for name, value in self._scope.items()]
+        while stack and len(paths) < _INDEX_LIMIT:
+            value, path = stack.pop()
+            if isinstance(value, Mapping):
+                children: Iterator[tuple[object, object]] = iter(value.items())
+            elif isinstance(value, list | tuple):
+                children = enumerate(value)
+            else:
+                continue
+            if id(value) in paths:  # shared or cyclic: the first place found names it
+                continue
+            paths[id(value)] = path
+            stack.extend((child, _child_path(path, key)) for key, child in children)
+        return paths
+
+
+_current_index: ContextVar[_PathIndex | None] = ContextVar("campaign_render_index", default=None)
+
+
+class PathUndefined(Undefined):
+    """A missing value that remembers where it was looked up. Chaining and tests work on it;
+    printing, iterating, measuring or computing with it raise `UndefinedError` naming the path."""
+
+    __slots__ = ("_undefined_null", "_undefined_path")
+    _undefined_null: bool
+    _undefined_path: str | None
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateRuntimeError] = UndefinedError,
+        *,
+        path: str | None = None,
+        null: bool = False,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        self._undefined_null = null
+        if path is None:
+            if obj is missing:
+                path = name if isinstance(name, str) else None
+            elif isinstance(obj, PathUndefined) and obj._undefined_path and name is not None:
+                path = _child_path(obj._undefined_path, name)
+            elif (index := _current_index.get()) is not None and (parent := index.path_of(obj)) and name is not None:
+                path = _child_path(parent, name)
+        self._undefined_path = path
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint:
+            return self._undefined_hint
+        if self._undefined_path:
+            return f"{self._undefined_path!r} is {'null' if self._undefined_null else 'undefined'}"
+        return super()._undefined_message
+
+    def _child(self, key: Any) -> PathUndefined:
+        if self._undefined_exception is not UndefinedError:
+            # An unsafe attribute (SecurityError) stays fatal however far it is chained.
+            self._fail_with_undefined_error()
+        path = _child_path(self._undefined_path, key) if self._undefined_path else None
+        return PathUndefined(obj=missing, name=key if isinstance(key, str) else None, path=path)
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return self._child(name)
+
+    def __getitem__(self, key: Any) -> PathUndefined:  # type: ignore[override]
+        return self._child(key)
+
+    # What the reader would see, or what would silently count as empty, fails.
+    __str__ = __iter__ = __len__ = Undefined._fail_with_undefined_error
+
+    def __repr__(self) -> str:
+        return f"PathUndefined({self._undefined_path!r})"
+
+
+class _MissingKeyMethod(PathUndefined):
+    """`context.items` when the data has no "items" key: missing in every way (`is defined` is
+    false, printing or looping fails naming the path) except that calling it still runs the
+    dict method, so `context.prices.items()` keeps working."""
+
+    __slots__ = ("_method",)
+
+    def __init__(self, method: Any, obj: Any, name: str) -> None:
+        super().__init__(obj=obj, name=name)
+        self._method = method
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method(*args, **kwargs)
+
+
+class _CampaignEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, plus what JSON data needs: a key wins over a same-named dict method
+    (`context.items` is the data, not `dict.items`), and `null` behaves as missing."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return self._checked(obj[attribute], obj, attribute)
+            except (KeyError, TypeError):
+                pass
+        return self._checked(super().getattr(obj, attribute), obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return self._checked(super().getitem(obj, argument), obj, argument)
+
+    def _checked(self, value: Any, obj: Any, name: Any) -> Any:
+        if value is None:
+            return PathUndefined(obj=obj, name=name, null=True)
+        if isinstance(obj, Mapping) and isinstance(name, str) and callable(value) and not isinstance(value, Undefined):
+            try:
+                is_key = name in obj
+            except TypeError:
+                is_key = False
+            if not is_key:
+                return _MissingKeyMethod(value, obj, name)
+        return value
+
+
+def _environment(*, html: bool) -> _CampaignEnvironment:
+    return _CampaignEnvironment(undefined=PathUndefined, autoescape=html, auto_reload=False, cache_size=0)
+
+
+# Built once per container; Jinja environments are safe to share between renders.
+_TEXT_ENV = _environment(html=False)
+_HTML_ENV = _environment(html=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling
+# ---------------------------------------------------------------------------------------------
+
+
+def _compile_one(
+    source: Any, *, html: bool, locale: str, field_name: str, problems: list[TemplateProblem]
+) -> Template | None:
+    if not isinstance(source, str):
+        problems.append(TemplateProblem(locale, field_name, None, "must be a string"))
+        return None
+    try:
+        return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+    except TemplateSyntaxError as exc:
+        problems.append(TemplateProblem(locale, field_name, exc.lineno, exc.message or "invalid template syntax"))
+        return None
+
+
+@dataclass(frozen=True)
+class CompiledLocale:
+    """The compiled templates of one locale of one campaign version."""
+
+    channel: str
+    locale: str
+    parts: Mapping[str, Template]
+    data: Mapping[str, Template] = field(default_factory=dict)
+
+    def render(self, scope: Mapping[str, Any]) -> RenderedMessage:
+        """Render every part for one recipient; `scope` holds profile, context, campaign, locale."""
+        token = _current_index.set(_PathIndex(scope))
+        try:
+            values = {name: self._render_part(name, template, scope) for name, template in self.parts.items()}
+            data = {key: self._render_part(f"data.{key}", t, scope) for key, t in self.data.items()}
+        finally:
+            _current_index.reset(token)
+        for name in _REQUIRED_PARTS.get(self.channel, ()):
+            if not values.get(name, "").strip():
+                raise RenderError(f"{self.locale} {name}: is empty after rendering", locale=self.locale, field=name)
+        if self.channel == "email":
+            # A subject is one header line: newlines from data would fold or inject headers.
+            subject = " ".join(values["subject"].split())
+            html = values.get("html") if values.get("html", "").strip() else None
+            text = values.get("text") if values.get("text", "").strip() else None
+            if text is None and html is not None:
+                text = html_to_text(html) or None
+            if text is None and html is None:
+                message = f"{self.locale} html: html and text are both empty after rendering"
+                raise RenderError(message, locale=self.locale, field="html")
+            return RenderedMessage(subject=subject, html=html, text=text)
+        if self.channel == "sms":
+            return RenderedMessage(body=values["body"])
+        return RenderedMessage(body=values["body"], title=values.get("title") or None, data=data if self.data else None)
+
+    def _render_part(self, name: str, template: Template, scope: Mapping[str, Any]) -> str:
+        try:
+            return template.render(scope)
+        except Exception as exc:  # every template failure is this recipient's render_error
+            line = _template_line(exc)
+            where = f"{self.locale} {name}" + (f", line {line}" if line else "")
+            if isinstance(exc, TemplateError):
+                detail = exc.message or type(exc).__name__
+            else:
+                # Python's own messages can quote values (`invalid literal for int(): '...'`).
+                detail = f"{type(exc).__name__} while rendering"
+            raise RenderError(f"{where}: {detail}", locale=self.locale, field=name, line=line) from None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == _TEMPLATE_FILENAME]
+    return lines[-1] if lines else None
+
+
+def compile_content(channel: str, locale: str, parts: Mapping[str, Any]) -> CompiledLocale:
+    """Compile one locale's content. Raises `TemplateProblems` listing every part that fails."""
+    problems: list[TemplateProblem] = []
+    compiled = _compile_locale(channel, locale, parts, problems)
+    if problems or compiled is None:
+        raise TemplateProblems(problems)
+    return compiled
+
+
+def check_content(channel: str, locales: Mapping[str, Mapping[str, Any]]) -> list[TemplateProblem]:
+    """Every compile problem across all locales, for campaign review."""
+    if not isinstance(locales, Mapping) or not locales:
+        return [TemplateProblem("", "locales", None, "at least one locale is required")]
+    problems: list[TemplateProblem] = []
+    for locale, parts in locales.items():
+        _compile_locale(channel, locale, parts, problems)
+    return problems
+
+
+def _compile_locale(
+    channel: str, locale: str, parts: Mapping[str, Any], problems: list[TemplateProblem]
+) -> CompiledLocale | None:
+    if channel not in _SCALAR_PARTS:
+        problems.append(TemplateProblem(locale, "channel", None, f"unknown channel {channel!r}"))
+        return None
+    if not isinstance(parts, Mapping):
+        problems.append(TemplateProblem(locale, "", None, "must be an object of template parts"))
+        return None
+    scalar_names, map_names = _SCALAR_PARTS[channel], _MAP_PARTS.get(channel, ())
+    for name in parts:
+        if name not in scalar_names and name not in map_names:
+            problems.append(TemplateProblem(locale, str(name), None, f"is not a part of {channel} content"))
+    for name in _REQUIRED_PARTS[channel]:
+        if parts.get(name) is None:
+            problems.append(TemplateProblem(locale, name, None, "is required"))
+    if channel == "email" and parts.get("html") is None and parts.get("text") is None:
+        problems.append(TemplateProblem(locale, "html", None, "html or text is required"))
+
+    compiled: dict[str, Template] = {}
+    for name in scalar_names:
+        if parts.get(name) is not None:
+            html = channel == "email" and name == "html"
+            template = _compile_one(parts[name], html=html, locale=locale, field_name=name, problems=problems)
+            if template is not None:
+                compiled[name] = template
+    data: dict[str, Template] = {}
+    for name in map_names:
+        values = parts.get(name)
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            problems.append(TemplateProblem(locale, name, None, "must be an object of string templates"))
+            continue
+        for key, source in values.items():
+            template = _compile_one(source, html=False, locale=locale, field_name=f"{name}.{key}", problems=problems)
+            if template is not None:
+                data[str(key)] = template
+    return CompiledLocale(channel=channel, locale=locale, parts=compiled, data=data)
+
+
+_cache: OrderedDict[Hashable, CompiledLocale] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def compiled_for(key: Hashable, channel: str, locale: str, parts: Mapping[str, Any]) -> CompiledLocale:
+    """The compiled locale for `key` (e.g. `(campaign_id, version, locale)`), compiled on first
+    use and kept for the container's life (LRU-bounded). A key must identify immutable
+    content: a new campaign version gets a new key. Compile failures are not cached."""
+    with _cache_lock:
+        if (hit := _cache.get(key)) is not None:
+            _cache.move_to_end(key)
+            return hit
+    compiled = compile_content(channel, locale, parts)
+    with _cache_lock:
+        compiled = _cache.setdefault(key, compiled)
+        _cache.move_to_end(key)
+        while len(_cache) > _COMPILED_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return compiled
+
+
+# ---------------------------------------------------------------------------------------------
+# Variables a template reads
+# ---------------------------------------------------------------------------------------------
+
+_DATA_ROOTS = frozenset({"profile", "context"})
+
+
+def _chain(node: nodes.Node) -> str | None:
+    """`context.order["id"]` -> "context.order.id"; None when the chain does not start at a data
+    root. A computed subscript ends the chain there (`context.prices[context.tier]` -> "context.prices")."""
+    keys: list[object] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem):
+            if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str | int):
+                keys.append(node.arg.value)
+            else:
+                keys.clear()
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in _DATA_ROOTS:
+            path = node.name
+            for key in reversed(keys):
+                path = _child_path(path, key)
+            return path
+        else:
+            return None
+
+
+def template_variables(source: str) -> set[str]:
+    """The dotted paths under `profile` and `context` that a template reads, most specific only
+    (`{"context.offerCode", "profile.person.name.firstName"}`). A trailing method call is not a
+    variable (`context.name.upper()` reads "context.name"). Syntax errors yield an empty set:
+    `check_content` is what reports them."""
+    try:
+        tree = _TEXT_ENV.parse(source)
+    except TemplateSyntaxError:
+        return set()
+    methods = {id(call.node) for call in tree.find_all(nodes.Call) if isinstance(call.node, nodes.Getattr)}
+    found: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        target = node.node if id(node) in methods and isinstance(node, nodes.Getattr) else node
+        if (path := _chain(target)) is not None:
+            found.add(path)
+    return {p for p in found if not any(q.startswith((p + ".", p + "[")) for q in found)}
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML to plain text
+# ---------------------------------------------------------------------------------------------
+
+_SKIPPED = frozenset({"head", "style", "script", "noscript", "template", "title"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
+_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre", "hr", "dl"})
+_LINES = frozenset(
+    {
+        "div", "tr", "li", "section", "article", "header", "footer", "main", "nav", "aside",
+        "address", "center", "dt", "dd", "figure", "figcaption", "form", "fieldset",
+    }
+)  # fmt: skip
+_INVISIBLE = str.maketrans("", "", "\u200b\u200c\u200d\u2060\ufeff\u034f\u00ad")
+_HARD_SPACE = "\ue000"  # indentation that line-stripping must keep; becomes a space at the end
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._pending = 0  # line breaks owed before the next text
+        self._skip: tuple[str, int] | None = None  # (tag, nesting) of an element being dropped
+        self._pre = 0
+        self._lists: list[list[int]] = []  # per open list: next number of an <ol>, -1 for bullets
+        self._links: list[tuple[str, int]] = []
+
+    def _break(self, count: int) -> None:
+        self._pending = max(self._pending, count)
+
+    def _write(self, text: str) -> None:
+        if self._pending:
+            if self.out:
+                self.out.append("\n" * self._pending)
+            self._pending = 0
+        self.out.append(text)
+
+    def _at_line_start_or_space(self) -> bool:
+        return bool(self._pending) or not self.out or self.out[-1][-1:] in (" ", "\n", _HARD_SPACE)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip is not None:
+            if tag == self._skip[0]:
+                self._skip = (tag, self._skip[1] + 1)
+            return
+        attributes = dict(attrs)
+        if tag in _SKIPPED or (tag not in _VOID and _HIDDEN_STYLE.search(attributes.get("style") or "")):
+            self._skip = (tag, 1)
+            return
+        if tag == "br":
+            self._write("\n")
+        elif tag == "hr":
+            self._break(2)
+            self._write("---")
+            self._break(2)
+        elif tag in _PARAGRAPHS:
+            self._break(1 if tag in ("ul", "ol") and self._lists else 2)
+        elif tag in _LINES:
+            self._break(1)
+        if tag == "pre":
+            self._pre += 1
+        elif tag in ("ul", "ol"):
+            self._lists.append([1 if tag == "ol" else -1])
+        elif tag == "li":
+            counter = self._lists[-1] if self._lists else [-1]
+            marker = f"{counter[0]}. " if counter[0] > 0 else "- "
+            if counter[0] > 0:
+                counter[0] += 1
+            self._write(_HARD_SPACE * 2 * max(len(self._lists) - 1, 0) + marker)
+        elif tag in ("td", "th"):
+            if not self._at_line_start_or_space():
+                self._write(" ")
+        elif tag == "a":
+            self._links.append(((attributes.get("href") or "").strip(), len(self.out)))
+        elif tag == "img":
+            self._data(attributes.get("alt") or "")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip is not None:
+            if tag == self._skip[0]:
+                depth = self._skip[1] - 1
+                self._skip = (tag, depth) if depth else None
+            return
+        if tag == "a" and self._links:
+            self._close_link(*self._links.pop())
+        elif tag == "pre":
+            self._pre = max(self._pre - 1, 0)
+        elif tag in ("ul", "ol") and self._lists:
+            self._lists.pop()
+        if tag in _PARAGRAPHS:
+            self._break(1 if tag in ("ul", "ol") and self._lists else 2)
+        elif tag in _LINES:
+            self._break(1)
+
+    def handle_data(self, data: str) -> None:
+        if self._skip is None:
+            self._data(data)
+
+    def _data(self, data: str) -> None:
+        data = data.translate(_INVISIBLE).replace(_HARD_SPACE, " ")
+        if self._pre:
+            # Keep preformatted spacing through the line stripping done at the end.
+            if data:
+                self._write(data.replace(" ", _HARD_SPACE).replace("\t", _HARD_SPACE * 4))
+            return
+        collapsed = re.sub(r"\s+", " ", data)
+        if collapsed.startswith(" ") and self._at_line_start_or_space():
+            collapsed = collapsed[1:]
+        if collapsed:
+            self._write(collapsed)
+
+    def _close_link(self, url: str, start: int) -> None:
+        label = " ".join("".join(self.out[start:]).split())
+        if not url or url.startswith(("#", "javascript:")):
+            return
+        shown = url.removeprefix("mailto:") if url.startswith("mailto:") else url
+        if label.rstrip("/") in (url.rstrip("/"), shown, url.removeprefix("tel:")):
+            return
+        self._write(f" ({shown})" if label else shown)
+
+
+def html_to_text(html: str) -> str:
+    """A readable text/plain alternative of an HTML email: no head, styles, scripts or hidden
+    elements; blocks on their own lines; list items as "- " (numbered in <ol>); links as
+    "text (url)"; entities decoded; at most one blank line in a row."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.out).replace("\xa0", " ")
+    lines = (re.sub(r"[ \t]{2,}", " ", line).strip(" \t") for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return text.replace(_HARD_SPACE, " ")

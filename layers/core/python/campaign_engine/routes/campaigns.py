@@ -1,0 +1,119 @@
+"""/campaigns: authoring and lifecycle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from campaign_engine import campaigns
+from campaign_engine.models import (
+    Campaign,
+    CampaignCreate,
+    CampaignList,
+    CampaignPatch,
+    CampaignStatus,
+    Channel,
+    ReviewResult,
+)
+from campaign_engine.routes.resolver import caller, json_response
+
+router = Router()
+CampaignId = Annotated[str, Path(description="Campaign id", min_length=1, max_length=128)]
+
+
+def _ok(model: Any) -> dict[int, dict[str, Any]]:
+    return {200: {"description": "OK", "content": {"application/json": {"model": model}}}}
+
+
+@router.post(
+    "/campaigns",
+    summary="Create a draft campaign",
+    tags=["campaigns"],
+    responses={201: {"description": "Created", "content": {"application/json": {"model": Campaign}}}},
+)
+def create_campaign(body: CampaignCreate):
+    return json_response(201, campaigns.create(body, caller(router)))
+
+
+@router.get("/campaigns", summary="List campaigns", tags=["campaigns"], responses=_ok(CampaignList))
+def list_campaigns(
+    status: Annotated[CampaignStatus | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    tag: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    nextToken: Annotated[str | None, Query()] = None,
+):
+    found = campaigns.list_campaigns(
+        caller(router), status=status, channel=channel, tag=tag, limit=limit, next_token=nextToken
+    )
+    return json_response(200, found)
+
+
+@router.get("/campaigns/<campaignId>", summary="Read a campaign", tags=["campaigns"], responses=_ok(Campaign))
+def get_campaign(campaignId: CampaignId):
+    return json_response(200, campaigns.get(campaignId, caller(router)))
+
+
+@router.patch(
+    "/campaigns/<campaignId>",
+    summary="Edit a draft (a live campaign: its pending draft)",
+    description="JSON merge patch (RFC 7396): objects merge, null removes a field.",
+    tags=["campaigns"],
+    responses=_ok(Campaign),
+)
+def patch_campaign(campaignId: CampaignId, body: Annotated[CampaignPatch, Body()]):
+    raw = router.current_event.json_body
+    return json_response(200, campaigns.patch(campaignId, raw, caller(router)))
+
+
+@router.delete(
+    "/campaigns/<campaignId>", summary="Delete a draft", tags=["campaigns"], responses={204: {"description": "Deleted"}}
+)
+def delete_campaign(campaignId: CampaignId):
+    campaigns.delete(campaignId, caller(router))
+    return Response(status_code=204, body="")
+
+
+@router.post(
+    "/campaigns/<campaignId>/review",
+    summary="Run every activation check",
+    tags=["campaigns"],
+    responses=_ok(ReviewResult),
+)
+def review_campaign(campaignId: CampaignId):
+    return json_response(200, campaigns.review(campaignId, caller(router)))
+
+
+@router.post(
+    "/campaigns/<campaignId>/activate",
+    summary="Review, then make live (or scheduled)",
+    tags=["campaigns"],
+    responses=_ok(Campaign),
+)
+def activate_campaign(campaignId: CampaignId):
+    return json_response(200, campaigns.activate(campaignId, caller(router)))
+
+
+@router.post(
+    "/campaigns/<campaignId>/stop", summary="Stop accepting triggers", tags=["campaigns"], responses=_ok(Campaign)
+)
+def stop_campaign(campaignId: CampaignId):
+    return json_response(200, campaigns.stop(campaignId, caller(router)))
+
+
+@router.post("/campaigns/<campaignId>/archive", summary="Archive", tags=["campaigns"], responses=_ok(Campaign))
+def archive_campaign(campaignId: CampaignId):
+    return json_response(200, campaigns.archive(campaignId, caller(router)))
+
+
+@router.post(
+    "/campaigns/<campaignId>/duplicate",
+    summary="Copy into a new draft",
+    tags=["campaigns"],
+    responses={201: {"description": "Created", "content": {"application/json": {"model": Campaign}}}},
+)
+def duplicate_campaign(campaignId: CampaignId):
+    return json_response(201, campaigns.duplicate(campaignId, caller(router)))

@@ -1,0 +1,64 @@
+"""/im/executions: triggering (the trigger function) and reading outcomes (the API function)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from campaign_engine.executions import execution_status
+from campaign_engine.models import ExecutionStatus, TriggerAccepted, TriggerRequest
+from campaign_engine.routes.resolver import caller, json_response
+from campaign_engine.trigger import trigger_unitary
+
+trigger_router = Router()
+status_router = Router()
+ExecutionId = Annotated[str, Path(description="Execution id from the trigger's answer", max_length=64)]
+
+
+@trigger_router.post(
+    "/im/executions/unitary",
+    summary="Trigger a campaign for up to 1,000 recipients (AJO Interactive Message Execution API)",
+    tags=["executions"],
+    responses={
+        202: {
+            "description": "Accepted: a verdict per recipient; accepted ones are queued",
+            "content": {"application/json": {"model": TriggerAccepted}},
+        }
+    },
+)
+def trigger(body: TriggerRequest):
+    return json_response(202, trigger_unitary(body, caller(trigger_router)))
+
+
+def _status(execution_id: str, limit: int, next_token: str | None):
+    return json_response(200, execution_status(execution_id, caller(status_router), limit=limit, next_token=next_token))
+
+
+@status_router.get(
+    "/im/executions/<executionId>",
+    summary="Status of every recipient of an execution",
+    tags=["executions"],
+    responses={200: {"description": "OK", "content": {"application/json": {"model": ExecutionStatus}}}},
+)
+def get_execution(
+    executionId: ExecutionId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    nextToken: Annotated[str | None, Query()] = None,
+):
+    return _status(executionId, limit, nextToken)
+
+
+@status_router.get(
+    "/im/executions/audience/<executionId>",
+    summary="Alias of GET /im/executions/{executionId}",
+    tags=["executions"],
+    responses={200: {"description": "OK", "content": {"application/json": {"model": ExecutionStatus}}}},
+)
+def get_audience_execution(
+    executionId: ExecutionId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    nextToken: Annotated[str | None, Query()] = None,
+):
+    return _status(executionId, limit, nextToken)

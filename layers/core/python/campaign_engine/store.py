@@ -1,0 +1,547 @@
+"""DynamoDB access: campaigns and their versions, executions and per-recipient claims, API keys.
+
+Item layout
+- Campaigns table: `CAMPAIGN#<id>` / `HEAD` holds the campaign as the API shows it (`doc`),
+  its pending draft of a live campaign (`draft`) and the snapshot triggers use (`live`);
+  `CAMPAIGN#<id>` / `V#000001` are immutable version snapshots that delivery caches forever.
+- Executions table: `REQ#<hash of requestId>` / `EXECUTION` is the idempotency record and the
+  verdicts of one trigger request; `EXEC#<executionId>` / `R#<userId>` is the send guard of
+  one recipient (claimed before the send) and, once known, its outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from campaign_engine import aws
+from campaign_engine.errors import DomainError
+from campaign_engine.settings import get_settings
+
+HEAD = "HEAD"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int | float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """Decodes the few attribute types this module writes (S, N, BOOL, NULL, L of S)."""
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        ((kind, raw),) = value.items()
+        if kind == "N":
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        elif kind == "L":
+            out[name] = [v.get("S") for v in raw]
+        elif kind == "NULL":
+            out[name] = None
+        else:
+            out[name] = raw
+    return out
+
+
+def encode_token(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(key, dict):
+            raise ValueError
+        return key
+    except ValueError as exc:
+        raise DomainError(
+            code="invalid_next_token",
+            status=400,
+            title="Invalid nextToken",
+            detail="nextToken is not one this API returned",
+        ) from exc
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# ---------------------------------------------------------------------------
+# Campaigns
+# ---------------------------------------------------------------------------
+@dataclass
+class CampaignHead:
+    """The head item of a campaign: documents are JSON, so nested content round-trips exactly."""
+
+    campaign_id: str
+    doc: dict[str, Any]
+    revision: int
+    draft: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
+
+
+def _campaign_pk(campaign_id: str) -> str:
+    return f"CAMPAIGN#{campaign_id}"
+
+
+def _head_from_item(item: dict[str, Any]) -> CampaignHead:
+    plain = _plain(item)
+    return CampaignHead(
+        campaign_id=plain["id"],
+        doc=json.loads(plain["doc"]),
+        revision=int(plain["revision"]),
+        draft=json.loads(plain["draft"]) if plain.get("draft") else None,
+        live=json.loads(plain["live"]) if plain.get("live") else None,
+    )
+
+
+def get_campaign_head(campaign_id: str, *, consistent: bool = False) -> CampaignHead | None:
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().campaigns_table,
+        Key={"pk": _s(_campaign_pk(campaign_id)), "sk": _s(HEAD)},
+        ConsistentRead=consistent,
+    )
+    item = response.get("Item")
+    return _head_from_item(item) if item else None
+
+
+def get_live_snapshot(campaign_id: str) -> tuple[str, dict[str, Any] | None] | None:
+    """What a trigger needs, in one read: the status and the live version's document."""
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().campaigns_table,
+        Key={"pk": _s(_campaign_pk(campaign_id)), "sk": _s(HEAD)},
+        ProjectionExpression="#status, live",
+        ExpressionAttributeNames={"#status": "status"},
+    )
+    item = response.get("Item")
+    if not item:
+        return None
+    plain = _plain(item)
+    return plain["status"], json.loads(plain["live"]) if plain.get("live") else None
+
+
+def _head_item(head: CampaignHead) -> dict[str, Any]:
+    doc = head.doc
+    item: dict[str, Any] = {
+        "pk": _s(_campaign_pk(head.campaign_id)),
+        "sk": _s(HEAD),
+        "id": _s(head.campaign_id),
+        "status": _s(doc["status"]),
+        "channel": _s(doc["channel"]),
+        "type": _s(doc["type"]),
+        "createdAt": _s(doc["createdAt"]),
+        "revision": _n(head.revision),
+        "doc": _s(json.dumps(doc, separators=(",", ":"))),
+    }
+    if doc.get("tags"):
+        item["tags"] = {"L": [_s(t) for t in doc["tags"]]}
+    if head.draft is not None:
+        item["draft"] = _s(json.dumps(head.draft, separators=(",", ":")))
+    if head.live is not None:
+        item["live"] = _s(json.dumps(head.live, separators=(",", ":")))
+    return item
+
+
+def put_campaign_head(head: CampaignHead, *, expected_revision: int | None) -> CampaignHead:
+    """Writes the head with optimistic locking: two concurrent edits cannot both win."""
+    new = CampaignHead(head.campaign_id, head.doc, (expected_revision or 0) + 1, head.draft, head.live)
+    condition: dict[str, Any]
+    if expected_revision is None:
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+    else:
+        condition = {
+            "ConditionExpression": "revision = :rev",
+            "ExpressionAttributeValues": {":rev": _n(expected_revision)},
+        }
+    try:
+        aws.dynamodb().put_item(TableName=get_settings().campaigns_table, Item=_head_item(new), **condition)
+    except ClientError as exc:
+        if _is_conditional_failure(exc):
+            raise DomainError(
+                code="concurrent_modification",
+                status=409,
+                title="Conflict",
+                detail="The campaign changed while this request was processed; read it again and retry",
+            ) from exc
+        raise
+    return new
+
+
+def put_campaign_version(campaign_id: str, version: int, doc: dict[str, Any]) -> None:
+    aws.dynamodb().put_item(
+        TableName=get_settings().campaigns_table,
+        Item={
+            "pk": _s(_campaign_pk(campaign_id)),
+            "sk": _s(f"V#{version:06d}"),
+            "doc": _s(json.dumps(doc, separators=(",", ":"))),
+        },
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+
+
+def get_campaign_version(campaign_id: str, version: int) -> dict[str, Any] | None:
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().campaigns_table,
+        Key={"pk": _s(_campaign_pk(campaign_id)), "sk": _s(f"V#{version:06d}")},
+    )
+    item = response.get("Item")
+    return json.loads(item["doc"]["S"]) if item else None
+
+
+def delete_campaign(campaign_id: str, expected_revision: int) -> None:
+    client = aws.dynamodb()
+    table = get_settings().campaigns_table
+    try:
+        client.delete_item(
+            TableName=table,
+            Key={"pk": _s(_campaign_pk(campaign_id)), "sk": _s(HEAD)},
+            ConditionExpression="revision = :rev",
+            ExpressionAttributeValues={":rev": _n(expected_revision)},
+        )
+    except ClientError as exc:
+        if _is_conditional_failure(exc):
+            raise DomainError(
+                code="concurrent_modification",
+                status=409,
+                title="Conflict",
+                detail="The campaign changed while this request was processed",
+            ) from exc
+        raise
+
+
+def list_campaign_heads(
+    *, status: str | None, channel: str | None, tag: str | None, limit: int, next_token: str | None
+) -> tuple[list[CampaignHead], str | None]:
+    """A filtered scan over head items, paged: campaigns are few, so a scan beats an index's write cost."""
+    filters = ["sk = :head"]
+    values: dict[str, Any] = {":head": _s(HEAD)}
+    names: dict[str, str] = {}
+    if status:
+        filters.append("#status = :status")
+        values[":status"] = _s(status)
+        names["#status"] = "status"
+    if channel:
+        filters.append("channel = :channel")
+        values[":channel"] = _s(channel)
+    if tag:
+        filters.append("contains(tags, :tag)")
+        values[":tag"] = _s(tag)
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().campaigns_table,
+        "FilterExpression": " AND ".join(filters),
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    start = decode_token(next_token)
+    heads: list[CampaignHead] = []
+    while True:
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = aws.dynamodb().scan(**kwargs, Limit=max(limit * 4, 50))
+        for item in response.get("Items", []):
+            heads.append(_head_from_item(item))
+            if len(heads) == limit:
+                last = heads[-1].campaign_id
+                return heads, encode_token({"pk": _s(_campaign_pk(last)), "sk": _s(HEAD)})
+        start = response.get("LastEvaluatedKey")
+        if not start:
+            return heads, None
+
+
+# ---------------------------------------------------------------------------
+# Executions: the request record (idempotency and verdicts)
+# ---------------------------------------------------------------------------
+@dataclass
+class ExecutionRecord:
+    execution_id: str
+    request_id: str
+    campaign_id: str
+    campaign_version: int
+    body_hash: str
+    created_at: str
+    # Until then the requestId replays this answer; the record itself lives until expires_at.
+    idempotent_until: int
+    expires_at: int
+    # [userId, status, reason|None, detail|None, locale-hint|None] per recipient, in request order
+    verdicts: list[list[Any]]
+    channel: str = "email"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def request_pk(request_key: str) -> str:
+    return f"REQ#{request_key}"
+
+
+def _record_item(record: ExecutionRecord, request_key: str) -> dict[str, Any]:
+    return {
+        "pk": _s(request_pk(request_key)),
+        "sk": _s("EXECUTION"),
+        "executionId": _s(record.execution_id),
+        "requestId": _s(record.request_id),
+        "campaignId": _s(record.campaign_id),
+        "campaignVersion": _n(record.campaign_version),
+        "channel": _s(record.channel),
+        "bodyHash": _s(record.body_hash),
+        "createdAt": _s(record.created_at),
+        "idempotentUntil": _n(record.idempotent_until),
+        "expiresAt": _n(record.expires_at),
+        "verdicts": _s(json.dumps(record.verdicts, separators=(",", ":"))),
+    }
+
+
+def _record_from_item(item: dict[str, Any]) -> ExecutionRecord:
+    plain = _plain(item)
+    return ExecutionRecord(
+        execution_id=plain["executionId"],
+        request_id=plain["requestId"],
+        campaign_id=plain["campaignId"],
+        campaign_version=int(plain["campaignVersion"]),
+        body_hash=plain["bodyHash"],
+        created_at=plain["createdAt"],
+        idempotent_until=int(plain["idempotentUntil"]),
+        expires_at=int(plain["expiresAt"]),
+        verdicts=json.loads(plain["verdicts"]),
+        channel=plain.get("channel", "email"),
+    )
+
+
+def put_execution_record(record: ExecutionRecord, request_key: str) -> ExecutionRecord | None:
+    """Claims the requestId. Returns None when this call won, or the record that already holds it.
+
+    A record past its idempotency window is replaced: the requestId is free again."""
+    try:
+        aws.dynamodb().put_item(
+            TableName=get_settings().executions_table,
+            Item=_record_item(record, request_key),
+            ConditionExpression="attribute_not_exists(pk) OR idempotentUntil < :now",
+            ExpressionAttributeValues={":now": _n(int(time.time()))},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return None
+    except ClientError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+        existing = exc.response.get("Item")
+        if existing:
+            return _record_from_item(existing)
+        found = get_execution_record(request_key)
+        if found is None:  # deleted in between: extremely unlikely, let the caller retry
+            raise
+        return found
+
+
+def get_execution_record(request_key: str) -> ExecutionRecord | None:
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().executions_table,
+        Key={"pk": _s(request_pk(request_key)), "sk": _s("EXECUTION")},
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    return _record_from_item(item) if item else None
+
+
+# ---------------------------------------------------------------------------
+# Executions: per-recipient send guard and outcome
+# ---------------------------------------------------------------------------
+@dataclass
+class RecipientState:
+    execution_id: str
+    user_id: str
+    state: str  # sending | sent | failed | excluded
+    reason: str | None = None
+    detail: str | None = None
+    message_id: str | None = None
+    locale: str | None = None
+    attempt_id: str | None = None
+    claimed_at: float | None = None
+    updated_at: str | None = None
+
+
+def _recipient_key(execution_id: str, user_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"EXEC#{execution_id}"), "sk": _s(f"R#{user_id}")}
+
+
+def _state_from_item(item: dict[str, Any]) -> RecipientState:
+    plain = _plain(item)
+    return RecipientState(
+        execution_id=plain["executionId"],
+        user_id=plain["userId"],
+        state=plain["state"],
+        reason=plain.get("reason"),
+        detail=plain.get("detail"),
+        message_id=plain.get("messageId"),
+        locale=plain.get("locale"),
+        attempt_id=plain.get("attemptId"),
+        claimed_at=plain.get("claimedAt"),
+        updated_at=plain.get("updatedAt"),
+    )
+
+
+@dataclass
+class Claim:
+    execution_id: str
+    user_id: str
+    campaign_id: str
+    request_id: str
+    attempt_id: str
+    expires_at: int
+    locale: str | None = None
+
+
+def claim_recipient(claim: Claim) -> RecipientState | None:
+    """The send guard: returns None if this attempt now owns the send, else the state that exists."""
+    item = {
+        **_recipient_key(claim.execution_id, claim.user_id),
+        "executionId": _s(claim.execution_id),
+        "userId": _s(claim.user_id),
+        "campaignId": _s(claim.campaign_id),
+        "requestId": _s(claim.request_id),
+        "state": _s("sending"),
+        "attemptId": _s(claim.attempt_id),
+        "claimedAt": _n(round(time.time(), 3)),
+        "expiresAt": _n(claim.expires_at),
+    }
+    if claim.locale:
+        item["locale"] = _s(claim.locale)
+    try:
+        aws.dynamodb().put_item(
+            TableName=get_settings().executions_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return None
+    except ClientError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+        existing = exc.response.get("Item")
+        if existing:
+            return _state_from_item(existing)
+        raise
+
+
+def release_claim(execution_id: str, user_id: str, attempt_id: str) -> None:
+    """Gives a claim back after a send that certainly did not happen (throttled, refused before sending)."""
+    try:
+        aws.dynamodb().delete_item(
+            TableName=get_settings().executions_table,
+            Key=_recipient_key(execution_id, user_id),
+            ConditionExpression="attemptId = :attempt AND #state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":attempt": _s(attempt_id), ":sending": _s("sending")},
+        )
+    except ClientError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
+@dataclass
+class Outcome:
+    execution_id: str
+    user_id: str
+    campaign_id: str
+    request_id: str
+    state: str
+    expires_at: int
+    updated_at: str
+    reason: str | None = None
+    detail: str | None = None
+    message_id: str | None = None
+    locale: str | None = None
+    attempt_id: str | None = None
+
+
+def _outcome_item(outcome: Outcome) -> dict[str, Any]:
+    item = {
+        **_recipient_key(outcome.execution_id, outcome.user_id),
+        "executionId": _s(outcome.execution_id),
+        "userId": _s(outcome.user_id),
+        "campaignId": _s(outcome.campaign_id),
+        "requestId": _s(outcome.request_id),
+        "state": _s(outcome.state),
+        "updatedAt": _s(outcome.updated_at),
+        "expiresAt": _n(outcome.expires_at),
+    }
+    for name, value in (
+        ("reason", outcome.reason),
+        ("detail", outcome.detail),
+        ("messageId", outcome.message_id),
+        ("locale", outcome.locale),
+        ("attemptId", outcome.attempt_id),
+    ):
+        if value:
+            item[name] = _s(value)
+    return item
+
+
+def record_outcomes(outcomes: Iterable[Outcome]) -> None:
+    """Final states, 25 per request. They overwrite claims this consumer owns, so no condition is needed."""
+    requests = [{"PutRequest": {"Item": _outcome_item(o)}} for o in outcomes]
+    table = get_settings().executions_table
+    client = aws.dynamodb()
+    for start in range(0, len(requests), 25):
+        pending = {table: requests[start : start + 25]}
+        for attempt in range(8):
+            response = client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise RuntimeError("DynamoDB left outcomes unprocessed after retries")
+
+
+def iter_recipient_states(execution_id: str) -> Iterator[RecipientState]:
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().executions_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :r)",
+        "ExpressionAttributeValues": {":pk": _s(f"EXEC#{execution_id}"), ":r": _s("R#")},
+        "ConsistentRead": True,
+    }
+    while True:
+        response = aws.dynamodb().query(**kwargs)
+        for item in response.get("Items", []):
+            yield _state_from_item(item)
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------------------
+# API keys
+# ---------------------------------------------------------------------------
+def put_api_key(
+    *, key_hash: str, key_id: str, name: str, scopes: list[str], labels: list[str] | None, created_at: str
+) -> None:
+    item: dict[str, Any] = {
+        "keyHash": _s(key_hash),
+        "keyId": _s(key_id),
+        "name": _s(name),
+        "scopes": _s(" ".join(scopes)),
+        "createdAt": _s(created_at),
+    }
+    if labels is not None:
+        item["labels"] = _s(",".join(labels))
+    aws.dynamodb().put_item(
+        TableName=get_settings().api_keys_table, Item=item, ConditionExpression="attribute_not_exists(keyHash)"
+    )
+
+
+def get_api_key(key_hash: str) -> dict[str, Any] | None:
+    response = aws.dynamodb().get_item(TableName=get_settings().api_keys_table, Key={"keyHash": _s(key_hash)})
+    item = response.get("Item")
+    return _plain(item) if item else None

@@ -1,0 +1,246 @@
+"""POST /im/executions/unitary: a verdict per recipient, then the accepted ones are queued.
+
+Order matters for "nothing accepted is lost, nothing sent twice":
+1. the request record (idempotency + verdicts) is written with a conditional put, so
+   concurrent duplicates of one requestId produce one execution;
+2. the accepted recipients are queued;
+3. a replay of the same request re-queues any accepted recipient that delivery has not
+   claimed yet. A trigger that died between 1 and 2 therefore loses nothing once the
+   caller retries, and the per-recipient send guard in delivery drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from campaign_engine import delivery_queue, store
+from campaign_engine.addresses import address_problem, resolve_address
+from campaign_engine.auth import Principal, require, require_labels
+from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
+from campaign_engine.models import RecipientVerdict, TriggerAccepted, TriggerRequest
+from campaign_engine.observability import logger, metrics
+from campaign_engine.settings import get_settings
+
+# Claims and records outlive every possible redelivery (queue retention, then the DLQ).
+RETENTION = timedelta(days=30)
+
+
+def request_key(request_id: str) -> str:
+    return hashlib.sha256(request_id.encode()).hexdigest()[:24]
+
+
+def new_execution_id(key: str) -> str:
+    """The id leads with the request key, so GET /im/executions/{id} finds its record in one read."""
+    return key + secrets.token_hex(4)
+
+
+def request_key_of_execution(execution_id: str) -> str | None:
+    if len(execution_id) != 32 or any(c not in "0123456789abcdef" for c in execution_id):
+        return None
+    return execution_id[:24]
+
+
+def body_hash(request: TriggerRequest) -> str:
+    canonical = json.dumps(
+        request.model_dump(mode="json", by_alias=True, exclude_unset=True), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_campaign_accepts_triggers(
+    campaign_id: str, status: str, live: dict[str, Any] | None, now: datetime
+) -> dict[str, Any]:
+    if live is None or status not in ("live", "scheduled"):
+        raise conflict(
+            "campaign_not_live",
+            f"The campaign is {status}; only a live campaign accepts triggers",
+            campaignId=campaign_id,
+        )
+    schedule = live.get("schedule") or {}
+    start = _parse_time(schedule.get("start"))
+    end = _parse_time(schedule.get("end"))
+    if (start and now < start) or (end and now >= end):
+        window = f"{schedule.get('start') or '-'} to {schedule.get('end') or '-'}"
+        raise conflict(
+            "outside_schedule_window", f"The campaign accepts triggers from {window}", campaignId=campaign_id
+        )
+    return live
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@lru_cache(maxsize=256)
+def _context_validator(campaign_id: str, version: int, schema_json: str) -> Any:
+    # Imported here: most campaigns have no contextSchema, and jsonschema is slow to import.
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
+
+
+def _context_error(campaign: dict[str, Any], context: dict[str, Any]) -> str | None:
+    schema = campaign.get("contextSchema")
+    if not schema:
+        return None
+    validator = _context_validator(campaign["id"], campaign["version"], json.dumps(schema, sort_keys=True))
+    error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        return None
+    return f"{error.json_path}: {error.message}"
+
+
+def judge_recipients(
+    request: TriggerRequest, campaign: dict[str, Any]
+) -> tuple[list[RecipientVerdict], list[dict[str, Any]]]:
+    """A verdict for every recipient, and the queue entries of the accepted ones.
+
+    Malformed addresses given in channelData fail the whole request (400 naming each field):
+    they are the caller's bug. Anything about the person is a per-recipient rejection."""
+    channel = campaign["channel"]
+    default_namespace = (campaign.get("audience") or {}).get("namespace", "email")
+    base_context = request.context or {}
+    max_context = get_settings().max_context_bytes
+    verdicts: list[RecipientVerdict] = []
+    entries: list[dict[str, Any]] = []
+    field_errors: list[FieldError] = []
+    seen: set[str] = set()
+    for index, recipient in enumerate(request.recipients):
+        user_id = recipient.user_id
+
+        def reject(reason: str, detail: str, user_id: str = user_id) -> None:
+            verdicts.append(RecipientVerdict(userId=user_id, status="rejected", reason=reason, detail=detail))
+
+        if user_id in seen:
+            reject("duplicate_recipient", "This userId appears earlier in the same request")
+            continue
+        seen.add(user_id)
+        namespace = recipient.namespace or default_namespace
+        address, source = resolve_address(channel, recipient, namespace)
+        if address is None:
+            reject("missing_address", f"No {channel} address in channelData, the profile, or the userId")
+            continue
+        problem = address_problem(channel, address)
+        if problem and source and source.startswith("channelData"):
+            field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
+            continue
+        if problem:
+            reject("invalid_address", f"The address from the {source} {problem}")
+            continue
+        context = {**base_context, **(recipient.context or {})}
+        if len(json.dumps(context, default=str)) > max_context:
+            reject("context_too_large", f"context is over {max_context // 1024} KB")
+            continue
+        context_error = _context_error(campaign, context)
+        if context_error:
+            reject("invalid_context", context_error)
+            continue
+        entry = {
+            "userId": user_id,
+            "namespace": namespace,
+            "address": address,
+            "profile": recipient.profile or {},
+            "context": context,
+        }
+        verdicts.append(RecipientVerdict(userId=user_id, status="accepted"))
+        entries.append(entry)
+    if field_errors:
+        raise validation_failed(field_errors)
+    return verdicts, entries
+
+
+def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAccepted:
+    require(principal, "campaigns:trigger")
+    settings = get_settings()
+    now = datetime.now(UTC)
+    snapshot = store.get_live_snapshot(request.campaign_id)
+    if snapshot is None:
+        raise not_found("campaign_not_found", "Campaign", request.campaign_id)
+    status, live = snapshot
+    if live is not None:
+        require_labels(principal, live.get("labels") or [], request.campaign_id)
+    campaign = check_campaign_accepts_triggers(request.campaign_id, status, live, now)
+
+    verdicts, entries = judge_recipients(request, campaign)
+    request_id = request.request_id or str(uuid.uuid4())
+    key = request_key(request_id)
+    record = store.ExecutionRecord(
+        execution_id=new_execution_id(key),
+        request_id=request_id,
+        campaign_id=request.campaign_id,
+        campaign_version=int(campaign["version"]),
+        channel=campaign["channel"],
+        body_hash=body_hash(request),
+        created_at=now.isoformat().replace("+00:00", "Z"),
+        idempotent_until=int(time.time()) + settings.idempotency_hours * 3600,
+        expires_at=int((now + RETENTION).timestamp()),
+        verdicts=[[v.user_id, v.status, v.reason, v.detail] for v in verdicts],
+    )
+    existing = store.put_execution_record(record, key)
+    if existing is not None:
+        return _replay(existing, record, entries)
+
+    _enqueue(record, entries)
+    accepted = len(entries)
+    metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
+    metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)
+    logger.info(
+        "execution accepted",
+        execution_id=record.execution_id,
+        campaign_id=record.campaign_id,
+        accepted=accepted,
+        rejected=len(verdicts) - accepted,
+    )
+    return _answer(record)
+
+
+def _enqueue(record: store.ExecutionRecord, entries: list[dict[str, Any]]) -> None:
+    header = {
+        "executionId": record.execution_id,
+        "requestId": record.request_id,
+        "campaignId": record.campaign_id,
+        "campaignVersion": record.campaign_version,
+        "createdAt": record.created_at,
+        "expiresAt": record.expires_at,
+    }
+    delivery_queue.enqueue(list(delivery_queue.pack_messages(header, entries)))
+
+
+def _replay(
+    existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[dict[str, Any]]
+) -> TriggerAccepted:
+    if existing.body_hash != attempted.body_hash:
+        raise DomainError(
+            code="request_id_reused",
+            status=409,
+            title="Conflict",
+            detail="This requestId was already used with a different body; use a new requestId",
+            extra={"requestId": existing.request_id},
+        )
+    # Re-queue what the first call accepted and delivery has not claimed: the first call may
+    # have died before queueing. Duplicates are dropped by delivery's send guard.
+    accepted = {v[0] for v in existing.verdicts if v[1] == "accepted"}
+    claimed = {s.user_id for s in store.iter_recipient_states(existing.execution_id)}
+    missing = [e for e in entries if e["userId"] in accepted and e["userId"] not in claimed]
+    if missing:
+        _enqueue(existing, missing)
+    logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing))
+    metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)
+    return _answer(existing)
+
+
+def _answer(record: store.ExecutionRecord) -> TriggerAccepted:
+    return TriggerAccepted(
+        executionId=record.execution_id,
+        requestId=record.request_id,
+        campaignId=record.campaign_id,
+        createdAt=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
+        recipients=[RecipientVerdict(userId=v[0], status=v[1], reason=v[2], detail=v[3]) for v in record.verdicts],
+    )

@@ -1,0 +1,283 @@
+"""Shared fixtures: AWS emulated in-process by moto, with tables and queues built from template.yaml.
+
+Handlers are invoked with the JSON events in events/, so a test exercises what
+`sam local invoke -e` and API Gateway would hand the functions."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.emulator import Emulator
+from local.template import REGION, Template
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+class InProcessAws(Emulator):
+    """The local stack's resource creation, pointed at moto's in-process mock instead of its server."""
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+
+def _clear_caches() -> None:
+    from campaign_engine import aws, delivery, settings
+    from campaign_engine.routes import meta
+
+    settings.get_settings.cache_clear()
+    for factory in (aws.dynamodb, aws.sqs, aws.sesv2):
+        factory.cache_clear()
+    delivery.campaign_version.cache_clear()
+    meta.openapi_document.cache_clear()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    with mock_aws():
+        template = Template.load(ROOT / "template.yaml")
+        for name, value in template.environment().items():
+            monkeypatch.setenv(name, value)
+        InProcessAws().create_resources(template, ["example.com"])
+        _ses_backend().sent_messages.clear()  # moto keeps SES's record across mocks
+        _clear_caches()
+        yield template
+        _clear_caches()
+
+
+def _load_function(name: str) -> ModuleType:
+    module_name = f"function_{name}_app"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeContext:
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Api:
+    """Invokes the real handlers with API Gateway v2 events built from the files in events/."""
+
+    admin_scopes: str = "admin"
+
+    def call(
+        self,
+        function: str,
+        event_file: str,
+        *,
+        body: Any = None,
+        path_params: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        scopes: str | None = None,
+        raw_body: str | None = None,
+        authorizer: dict[str, Any] | None = None,
+    ) -> HttpAnswer:
+        event = copy.deepcopy(load_event(event_file))
+        if body is not None:
+            event["body"] = json.dumps(body)
+        if raw_body is not None:
+            event["body"] = raw_body
+        if path_params:
+            event["pathParameters"] = path_params
+            path = event["requestContext"]["routeKey"].split(" ", 1)[1]
+            for key, value in path_params.items():
+                path = path.replace("{" + key + "}", value)
+            event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        if query is not None:
+            event["queryStringParameters"] = query
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = {"lambda": authorizer}
+        elif scopes is not None:
+            event["requestContext"]["authorizer"]["lambda"]["scopes"] = scopes
+        answer = _load_function(function).handler(event, FakeContext())
+        text = answer.get("body") or ""
+        headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+        parsed = json.loads(text) if text and "json" in headers.get("content-type", "") else text
+        return HttpAnswer(answer["statusCode"], headers, parsed)
+
+    def create_campaign(self, **overrides: Any) -> dict[str, Any]:
+        body = json.loads(load_event("api/create_campaign.json")["body"])
+        body.update(overrides)
+        answer = self.call("api", "api/create_campaign.json", body=body)
+        assert answer.status == 201, answer.body
+        return answer.body
+
+    def live_campaign(self, **overrides: Any) -> dict[str, Any]:
+        created = self.create_campaign(**overrides)
+        answer = self.call("api", "api/activate_campaign.json", path_params={"campaignId": created["id"]})
+        assert answer.status == 200, answer.body
+        return answer.body
+
+    def trigger(self, body: dict[str, Any], **kwargs: Any) -> HttpAnswer:
+        return self.call("trigger", "trigger/unitary.json", body=body, **kwargs)
+
+    def execution(self, execution_id: str, **query: str) -> HttpAnswer:
+        return self.call(
+            "api", "api/get_execution.json", path_params={"executionId": execution_id}, query=query or None
+        )
+
+
+@pytest.fixture
+def api(aws_env: Template) -> Api:
+    return Api()
+
+
+def trigger_body(campaign_id: str, recipients: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    body = json.loads(load_event("trigger/unitary.json")["body"])
+    body["campaignId"] = campaign_id
+    if recipients is not None:
+        body["recipients"] = recipients
+    body.update(extra)
+    return body
+
+
+@dataclass
+class Queue:
+    """Reads the delivery queue as Lambda's event source mapping would, and runs the delivery handler."""
+
+    url: str
+
+    def receive(self, max_messages: int = 10, visibility: int | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.url,
+            "MaxNumberOfMessages": max_messages,
+            "AttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if visibility is not None:
+            kwargs["VisibilityTimeout"] = visibility
+        return boto3.client("sqs", region_name=REGION).receive_message(**kwargs).get("Messages", [])
+
+    def as_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-delivery",
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+
+    def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Runs the handler and deletes what it did not report as failed, like the event source mapping."""
+        result = _load_function("delivery").handler(self.as_event(messages), FakeContext())
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        client = boto3.client("sqs", region_name=REGION)
+        for m in messages:
+            if m["MessageId"] not in failed:
+                client.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+        return result
+
+    def drain(self, rounds: int = 50, visibility: int | None = None) -> int:
+        """Delivers until the queue is empty (or rounds run out); returns how many messages were handled."""
+        handled = 0
+        for _ in range(rounds):
+            messages = self.receive(visibility=visibility)
+            if not messages:
+                return handled
+            self.deliver(messages)
+            handled += len(messages)
+        return handled
+
+    def depth(self) -> int:
+        attrs = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def queue(aws_env: Template) -> Queue:
+    return Queue(os.environ["DELIVERY_QUEUE_URL"])
+
+
+def _ses_backend() -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def sent_emails() -> list[dict[str, Any]]:
+    """What moto's SES recorded, parsed: (to, subject, html, text)."""
+    import email
+    from email import policy
+
+    backend = _ses_backend()
+    out = []
+    for sent in backend.sent_messages:
+        raw = getattr(sent, "raw_data", None)
+        if raw is None:
+            continue
+        message = email.message_from_string(raw, policy=policy.default)
+        html = message.get_body(("html",))
+        text = message.get_body(("plain",))
+        out.append(
+            {
+                "id": sent.id,
+                "to": [a.strip() for a in str(message["to"]).split(",")],
+                "subject": str(message["subject"]),
+                "from": str(message["from"]),
+                "html": html.get_content() if html else None,
+                "text": text.get_content() if text else None,
+            }
+        )
+    return out
+
+
+@pytest.fixture
+def outbox(aws_env: Template) -> Callable[[], list[dict[str, Any]]]:
+    return sent_emails
