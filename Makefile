@@ -42,13 +42,17 @@ build: venv
 bench: venv
 	$(BIN)/python -m benchmarks
 
-## make api-key NAME=ci SCOPES="campaigns:trigger reports:read" [ENDPOINT=http://127.0.0.1:5000]
-api-key: venv
-	$(BIN)/python -m scripts.api_key create --name "$(or $(NAME),cli)" --scopes "$(or $(SCOPES),admin)"
+# Operator commands: against a deployed stack (STACK=name) or the local stack (ENDPOINT=http://127.0.0.1:5000).
+STACK_ARGS = $(if $(STACK),--stack-name $(STACK)) $(if $(ENDPOINT),--endpoint-url $(ENDPOINT))
 
-## make redrive: move dead-lettered delivery messages back to the delivery queue
+## make api-key NAME=ci SCOPES="campaigns:trigger reports:read" STACK=campaigns-prod
+api-key: venv
+	$(BIN)/python -m scripts.api_key create --name "$(or $(NAME),cli)" --scopes "$(or $(SCOPES),admin)" \
+		$(if $(LABELS),--labels "$(LABELS)") $(STACK_ARGS) $(if $(and $(ENDPOINT),$(if $(STACK),,1)),--table local-api-keys)
+
+## make redrive STACK=campaigns-prod: move dead-lettered delivery messages back to the delivery queue
 redrive: venv
-	$(BIN)/python -m scripts.redrive
+	$(BIN)/python -m scripts.redrive $(STACK_ARGS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

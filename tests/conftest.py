@@ -117,7 +117,30 @@ class Api:
         raw_body: str | None = None,
         authorizer: dict[str, Any] | None = None,
     ) -> HttpAnswer:
-        event = copy.deepcopy(load_event(event_file))
+        return self.call_event(
+            function,
+            load_event(event_file),
+            path_params,
+            body=body,
+            query=query,
+            scopes=scopes,
+            raw_body=raw_body,
+            authorizer=authorizer,
+        )
+
+    def call_event(
+        self,
+        function: str,
+        event: dict[str, Any],
+        path_params: dict[str, str] | None = None,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        scopes: str | None = None,
+        raw_body: str | None = None,
+        authorizer: dict[str, Any] | None = None,
+    ) -> HttpAnswer:
+        event = copy.deepcopy(event)
         if body is not None:
             event["body"] = json.dumps(body)
         if raw_body is not None:

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics, tracer
 from campaign_engine.routes.executions import trigger_router
-from campaign_engine.routes.resolver import new_resolver
+from campaign_engine.routes.resolver import new_resolver, resolve
 
 app = new_resolver(trigger_router)
 
@@ -14,4 +14,4 @@ app = new_resolver(trigger_router)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -93,7 +93,7 @@ def list_campaigns(
         status=status, channel=channel, tag=tag, limit=limit, next_token=next_token
     )
     visible = [h for h in heads if principal.may_access(h.doc.get("labels") or [])]
-    return CampaignList(items=[_view(h) for h in visible], nextToken=token)
+    return CampaignList(items=[_view(h) for h in visible], next_token=token)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

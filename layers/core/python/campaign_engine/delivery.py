@@ -28,7 +28,7 @@ from campaign_engine.channels import email as email_channel
 from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
-from campaign_engine.render import RenderError, compiled_for
+from campaign_engine.render import RenderError, TemplateProblems, compiled_for
 from campaign_engine.settings import get_settings
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
@@ -132,8 +132,8 @@ def _deliver_one(
             (campaign["id"], campaign["version"], locale), campaign["channel"], locale, content["locales"][locale]
         )
         rendered = compiled.render(scope)
-    except RenderError as exc:
-        return Result("failed", "render_error", str(exc), locale=locale)
+    except (RenderError, TemplateProblems) as exc:
+        return Result("failed", "render_error", str(exc)[:500], locale=locale)
 
     existing = store.claim_recipient(
         store.Claim(

@@ -35,21 +35,23 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     outcomes: list[RecipientOutcome] = []
     for user_id, verdict, reason, detail, *_ in record.verdicts:
         if verdict == "rejected":
-            outcomes.append(RecipientOutcome(userId=user_id, status="excluded", reason=reason, detail=detail))
+            outcomes.append(RecipientOutcome(user_id=user_id, status="excluded", reason=reason, detail=detail))
             continue
         state = states.get(user_id)
         if state is None:
-            outcomes.append(RecipientOutcome(userId=user_id, status="queued"))
+            outcomes.append(RecipientOutcome(user_id=user_id, status="queued"))
             continue
         outcomes.append(
             RecipientOutcome(
-                userId=user_id,
+                user_id=user_id,
                 status=STATE_TO_STATUS.get(state.state, state.state),
                 reason=state.reason,
                 detail=state.detail,
-                messageId=state.message_id,
+                message_id=state.message_id,
                 locale=state.locale,
-                updatedAt=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00")) if state.updated_at else None,
+                updated_at=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00"))
+                if state.updated_at
+                else None,
             )
         )
     counts = Counter(o.status for o in outcomes)
@@ -57,13 +59,13 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     page = outcomes[offset : offset + limit]
     more = offset + limit < len(outcomes)
     return ExecutionStatus(
-        executionId=execution_id,
-        requestId=record.request_id,
-        campaignId=record.campaign_id,
-        campaignVersion=record.campaign_version,
-        createdAt=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
+        execution_id=execution_id,
+        request_id=record.request_id,
+        campaign_id=record.campaign_id,
+        campaign_version=record.campaign_version,
+        created_at=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
         status="in_progress" if counts.get("queued") else "completed",
         counts={"total": len(outcomes), **dict(sorted(counts.items()))},
         recipients=page,
-        nextToken=store.encode_token({"offset": offset + limit}) if more else None,
+        next_token=store.encode_token({"offset": offset + limit}) if more else None,
     )

@@ -20,6 +20,12 @@ RecipientStatus = Literal[
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
+class ApiModel(BaseModel):
+    """Answers: built by field name in code, serialised by the contract's camelCase aliases."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class StrictModel(BaseModel):
     """Campaign documents refuse unknown fields, so a typo is an error instead of a silent no-op."""
 
@@ -152,9 +158,7 @@ class CampaignPatch(CampaignFields):
     """Every field optional; `type` and `channel` are fixed at creation."""
 
 
-class Campaign(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
+class Campaign(ApiModel):
     id: str
     name: str
     description: str | None = None
@@ -180,18 +184,18 @@ class Campaign(BaseModel):
     activated_at: Annotated[datetime | None, Field(alias="activatedAt")] = None
 
 
-class CampaignList(BaseModel):
+class CampaignList(ApiModel):
     items: list[Campaign]
     next_token: Annotated[str | None, Field(alias="nextToken")] = None
 
 
-class ReviewIssue(BaseModel):
+class ReviewIssue(ApiModel):
     field: str
     message: str
     code: str
 
 
-class ReviewResult(BaseModel):
+class ReviewResult(ApiModel):
     ok: bool
     errors: list[ReviewIssue]
     warnings: list[ReviewIssue]
@@ -237,14 +241,14 @@ class TriggerRequest(OpenModel):
     merge_policy_name: Annotated[str | None, Field(alias="mergePolicyName", description="Accepted, ignored")] = None
 
 
-class RecipientVerdict(BaseModel):
+class RecipientVerdict(ApiModel):
     user_id: Annotated[str, Field(alias="userId")]
     status: Literal["accepted", "rejected"]
     reason: str | None = None
     detail: str | None = None
 
 
-class TriggerAccepted(BaseModel):
+class TriggerAccepted(ApiModel):
     execution_id: Annotated[str, Field(alias="executionId")]
     request_id: Annotated[str, Field(alias="requestId")]
     campaign_id: Annotated[str, Field(alias="campaignId")]
@@ -255,7 +259,7 @@ class TriggerAccepted(BaseModel):
 # ---------------------------------------------------------------------------
 # Executions
 # ---------------------------------------------------------------------------
-class RecipientOutcome(BaseModel):
+class RecipientOutcome(ApiModel):
     user_id: Annotated[str, Field(alias="userId")]
     status: RecipientStatus
     reason: str | None = None
@@ -265,7 +269,7 @@ class RecipientOutcome(BaseModel):
     updated_at: Annotated[datetime | None, Field(alias="updatedAt")] = None
 
 
-class ExecutionStatus(BaseModel):
+class ExecutionStatus(ApiModel):
     execution_id: Annotated[str, Field(alias="executionId")]
     request_id: Annotated[str, Field(alias="requestId")]
     campaign_id: Annotated[str, Field(alias="campaignId")]
@@ -279,10 +283,32 @@ class ExecutionStatus(BaseModel):
     next_token: Annotated[str | None, Field(alias="nextToken")] = None
 
 
-class Health(BaseModel):
+class Health(ApiModel):
     status: Literal["ok"] = "ok"
 
 
 def _looks_like_email(value: str) -> bool:
     local, sep, domain = value.rpartition("@")
     return bool(sep and local and "." in domain and not any(c.isspace() for c in value) and len(value) <= 254)
+
+
+class PreviewRequest(StrictModel):
+    profile: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    locale: Annotated[str | None, Field(description="Preferred locale; the campaign's matching rules apply")] = None
+
+
+class PreviewResult(ApiModel):
+    locale: str
+    channel: Channel
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    body: str | None = None
+    title: str | None = None
+    data: dict[str, str] | None = None
+
+
+class TriggerRequestExample(ApiModel):
+    curl: Annotated[str, Field(description="A ready cURL command (set $API_KEY)")]
+    body: Annotated[dict[str, Any], Field(description="An example trigger body for this campaign")]

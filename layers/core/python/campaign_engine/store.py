@@ -335,7 +335,7 @@ def put_execution_record(record: ExecutionRecord, request_key: str) -> Execution
     except ClientError as exc:
         if not _is_conditional_failure(exc):
             raise
-        existing = exc.response.get("Item")
+        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if existing:
             return _record_from_item(existing)
         found = get_execution_record(request_key)
@@ -428,7 +428,7 @@ def claim_recipient(claim: Claim) -> RecipientState | None:
     except ClientError as exc:
         if not _is_conditional_failure(exc):
             raise
-        existing = exc.response.get("Item")
+        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if existing:
             return _state_from_item(existing)
         raise

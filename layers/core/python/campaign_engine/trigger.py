@@ -116,7 +116,7 @@ def judge_recipients(
         user_id = recipient.user_id
 
         def reject(reason: str, detail: str, user_id: str = user_id) -> None:
-            verdicts.append(RecipientVerdict(userId=user_id, status="rejected", reason=reason, detail=detail))
+            verdicts.append(RecipientVerdict(user_id=user_id, status="rejected", reason=reason, detail=detail))
 
         if user_id in seen:
             reject("duplicate_recipient", "This userId appears earlier in the same request")
@@ -149,7 +149,7 @@ def judge_recipients(
             "profile": recipient.profile or {},
             "context": context,
         }
-        verdicts.append(RecipientVerdict(userId=user_id, status="accepted"))
+        verdicts.append(RecipientVerdict(user_id=user_id, status="accepted"))
         entries.append(entry)
     if field_errors:
         raise validation_failed(field_errors)
@@ -238,9 +238,9 @@ def _replay(
 
 def _answer(record: store.ExecutionRecord) -> TriggerAccepted:
     return TriggerAccepted(
-        executionId=record.execution_id,
-        requestId=record.request_id,
-        campaignId=record.campaign_id,
-        createdAt=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
-        recipients=[RecipientVerdict(userId=v[0], status=v[1], reason=v[2], detail=v[3]) for v in record.verdicts],
+        execution_id=record.execution_id,
+        request_id=record.request_id,
+        campaign_id=record.campaign_id,
+        created_at=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
+        recipients=[RecipientVerdict(user_id=v[0], status=v[1], reason=v[2], detail=v[3]) for v in record.verdicts],
     )

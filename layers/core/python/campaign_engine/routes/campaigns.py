@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from campaign_engine import campaigns
+from campaign_engine import campaigns, previews
 from campaign_engine.models import (
     Campaign,
     CampaignCreate,
@@ -16,7 +17,10 @@ from campaign_engine.models import (
     CampaignPatch,
     CampaignStatus,
     Channel,
+    PreviewRequest,
+    PreviewResult,
     ReviewResult,
+    TriggerRequestExample,
 )
 from campaign_engine.routes.resolver import caller, json_response
 
@@ -24,7 +28,7 @@ router = Router()
 CampaignId = Annotated[str, Path(description="Campaign id", min_length=1, max_length=128)]
 
 
-def _ok(model: Any) -> dict[int, dict[str, Any]]:
+def _ok(model: Any) -> dict[int, OpenAPIResponse]:
     return {200: {"description": "OK", "content": {"application/json": {"model": model}}}}
 
 
@@ -117,3 +121,26 @@ def archive_campaign(campaignId: CampaignId):
 )
 def duplicate_campaign(campaignId: CampaignId):
     return json_response(201, campaigns.duplicate(campaignId, caller(router)))
+
+
+@router.post(
+    "/campaigns/<campaignId>/preview",
+    summary="Render with sample data; nothing is sent",
+    tags=["campaigns"],
+    responses={**_ok(PreviewResult), 422: {"description": "render_error"}},
+)
+def preview_campaign(campaignId: CampaignId, body: PreviewRequest):
+    return json_response(200, previews.preview(campaignId, body, caller(router)))
+
+
+@router.get(
+    "/campaigns/<campaignId>/trigger-request",
+    summary="A ready cURL and example body for this campaign",
+    tags=["campaigns"],
+    responses=_ok(TriggerRequestExample),
+)
+def trigger_request(campaignId: CampaignId):
+    event = router.current_event
+    host = event.headers.get("host") or event.raw_event["requestContext"].get("domainName", "localhost")
+    scheme = event.headers.get("x-forwarded-proto") or ("http" if host.startswith(("127.", "localhost")) else "https")
+    return json_response(200, previews.trigger_request_example(campaignId, caller(router), f"{scheme}://{host}"))

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from campaign_engine.models import Health
+from campaign_engine.routes.resolver import PUBLIC_ROUTES, new_resolver
 
 router = Router()
-PUBLIC_PATHS = {"/im/health", "/openapi.json"}
 
 
 @router.get(
@@ -66,6 +66,7 @@ _EXTRA_PROBLEMS = {
         413: "payload_too_large",
     },
     ("post", "/campaigns/{campaignId}/activate"): {409: "campaign_not_activatable", 422: "review_failed"},
+    ("post", "/campaigns/{campaignId}/preview"): {422: "render_error, no_matching_locale"},
     ("patch", "/campaigns/{campaignId}"): {409: "campaign_not_editable, concurrent_modification"},
     ("delete", "/campaigns/{campaignId}"): {409: "campaign_not_draft"},
     ("post", "/campaigns/{campaignId}/stop"): {409: "campaign_not_stoppable"},
@@ -85,7 +86,6 @@ def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
     from campaign_engine.routes import campaigns, executions
-    from campaign_engine.routes.resolver import new_resolver
 
     app = new_resolver(router, campaigns.router, executions.trigger_router, executions.status_router)
     schema = app.get_openapi_schema(
@@ -109,7 +109,7 @@ def openapi_document() -> str:
             declared = responses.get("200", {}).get("description") == "Successful Response"
             if declared and any(code.startswith("2") and code != "200" for code in responses):
                 responses.pop("200")
-            if path in PUBLIC_PATHS:
+            if f"{method.upper()} {path}" in PUBLIC_ROUTES:
                 operation["security"] = []
                 continue
             operation["security"] = [{"bearer": []}]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from campaign_engine.auth import Principal, principal_from_context
 from campaign_engine.errors import DomainError
-from campaign_engine.routes.problems import install_error_handlers
+from campaign_engine.routes.problems import PROBLEM_JSON, install_error_handlers, problem_response
 from campaign_engine.settings import get_settings
 
 
@@ -36,11 +36,32 @@ def new_resolver(*routers: Router) -> APIGatewayHttpResolver:
     return app
 
 
+# The only routes API Gateway serves without the authorizer (template.yaml: Auth: NONE).
+PUBLIC_ROUTES = frozenset({"GET /im/health", "GET /openapi.json"})
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Authentication first, so that an unauthenticated caller learns nothing about validation:
+    Powertools validates the body before any route or middleware of ours could run."""
+    if event.get("routeKey") not in PUBLIC_ROUTES:
+        authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+        try:
+            principal_from_context(authorizer.get("lambda"))
+        except DomainError as error:
+            response = problem_response(error)
+            return {
+                "statusCode": response.status_code,
+                "headers": {"Content-Type": PROBLEM_JSON},
+                "body": response.body,
+                "isBase64Encoded": False,
+            }
+    return app.resolve(event, context)
+
+
 def caller(router: Router) -> Principal:
     """The principal the authorizer resolved for this request; 401 when there is none."""
-    authorizer = router.current_event.request_context.authorizer
-    context = authorizer.get_lambda if authorizer else None
-    return principal_from_context(context)
+    authorizer = router.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    return principal_from_context(authorizer.get("lambda"))
 
 
 def json_response(status: int, model: BaseModel | dict[str, Any] | None) -> Response:
