@@ -43,7 +43,7 @@ def _clear_caches() -> None:
     from campaign_engine.routes import meta
 
     settings.get_settings.cache_clear()
-    for factory in (aws.dynamodb, aws.sqs, aws.sesv2):
+    for factory in (aws.dynamodb, aws.sqs, aws.sesv2, aws.sns):
         factory.cache_clear()
     delivery.campaign_version.cache_clear()
     meta.openapi_document.cache_clear()
@@ -63,7 +63,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
         for name, value in template.environment().items():
             monkeypatch.setenv(name, value)
         InProcessAws().create_resources(template, ["example.com"])
-        _ses_backend().sent_messages.clear()  # moto keeps SES's record across mocks
+        _ses_backend().sent_messages.clear()  # moto keeps SES's and SNS's records across mocks
+        _sns_backend().sms_messages.clear()
         _clear_caches()
         yield template
         _clear_caches()
@@ -272,6 +273,13 @@ def _ses_backend() -> Any:
     from moto.ses.models import ses_backends
 
     return ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def _sns_backend() -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    return sns_backends[DEFAULT_ACCOUNT_ID][REGION]
 
 
 def sent_emails() -> list[dict[str, Any]]:

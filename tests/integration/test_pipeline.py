@@ -142,3 +142,17 @@ def test_stopped_campaign_refuses_triggers(api: Api) -> None:
     assert stopped.body["status"] == "stopped"
     answer = api.trigger(trigger_body(campaign["id"]))
     assert (answer.status, answer.body["code"]) == (409, "campaign_not_live")
+
+
+def test_a_retry_after_the_campaign_stopped_still_gets_its_first_answer(api: Api, queue: Queue, outbox) -> None:
+    campaign = api.live_campaign()
+    body = trigger_body(campaign["id"], requestId="before-stop")
+    first = api.trigger(body)
+    api.call("api", "api/stop_campaign.json", path_params={"campaignId": campaign["id"]})
+    retry = api.trigger(body)
+    assert retry.status == 202
+    assert retry.body == first.body
+    fresh = api.trigger(trigger_body(campaign["id"], requestId="after-stop"))
+    assert (fresh.status, fresh.body["code"]) == (409, "campaign_not_live")
+    queue.drain()
+    assert len(outbox()) == 2, "the accepted request is still delivered once"

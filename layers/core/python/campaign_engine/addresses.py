@@ -5,6 +5,7 @@ namespace is the channel's own (email / phone)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,24 +25,34 @@ def _dig(profile: Mapping[str, Any] | None, *path: str) -> Any:
     return node
 
 
-def profile_email(profile: Mapping[str, Any] | None) -> str | None:
-    for path in (("email",), ("personalEmail", "address"), ("workEmail", "address")):
-        value = _dig(profile, *path)
-        if isinstance(value, str) and value:
-            return value
+def _first(profile: Mapping[str, Any] | None, paths: tuple[tuple[str, ...], ...]) -> str | None:
+    # XDM profiles keep these at the root; AJO's own samples nest them under `person`.
+    for path in paths:
+        for prefix in ((), ("person",)):
+            value = _dig(profile, *prefix, *path)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
     return None
+
+
+def profile_email(profile: Mapping[str, Any] | None) -> str | None:
+    return _first(profile, (("email",), ("personalEmail", "address"), ("workEmail", "address")))
 
 
 def profile_phone(profile: Mapping[str, Any] | None) -> str | None:
-    for path in (("phone",), ("mobilePhone", "number"), ("homePhone", "number")):
-        value = _dig(profile, *path)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    return _first(profile, (("phone",), ("mobilePhone", "number"), ("homePhone", "number")))
 
 
 def normalize_phone(value: str) -> str:
-    return re.sub(r"[\s().-]", "", value)
+    """E.164 where possible: national numbers (AJO's samples send `0921234567`) get the
+    deployment's default country calling code, after dropping a trunk prefix 0."""
+    digits = re.sub(r"[\s().\-/]", "", value)
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if digits.startswith("+") or not digits.isdigit():
+        return digits
+    country = os.environ.get("SMS_DEFAULT_COUNTRY_CODE", "1").lstrip("+")
+    return f"+{country}{digits.lstrip('0')}"
 
 
 def resolve_address(channel: str, recipient: Recipient, namespace: str) -> tuple[Any | None, str | None]:

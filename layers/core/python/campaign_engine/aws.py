@@ -30,3 +30,8 @@ def sqs() -> Any:
 @cache
 def sesv2() -> Any:
     return boto3.client("sesv2", config=_SEND_CONFIG)
+
+
+@cache
+def sns() -> Any:
+    return boto3.client("sns", config=_SEND_CONFIG)

@@ -25,10 +25,12 @@ from typing import Any
 from campaign_engine import aws, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
+from campaign_engine.channels import push as push_channel
+from campaign_engine.channels import sms as sms_channel
 from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
-from campaign_engine.render import RenderError, TemplateProblems, compiled_for
+from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for
 from campaign_engine.settings import get_settings
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
@@ -149,23 +151,8 @@ def _deliver_one(
     if existing is not None:
         return _already_claimed(existing)
 
-    sender = campaign.get("sender") or {}
     try:
-        raw = build_email(
-            from_email=sender["fromEmail"],
-            from_name=sender.get("fromName"),
-            to=recipient["address"],
-            reply_to=sender.get("replyTo"),
-            subject=rendered.subject or "",
-            html=rendered.html,
-            text=rendered.text,
-        )
-        message_id = email_channel.send(
-            from_email=sender["fromEmail"],
-            to=recipient["address"],
-            raw=raw,
-            tags={"campaignId": message["campaignId"], "executionId": message["executionId"]},
-        )
+        message_id = send_rendered(campaign, recipient, rendered, message)
     except SendFailure as failure:
         if failure.kind == "retry":
             store.release_claim(message["executionId"], recipient["userId"], attempt_id)
@@ -177,6 +164,40 @@ def _deliver_one(
         # A message that cannot be built (a header value with a newline, no sender) never will be.
         return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale)
     return Result("sent", message_id=message_id, locale=locale)
+
+
+def send_rendered(
+    campaign: dict[str, Any], recipient: dict[str, Any], rendered: RenderedMessage, message: dict[str, Any]
+) -> str:
+    """Hands one rendered message to its channel; returns the provider's message id."""
+    channel = campaign["channel"]
+    sender = campaign.get("sender") or {}
+    if channel == "sms":
+        return sms_channel.send(
+            to=recipient["address"],
+            body=rendered.body or "",
+            origination_identity=sender.get("originationIdentity"),
+            transactional=campaign.get("type") != "marketing",
+        )
+    if channel == "push":
+        return push_channel.send(
+            push_info=recipient["address"], title=rendered.title, body=rendered.body or "", data=rendered.data
+        )
+    raw = build_email(
+        from_email=sender["fromEmail"],
+        from_name=sender.get("fromName"),
+        to=recipient["address"],
+        reply_to=sender.get("replyTo"),
+        subject=rendered.subject or "",
+        html=rendered.html,
+        text=rendered.text,
+    )
+    return email_channel.send(
+        from_email=sender["fromEmail"],
+        to=recipient["address"],
+        raw=raw,
+        tags={"campaignId": message["campaignId"], "executionId": message["executionId"]},
+    )
 
 
 def _already_claimed(existing: store.RecipientState) -> Result | None:

@@ -15,7 +15,7 @@ REQUIRED_PARTS = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
 PUSH_PAYLOAD_LIMIT = 4096
 
 
-def review_campaign(doc: dict[str, Any]) -> ReviewResult:
+def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one list of checks, read top down
     errors: list[ReviewIssue] = []
     warnings: list[ReviewIssue] = []
     channel = doc["channel"]
@@ -41,6 +41,23 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:
             error(f"content.locales.{locale}.html", "email content needs html or text", "missing_content")
         if channel == "push" and len(json.dumps(parts, ensure_ascii=False).encode()) > PUSH_PAYLOAD_LIMIT:
             error(f"content.locales.{locale}", "push payload is over 4 KB", "push_payload_too_large")
+        if channel == "sms" and parts.get("body"):
+            from campaign_engine.channels.sms import MAX_SEGMENTS, segments
+
+            # The template's own text, before personalisation adds to it.
+            cost = segments(parts["body"])
+            if cost > MAX_SEGMENTS:
+                error(
+                    f"content.locales.{locale}.body",
+                    f"the SMS needs {cost} segments; at most {MAX_SEGMENTS} can be sent",
+                    "sms_too_long",
+                )
+            elif cost > 3:
+                warning(
+                    f"content.locales.{locale}.body",
+                    f"the SMS costs {cost} segments per recipient",
+                    "sms_many_segments",
+                )
     for problem in check_content(channel, locales):
         where = f" (line {problem.line})" if problem.line else ""
         error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", "template_syntax")

@@ -32,8 +32,9 @@ from campaign_engine.settings import get_settings
 RETENTION = timedelta(days=30)
 
 
-def request_key(request_id: str) -> str:
-    return hashlib.sha256(request_id.encode()).hexdigest()[:24]
+def request_key(campaign_id: str, request_id: str) -> str:
+    """Idempotency is per campaign: the same requestId sent to two campaigns is two requests."""
+    return hashlib.sha256(f"{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
 
 
 def new_execution_id(key: str) -> str:
@@ -128,7 +129,9 @@ def judge_recipients(
             reject("missing_address", f"No {channel} address in channelData, the profile, or the userId")
             continue
         problem = address_problem(channel, address)
-        if problem and source and source.startswith("channelData"):
+        # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
+        # Push info is device state the caller relays as-is: that recipient alone is rejected.
+        if problem and channel != "push" and source and source.startswith("channelData"):
             field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
             continue
         if problem:
@@ -166,11 +169,19 @@ def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAcc
     status, live = snapshot
     if live is not None:
         require_labels(principal, live.get("labels") or [], request.campaign_id)
-    campaign = check_campaign_accepts_triggers(request.campaign_id, status, live, now)
+    try:
+        campaign = check_campaign_accepts_triggers(request.campaign_id, status, live, now)
+    except DomainError:
+        # A retry of a request accepted before the campaign stopped (or its window closed)
+        # still gets its first answer: the caller must learn that it was accepted.
+        accepted_before = _accepted_record(request)
+        if accepted_before is None:
+            raise
+        return _answer(accepted_before)
 
     verdicts, entries = judge_recipients(request, campaign)
     request_id = request.request_id or str(uuid.uuid4())
-    key = request_key(request_id)
+    key = request_key(request.campaign_id, request_id)
     record = store.ExecutionRecord(
         execution_id=new_execution_id(key),
         request_id=request_id,
@@ -199,6 +210,15 @@ def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAcc
         rejected=len(verdicts) - accepted,
     )
     return _answer(record)
+
+
+def _accepted_record(request: TriggerRequest) -> store.ExecutionRecord | None:
+    if not request.request_id:
+        return None
+    record = store.get_execution_record(request_key(request.campaign_id, request.request_id))
+    if record is None or record.idempotent_until < time.time() or record.body_hash != body_hash(request):
+        return None
+    return record
 
 
 def _enqueue(record: store.ExecutionRecord, entries: list[dict[str, Any]]) -> None:

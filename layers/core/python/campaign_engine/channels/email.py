@@ -5,31 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError
 
 from campaign_engine import aws
-from campaign_engine.channels import SendFailure
+from campaign_engine.channels import classify_client_error
 from campaign_engine.settings import get_settings
 
-# Errors after which SES certainly did not accept the message, and may later.
-RETRYABLE = {
-    "TooManyRequestsException",
-    "Throttling",
-    "ThrottlingException",
-    "LimitExceededException",
-    "SendingPausedException",
-    "AccountSuspendedException",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "InternalServiceError",
-    "RequestTimeout",
-}
 _TAG_VALUE = re.compile(r"[^A-Za-z0-9_\-.@]")
 
 
@@ -46,17 +27,8 @@ def send(*, from_email: str, to: str, raw: bytes, tags: Mapping[str, str]) -> st
         kwargs["ConfigurationSetName"] = configuration_set
     try:
         return str(aws.sesv2().send_email(**kwargs)["MessageId"])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in RETRYABLE or status >= 500 or status == 429:
-            raise SendFailure("retry", code, message) from exc
-        raise SendFailure("permanent", code, message) from exc
-    except (ConnectTimeoutError, EndpointConnectionError) as exc:
-        raise SendFailure("retry", type(exc).__name__) from exc
-    except (ReadTimeoutError, ConnectionClosedError) as exc:
-        raise SendFailure("ambiguous", type(exc).__name__, "SES may have accepted the message") from exc
+    except Exception as error:
+        raise classify_client_error(error) from error
 
 
 def identity_verified(address: str) -> bool:
