@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine.delivery import RetryLater, delay_redelivery, deliver_message
+from campaign_engine.delivery import RetryLater, delay_redelivery, deliver_message, flush_report_counts
 from campaign_engine.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -32,4 +32,7 @@ def deliver(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dict(process_partial_response(event=event, record_handler=deliver, processor=processor, context=context))
+    try:
+        return dict(process_partial_response(event=event, record_handler=deliver, processor=processor, context=context))
+    finally:
+        flush_report_counts()

@@ -185,3 +185,35 @@ def test_trigger_request_gives_a_runnable_curl_and_a_body_that_passes(api: Api) 
     triggered = api.trigger(body)
     assert triggered.status == 202
     assert triggered.body["recipients"][0]["status"] == "accepted"
+
+
+def test_report_counts_by_status_reason_and_locale(api: Api, queue: Queue) -> None:
+    campaign = api.live_campaign()
+    recipients = [
+        {"userId": "a@example.com", "context": {"orderId": "1", "total": "$1"}},
+        {
+            "userId": "b@example.com",
+            "profile": {"preferredLanguage": "pt-BR"},
+            "context": {"orderId": "2", "total": "$2"},
+        },
+        {"userId": "c@example.com", "context": {"orderId": "3"}},
+        {"userId": "crm-9", "namespace": "crmId", "context": {"orderId": "4"}},
+        {"userId": "d@example.com", "context": {}},
+    ]
+    api.trigger(trigger_body(campaign["id"], recipients, context=None))
+    queue.drain()
+
+    report = api.call_event("api", _route("GET /campaigns/{campaignId}/report"), {"campaignId": campaign["id"]})
+    assert report.status == 200, report.body
+    assert report.body["byStatus"] == {"excluded": 2, "failed": 1, "sent": 2}
+    assert report.body["byReason"] == {"invalid_context": 1, "missing_address": 1, "render_error": 1}
+    assert report.body["byLocale"] == {"en-US": 2, "pt-BR": 1}
+    assert report.body["total"] == 5
+
+    later = api.call_event(
+        "api",
+        _route("GET /campaigns/{campaignId}/report"),
+        {"campaignId": campaign["id"]},
+        query={"since": "2999-01-01T00:00:00Z"},
+    )
+    assert later.body["total"] == 0

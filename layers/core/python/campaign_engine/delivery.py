@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from campaign_engine import aws, store
+from campaign_engine import aws, reports, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -37,6 +38,9 @@ from campaign_engine.settings import get_settings
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
 CLAIM_LEASE_SECONDS = 120
 SEND_THREADS = 8
+STATE_TO_REPORT = {"sent": "sent", "failed": "failed", "excluded": "excluded"}
+_report_outcomes: list[tuple[str, str, str | None, str | None]] = []
+_report_lock = threading.Lock()
 
 
 class RetryLater(Exception):
@@ -90,6 +94,8 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
     ]
     if outcomes:
         store.record_outcomes(outcomes)
+        with _report_lock:
+            _report_outcomes.extend((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
     _count(outcomes)
     retries = [res for res in results if res is not None and res.state == "retry"]
     logger.info(
@@ -102,6 +108,15 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
     )
     if retries:
         raise RetryLater(f"{len(retries)} recipients to retry: {retries[0].reason}")
+
+
+def flush_report_counts() -> None:
+    """Adds this invocation's outcomes to the campaign reports: one write per campaign and hour."""
+    with _report_lock:
+        taken = list(_report_outcomes)
+        _report_outcomes.clear()
+    if taken:
+        reports.add_counts(reports.tally(taken))
 
 
 def _count(outcomes: Iterable[store.Outcome]) -> None:

@@ -312,3 +312,13 @@ class PreviewResult(ApiModel):
 class TriggerRequestExample(ApiModel):
     curl: Annotated[str, Field(description="A ready cURL command (set $API_KEY)")]
     body: Annotated[dict[str, Any], Field(description="An example trigger body for this campaign")]
+
+
+class CampaignReport(ApiModel):
+    campaign_id: Annotated[str, Field(alias="campaignId")]
+    since: datetime | None = None
+    generated_at: Annotated[datetime, Field(alias="generatedAt")]
+    total: Annotated[int, Field(description="Recipients with a final outcome (rejected ones count as excluded)")]
+    by_status: Annotated[dict[str, int], Field(alias="byStatus")]
+    by_reason: Annotated[dict[str, int], Field(alias="byReason")]
+    by_locale: Annotated[dict[str, int], Field(alias="byLocale")]

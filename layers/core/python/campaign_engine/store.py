@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -516,6 +516,40 @@ def iter_recipient_states(execution_id: str) -> Iterator[RecipientState]:
         response = aws.dynamodb().query(**kwargs)
         for item in response.get("Items", []):
             yield _state_from_item(item)
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------------------
+# Report counts
+# ---------------------------------------------------------------------------
+def add_report_counts(campaign_id: str, bucket: str, counts: Mapping[str, int]) -> None:
+    names = {f"#c{i}": name for i, name in enumerate(counts)}
+    values = {f":c{i}": _n(counts[name]) for i, name in enumerate(counts)}
+    aws.dynamodb().update_item(
+        TableName=get_settings().executions_table,
+        Key={"pk": _s(f"STATS#{campaign_id}"), "sk": _s(f"H#{bucket}")},
+        UpdateExpression="ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def iter_report_counts(campaign_id: str, from_bucket: str | None) -> Iterator[dict[str, int]]:
+    condition = "pk = :pk AND sk >= :from" if from_bucket else "pk = :pk"
+    values = {":pk": _s(f"STATS#{campaign_id}")}
+    if from_bucket:
+        values[":from"] = _s(f"H#{from_bucket}")
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().executions_table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+    }
+    while True:
+        response = aws.dynamodb().query(**kwargs)
+        for item in response.get("Items", []):
+            yield {k: int(v["N"]) for k, v in item.items() if ":" in k and "N" in v}
         if "LastEvaluatedKey" not in response:
             return
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from campaign_engine import delivery_queue, store
+from campaign_engine import delivery_queue, reports, store
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
@@ -199,6 +199,9 @@ def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAcc
         return _replay(existing, record, entries)
 
     _enqueue(record, entries)
+    rejected = [(request.campaign_id, "excluded", v.reason, None) for v in verdicts if v.status == "rejected"]
+    if rejected:  # only calls that rejected someone pay for a report write
+        reports.add_counts(reports.tally(rejected))
     accepted = len(entries)
     metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
     metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)

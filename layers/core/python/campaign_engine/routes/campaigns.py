@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,12 +10,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from campaign_engine import campaigns, previews
+from campaign_engine import campaigns, previews, reports
 from campaign_engine.models import (
     Campaign,
     CampaignCreate,
     CampaignList,
     CampaignPatch,
+    CampaignReport,
     CampaignStatus,
     Channel,
     PreviewRequest,
@@ -144,3 +146,16 @@ def trigger_request(campaignId: CampaignId):
     host = event.headers.get("host") or event.raw_event["requestContext"].get("domainName", "localhost")
     scheme = event.headers.get("x-forwarded-proto") or ("http" if host.startswith(("127.", "localhost")) else "https")
     return json_response(200, previews.trigger_request_example(campaignId, caller(router), f"{scheme}://{host}"))
+
+
+@router.get(
+    "/campaigns/<campaignId>/report",
+    summary="Counts by status, by reason and by locale",
+    tags=["campaigns"],
+    responses=_ok(CampaignReport),
+)
+def campaign_report(
+    campaignId: CampaignId,
+    since: Annotated[datetime | None, Query(description="Only outcomes from this time (hour precision)")] = None,
+):
+    return json_response(200, reports.campaign_report(campaignId, caller(router), since))

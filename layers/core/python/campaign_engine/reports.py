@@ -1,0 +1,66 @@
+"""Campaign reports: counts by status, by reason and by locale, per hour.
+
+Counts live in one item per campaign and hour. Delivery adds to them once per batch (not per
+message) and the trigger only when a call rejected someone, so reporting costs a fraction of
+a request per email. GET /im/executions/{id} is the exact, per-recipient record; a function
+that dies between recording outcomes and adding them here leaves these counts short."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from campaign_engine import store
+from campaign_engine.auth import Principal, require, require_labels
+from campaign_engine.errors import not_found
+from campaign_engine.models import CampaignReport
+
+
+def hour_bucket(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H")
+
+
+def tally(outcomes: Iterable[tuple[str, str, str | None, str | None]]) -> dict[tuple[str, str], Counter[str]]:
+    """(campaignId, status, reason, locale) -> per (campaign, hour) counters named status:x, reason:x, locale:x."""
+    bucket = hour_bucket()
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for campaign_id, status, reason, locale in outcomes:
+        counter = counts.setdefault((campaign_id, bucket), Counter())
+        counter[f"status:{status}"] += 1
+        if reason:
+            counter[f"reason:{reason}"] += 1
+        if locale:
+            counter[f"locale:{locale}"] += 1
+    return counts
+
+
+def add_counts(counts: dict[tuple[str, str], Counter[str]]) -> None:
+    for (campaign_id, bucket), counter in counts.items():
+        if counter:
+            store.add_report_counts(campaign_id, bucket, counter)
+
+
+def campaign_report(campaign_id: str, principal: Principal, since: datetime | None) -> CampaignReport:
+    require(principal, "reports:read")
+    head = store.get_campaign_head(campaign_id)
+    if head is None:
+        raise not_found("campaign_not_found", "Campaign", campaign_id)
+    require_labels(principal, head.doc.get("labels") or [], campaign_id)
+    totals: Counter[str] = Counter()
+    for counters in store.iter_report_counts(campaign_id, hour_bucket(since) if since else None):
+        totals.update(counters)
+
+    def group(prefix: str) -> dict[str, int]:
+        return {k.split(":", 1)[1]: v for k, v in sorted(totals.items()) if k.startswith(prefix) and v}
+
+    by_status = group("status:")
+    return CampaignReport(
+        campaign_id=campaign_id,
+        since=since,
+        generated_at=datetime.now(UTC),
+        total=sum(by_status.values()),
+        by_status=by_status,
+        by_reason=group("reason:"),
+        by_locale=group("locale:"),
+    )
