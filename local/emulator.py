@@ -1,0 +1,119 @@
+"""The embedded AWS emulator: moto in server mode, in this process, holding the template's resources."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local import client
+from local.template import REGION, Template
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger("local.emulator")
+# The emulator's HTTP server logs every AWS request: noise, and a cost on every call.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+# Fake credentials: moto accepts anything, and real ones must never reach it or AWS from here.
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret, the emulator ignores it
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
+    """A client bound to the emulator at `endpoint_url`, whatever the process environment says."""
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The same option the server sets, so a port in TIME_WAIT counts as free as it will be.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Emulator:
+    def __init__(self, port: int = 5000) -> None:
+        self._requested_port = port
+        self._server: ThreadedMotoServer | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        # ThreadedMotoServer waits forever when its thread cannot bind, so check the port first.
+        port = self._requested_port
+        if port and not _port_is_free(port):
+            log.warning("port %d is busy; the emulator takes a free port instead", port)
+            port = 0
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        host, bound_port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{bound_port}"
+        # Moto's state is global to the process: start from nothing even if mocks used it before.
+        client.request(self.url, "POST", "/moto-api/reset")
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self, service: str) -> Any:
+        return aws_client(service, self.url)
+
+    def environment(self) -> dict[str, str]:
+        """What the process needs so boto3 and Powertools in handler code need no local branch."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+
+    def create_resources(self, template: Template, sender_domains: list[str]) -> None:
+        self._create_tables(template)
+        self._create_queues(template)
+        sesv2: SESV2Client = self.client("sesv2")
+        for domain in sender_domains:
+            sesv2.create_email_identity(EmailIdentity=domain)
+
+    def _create_tables(self, template: Template) -> None:
+        dynamodb: DynamoDBClient = self.client("dynamodb")
+        for table in template.tables():
+            ttl = table.pop("TimeToLiveSpecification", None)
+            dynamodb.create_table(**table)
+            if ttl:
+                dynamodb.update_time_to_live(TableName=table["TableName"], TimeToLiveSpecification=ttl)
+
+    def _create_queues(self, template: Template) -> None:
+        sqs: SQSClient = self.client("sqs")
+        # Redrive settings name other queues, which must exist first: create all, then link.
+        links = {"RedrivePolicy", "RedriveAllowPolicy"}
+        for queue in template.queues():
+            own = {k: v for k, v in queue.attributes.items() if k not in links}
+            url = sqs.create_queue(QueueName=queue.name, Attributes=own)["QueueUrl"]  # type: ignore[arg-type]
+            expected = template.get_att(queue.logical_id, "QueueUrl")
+            if url != expected:
+                raise RuntimeError(f"{queue.logical_id}: the emulator answers {url}, the template resolves {expected}")
+        for queue in template.queues():
+            linked = {k: v for k, v in queue.attributes.items() if k in links}
+            if linked:
+                sqs.set_queue_attributes(QueueUrl=template.get_att(queue.logical_id, "QueueUrl"), Attributes=linked)  # type: ignore[arg-type]

@@ -1,0 +1,221 @@
+"""Event sources Lambda would drive: SQS event source mappings and schedules.
+
+Moto stores these but never fires them, so the local stack does what the Lambda service does:
+long-poll the queue, invoke with real-shaped records, delete what succeeded; and run
+scheduled functions at their rate (or at once on POST /_local/tick).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from local.functions import LocalFunction
+from local.template import ACCOUNT_ID, REGION, Schedule, SqsSource, rate_seconds
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+log = logging.getLogger("local.event_sources")
+
+MAX_POLLERS = 8  # threads per mapping; MaximumConcurrency above this is capped
+LONG_POLL_SECONDS = 2  # short enough that stop() never waits long for a poller
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+class SqsPoller:
+    """One SQS event source mapping: several pollers gather batches and invoke the function."""
+
+    def __init__(self, source: SqsSource, function: LocalFunction, sqs: SQSClient, queue_url: str, queue_arn: str):
+        self.source = source
+        self.function = function
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._stopping = threading.Event()
+        workers = min(source.max_concurrency or MAX_POLLERS, MAX_POLLERS)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sqs-{function.logical_id}-{n}", daemon=True)
+            for n in range(workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            if thread.is_alive():  # never started when the stack failed to start
+                thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._gather()
+                if batch:
+                    self.process(batch)
+            except Exception:
+                # The emulator may be going away or being reset; keep polling like Lambda would.
+                if not self._stopping.is_set():
+                    log.exception("polling %s for %s failed", self._queue_url, self.function.logical_id)
+                self._stopping.wait(ERROR_BACKOFF_SECONDS)
+
+    def _gather(self) -> list[MessageTypeDef]:
+        """Up to BatchSize messages: long-poll for the first, then fill within the batching window."""
+        size = self.source.batch_size
+        batch = self._receive(LONG_POLL_SECONDS, size)
+        deadline = time.monotonic() + self.source.batching_window_seconds
+        while batch and len(batch) < size and time.monotonic() < deadline:
+            more = self._receive(0, size - len(batch))
+            batch += more
+            if not more:
+                self._stopping.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+        return batch
+
+    def _receive(self, wait_seconds: int, limit: int) -> list[MessageTypeDef]:
+        if self._stopping.is_set():
+            return []
+        answer = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=min(10, limit),
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return list(answer.get("Messages", []))
+
+    def process(self, batch: list[MessageTypeDef]) -> None:
+        """Invoke once, then delete every record except those reported as failed."""
+        records = [self._record(message) for message in batch]
+        try:
+            result = self.function.invoke({"Records": records})
+        except Exception:
+            # A failed invocation deletes nothing: every message comes back after its visibility timeout.
+            log.exception("%s failed on a batch of %d", self.function.logical_id, len(records))
+            return
+        failed = self._failed_ids(result, {record["messageId"] for record in records})
+        done = [message for message in batch if message["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            answer = self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
+            )
+            if answer.get("Failed"):
+                # Those come back after their visibility timeout, as they would in AWS.
+                log.warning("%s: could not delete %s", self.function.logical_id, answer["Failed"])
+
+    def _failed_ids(self, result: Any, batch_ids: set[str]) -> set[str]:
+        if not self.source.report_batch_item_failures or not isinstance(result, dict):
+            return set()
+        failures = result.get("batchItemFailures") or []
+        failed = {str((item or {}).get("itemIdentifier") or "") for item in failures}
+        if not failed <= batch_ids:
+            # Lambda treats an empty or unknown itemIdentifier as the whole batch failing.
+            log.error("%s reported unknown batch item failures %s", self.function.logical_id, failed - batch_ids)
+            return batch_ids
+        return failed
+
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message.get("Body", ""),
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {
+                name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": REGION,
+        }
+        if "MD5OfMessageAttributes" in message:
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        return record
+
+
+def _lambda_message_attribute(value: Any) -> dict[str, Any]:
+    """SQS's MessageAttributeValue in the camel-case shape Lambda puts in records."""
+    attribute: dict[str, Any] = {
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [base64.b64encode(v).decode() for v in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
+
+
+class Ticker:
+    """Runs Schedule and ScheduleV2 functions at their rate; `tick()` runs them all now."""
+
+    def __init__(self, schedules: list[tuple[Schedule, LocalFunction]]) -> None:
+        self.schedules = schedules
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ticker", daemon=True)
+
+    def start(self) -> None:
+        for schedule, _ in self.schedules:
+            if rate_seconds(schedule.expression) is None:
+                log.warning("%s: %s runs only on POST /_local/tick", schedule.function, schedule.expression)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def tick(self) -> tuple[list[str], list[str]]:
+        """Run every scheduled function once: (those that ran, those that failed)."""
+        ran: list[str] = []
+        failed: list[str] = []
+        for schedule, function in self.schedules:
+            (ran if self._invoke(schedule, function) else failed).append(function.logical_id)
+        return ran, failed
+
+    def _run(self) -> None:
+        # Like EventBridge, the first run comes one period after the schedule is created.
+        due = {
+            index: time.monotonic() + period
+            for index, (schedule, _) in enumerate(self.schedules)
+            if (period := rate_seconds(schedule.expression))
+        }
+        while due and not self._stopping.wait(max(0.0, min(due.values()) - time.monotonic())):
+            for index, when in list(due.items()):
+                if when <= time.monotonic():
+                    schedule, function = self.schedules[index]
+                    self._invoke(schedule, function)
+                    due[index] = when + (rate_seconds(schedule.expression) or 0)
+
+    @staticmethod
+    def _invoke(schedule: Schedule, function: LocalFunction) -> bool:
+        event = schedule.input
+        if event is None:
+            rule = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{function.name}-{schedule.event}"
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT_ID,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION,
+                "resources": [rule],
+                "detail": {},
+            }
+        try:
+            function.invoke(event)
+        except Exception:
+            log.exception("scheduled %s failed", function.logical_id)
+            return False
+        return True

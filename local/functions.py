@@ -1,0 +1,103 @@
+"""Lambda functions of the template, loaded and invoked in this process."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.template import Function
+
+Handler = Callable[[Any, Any], Any]
+log = logging.getLogger("local.functions")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes and method of the context object the Python runtime passes to a handler."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    log_group_name: str
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_stream_name: str = "local"
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    """One function and its handler. Invocations may run concurrently on several threads:
+    the local stack has one 'container' per function, unlike Lambda's one per invocation."""
+
+    logical_id: str
+    name: str
+    arn: str
+    memory_mb: int
+    timeout_seconds: int
+    handler: Handler
+    log_group: str = ""
+
+    def invoke(self, event: Any) -> Any:
+        context = LambdaContext(
+            function_name=self.name,
+            memory_limit_in_mb=self.memory_mb,
+            invoked_function_arn=self.arn,
+            log_group_name=self.log_group or f"/aws/lambda/{self.name}",
+            timeout_seconds=self.timeout_seconds,
+        )
+        started = time.monotonic()
+        try:
+            return self.handler(event, context)
+        finally:
+            # A thread cannot be stopped, so a timeout is reported rather than enforced.
+            elapsed = time.monotonic() - started
+            if elapsed > self.timeout_seconds:
+                log.warning("%s ran %.1f s, beyond its %d s timeout", self.logical_id, elapsed, self.timeout_seconds)
+
+
+def load_function(spec: Function, root: Path) -> LocalFunction:
+    """Import the handler module from CodeUri under a name of its own: every function's file is app.py."""
+    code_dir = (root / spec.code_uri).resolve()
+    module_path, _, attribute = spec.handler.rpartition(".")
+    source = code_dir / (module_path.replace(".", "/") + ".py")
+    if not source.is_file():
+        raise FileNotFoundError(f"{spec.logical_id}: handler module {source} does not exist")
+    # Like /var/task in Lambda, the code directory is importable, so helper modules next to app.py load.
+    if str(code_dir) not in sys.path:
+        sys.path.append(str(code_dir))
+    module_name = f"_local_function_{spec.logical_id}_{module_path.replace('.', '_')}"
+    module_spec = importlib.util.spec_from_file_location(module_name, source)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"{spec.logical_id}: cannot load {source}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module  # before exec: dataclasses and pydantic look their module up
+    module_spec.loader.exec_module(module)
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise AttributeError(f"{spec.logical_id}: {source} has no callable {attribute!r}")
+    return LocalFunction(
+        logical_id=spec.logical_id,
+        name=spec.name,
+        arn=spec.arn,
+        memory_mb=spec.memory_mb,
+        timeout_seconds=spec.timeout_seconds,
+        handler=handler,
+        log_group=spec.log_group,
+    )

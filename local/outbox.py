@@ -1,0 +1,146 @@
+"""Every message the local stack "sent", read from what the emulator recorded.
+
+Each channel reads its own emulated service (email: SES; later SMS and push: SNS) and
+yields items in one shape; the outbox joins them with the executions table, so each item
+says which campaign, request and recipient it was for.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from local.template import ACCOUNT_ID, REGION
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+JOIN_FIELDS = ("campaignId", "requestId", "userId", "executionId")
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:  # a Date header in "-0000" means UTC with no zone given
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Channel(Protocol):
+    def messages(self) -> list[dict[str, Any]]:
+        """Items in the order sent, each with at least channel, messageId and sentAt."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+class SesEmail:
+    """SES v2 sends, as moto's SES backend holds them (Raw content as MIME, Simple as parts)."""
+
+    def __init__(self, account_id: str = ACCOUNT_ID, region: str = REGION) -> None:
+        self._account_id, self._region = account_id, region
+        self._parsed: dict[str, dict[str, Any]] = {}  # message id -> item; sent messages never change
+
+    def _sent(self) -> list[Any]:
+        # The emulator runs in this process, so its state is read directly rather than dumped over HTTP.
+        from moto.ses.models import ses_backends
+
+        return cast(list[Any], ses_backends[self._account_id][self._region].sent_messages)
+
+    def messages(self) -> list[dict[str, Any]]:
+        items = []
+        for message in list(self._sent()):
+            if message.id not in self._parsed:
+                item = self._parse(message)
+                if item is None:
+                    continue
+                self._parsed[message.id] = item
+            items.append(self._parsed[message.id])
+        return items
+
+    def clear(self) -> None:
+        self._sent().clear()
+        self._parsed.clear()
+
+    def _parse(self, message: Any) -> dict[str, Any] | None:
+        destinations = getattr(message, "destinations", None)
+        if isinstance(destinations, dict):  # Simple content keeps SES's Destination structure
+            destinations = [address for addresses in destinations.values() for address in addresses]
+        recipients = list(dict.fromkeys(address for _, address in getaddresses(destinations or []) if address))
+        item: dict[str, Any] = {
+            "channel": "email",
+            "to": ", ".join(recipients),
+            "from": message.source,
+            "subject": None,
+            "html": None,
+            "text": None,
+            "body": None,
+            "headers": {},
+            "messageId": message.id,
+            # Moto keeps no send time: the MIME Date header is used when present (SES adds one to
+            # mail without), otherwise the moment the outbox first read the message.
+            "sentAt": _iso(datetime.now(UTC)),
+        }
+        if hasattr(message, "raw_data"):
+            mime = cast(EmailMessage, email.message_from_string(message.raw_data, policy=email.policy.default))
+            item["headers"] = {name: str(value) for name, value in mime.items()}
+            item["from"] = str(mime.get("from") or message.source)
+            item["subject"] = str(mime.get("subject") or "") or None
+            for kind in ("html", "plain"):
+                part = mime.get_body(preferencelist=(kind,))
+                if part is not None:
+                    item["html" if kind == "html" else "text"] = part.get_content()
+            if mime.get("date"):
+                item["sentAt"] = _iso(parsedate_to_datetime(str(mime["date"])))
+        elif hasattr(message, "body"):
+            item["subject"] = message.subject
+            item["html" if "<" in message.body else "text"] = message.body
+        else:
+            return None  # templated sends are not emulated by moto
+        return item
+
+
+class Outbox:
+    def __init__(self, channels: list[Channel], dynamodb: DynamoDBClient, executions_table: str | None) -> None:
+        self.channels = channels
+        self._dynamodb = dynamodb
+        self._executions_table = executions_table
+        self._joined: dict[str, dict[str, str]] = {}  # messageId -> campaignId, requestId, userId, executionId
+        self._lock = threading.Lock()
+
+    def items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            items = [item for channel in self.channels for item in channel.messages()]
+            if any(item["messageId"] not in self._joined for item in items):
+                self._joined.update(self._recipients())
+            joined = [
+                {**item, **dict.fromkeys(JOIN_FIELDS), **self._joined.get(item["messageId"], {})} for item in items
+            ]
+        # Stable: each channel's own order stands where timestamps tie.
+        return sorted(joined, key=lambda item: item["sentAt"])
+
+    def clear(self) -> None:
+        with self._lock:
+            for channel in self.channels:
+                channel.clear()
+            self._joined.clear()
+
+    def _recipients(self) -> dict[str, dict[str, str]]:
+        """Recipient items (sk "R#...") that carry a messageId, keyed by it."""
+        if not self._executions_table:
+            return {}
+        found = {}
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self._executions_table,
+            FilterExpression="begins_with(#sk, :recipient) AND attribute_exists(#messageId)",
+            ExpressionAttributeNames={"#sk": "sk", "#messageId": "messageId"},
+            ExpressionAttributeValues={":recipient": {"S": "R#"}},
+        )
+        for page in pages:
+            for row in page.get("Items", []):
+                values = {name: row[name]["S"] for name in (*JOIN_FIELDS, "messageId") if "S" in row.get(name, {})}
+                found[values["messageId"]] = {name: values[name] for name in JOIN_FIELDS if name in values}
+        return found

@@ -1,0 +1,507 @@
+"""The local stack itself: what `make run` serves, over the real template and functions, and how its
+gateway, SQS poller, ticker and outbox behave, over a small template of fake functions run by
+`python -m local` in a process of its own (one stack per process, since they share os.environ)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import Stack, client, demo_trigger
+from local.emulator import aws_client
+from local.template import Template
+from tests.e2e.conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_FOUND = {"message": "Not Found"}
+UNAUTHORIZED = {"message": "Unauthorized"}
+
+
+# ---------------------------------------------------------------------------
+# The real stack
+# ---------------------------------------------------------------------------
+
+
+def test_health_needs_no_key(local_stack: Stack) -> None:
+    status, _, _ = local_stack.request("GET", "/im/health", key=None)
+    assert status == 200
+
+
+def test_a_route_with_the_authorizer_needs_an_authorization_header(local_stack: Stack) -> None:
+    assert local_stack.request("GET", "/campaigns", key=None)[::2] == (401, UNAUTHORIZED)
+
+
+def test_unknown_routes_are_api_gateways_404(local_stack: Stack) -> None:
+    assert local_stack.request("GET", "/nope")[::2] == (404, NOT_FOUND)
+    assert local_stack.request("PUT", "/im/health")[::2] == (404, NOT_FOUND), "a known path, another method"
+
+
+def test_every_route_of_the_template_reaches_its_function(local_stack: Stack) -> None:
+    for route in Template.load(ROOT / "template.yaml").http_routes():
+        path = route.path.replace("{campaignId}", "missing").replace("{executionId}", "missing")
+        status, _, body = local_stack.request(route.method, path)
+        assert body != NOT_FOUND, route.route_key
+        assert status < 500, (route.route_key, status, body)
+
+
+def test_a_triggered_email_shows_in_the_outbox_until_cleared(local_stack: Stack) -> None:
+    campaign_id = local_stack.seed_demo()
+    request_id = f"outbox-{uuid.uuid4()}"
+    status, _, answer = local_stack.request("POST", "/im/executions/unitary", demo_trigger(campaign_id, request_id))
+    assert status == 202, answer
+
+    def mine() -> list[dict[str, Any]]:
+        status, _, body = local_stack.request("GET", "/_local/outbox")
+        assert status == 200, body
+        return [item for item in body["items"] if item["requestId"] == request_id]
+
+    (item,) = wait_for(mine)
+    assert item["channel"] == "email"
+    assert item["to"] == "ada@example.com"
+    assert "hello@example.com" in item["from"]
+    assert item["subject"] == "Welcome, Ada"
+    assert "<b>123456</b>" in item["html"]
+    assert item["body"] is None
+    assert (item["campaignId"], item["userId"], item["executionId"]) == (
+        campaign_id,
+        "ada@example.com",
+        answer["executionId"],
+    )
+    assert item["messageId"]
+    assert item["sentAt"].endswith("Z")
+    assert item["headers"]["Subject"] == "Welcome, Ada"
+
+    status, _, _ = local_stack.request("DELETE", "/_local/outbox")
+    assert status == 204
+    assert mine() == []
+
+
+def test_the_local_routes_need_the_admin_key(local_stack: Stack) -> None:
+    assert local_stack.request("GET", "/_local/outbox", key=None)[::2] == (401, UNAUTHORIZED)
+    status, headers, body = local_stack.request("DELETE", "/_local/outbox", key="tc_not-a-key-at-all")
+    assert status == 401
+    assert headers["content-type"] == "application/problem+json"
+    assert body["code"] == "unauthorized"
+
+
+def test_tick_runs_the_scheduled_functions_of_the_template(local_stack: Stack) -> None:
+    scheduled = [schedule.function for schedule in Template.load(ROOT / "template.yaml").schedules()]
+    assert local_stack.request("POST", "/_local/tick")[::2] == (200, {"ran": scheduled, "failed": []})
+
+
+# ---------------------------------------------------------------------------
+# Fake functions, to pin down the emulation itself
+# ---------------------------------------------------------------------------
+
+ADMIN_KEY = "fake-admin-key-0123456789"
+
+FAKE_FILES = {
+    "template.yaml": """
+        Transform: AWS::Serverless-2016-10-31
+        Globals:
+          Function:
+            Timeout: 5
+            MemorySize: 128
+            Layers: [!Ref CoreLayer]
+            Environment:
+              Variables:
+                JOBS_QUEUE_URL: !GetAtt JobsQueue.QueueUrl
+                EXECUTIONS_TABLE: !Ref ExecutionsTable
+        Resources:
+          ExecutionsTable:
+            Type: AWS::DynamoDB::Table
+            Properties:
+              BillingMode: PAY_PER_REQUEST
+              AttributeDefinitions: [{AttributeName: pk, AttributeType: S}, {AttributeName: sk, AttributeType: S}]
+              KeySchema: [{AttributeName: pk, KeyType: HASH}, {AttributeName: sk, KeyType: RANGE}]
+          JobsDlq:
+            Type: AWS::SQS::Queue
+            Properties: {QueueName: !Sub "${AWS::StackName}-jobs-dlq"}
+          JobsQueue:
+            Type: AWS::SQS::Queue
+            Properties:
+              QueueName: !Sub "${AWS::StackName}-jobs"
+              VisibilityTimeout: 2
+              RedrivePolicy: {deadLetterTargetArn: !GetAtt JobsDlq.Arn, maxReceiveCount: 2}
+          CoreLayer:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {ContentUri: layers/core/}
+          AuthorizerFunction:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: functions/authorizer/, Handler: app.handler}
+          EchoFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/echo/
+              Handler: app.handler
+              Timeout: 7
+              Events:
+                Ping: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /ping, Method: GET, Auth: {Authorizer: NONE}}}
+                Item: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: "/items/{itemId}", Method: GET}}
+                Special: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /items/special, Method: GET}}
+                Files: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: "/files/{proxy+}", Method: ANY}}
+                Upload: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /upload, Method: POST}}
+                Plain: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /plain, Method: GET}}
+                Boom: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /boom, Method: GET}}
+                Jobs: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /jobs, Method: POST}}
+          WorkerFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/worker/
+              Handler: app.handler
+              Events:
+                Jobs:
+                  Type: SQS
+                  Properties:
+                    Queue: !GetAtt JobsQueue.Arn
+                    BatchSize: 5
+                    FunctionResponseTypes: [ReportBatchItemFailures]
+                    ScalingConfig: {MaximumConcurrency: 2}
+          SweepFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/sweep/
+              Handler: app.handler
+              Events:
+                Daily: {Type: Schedule, Properties: {Schedule: rate(1 day)}}
+          HttpApi:
+            Type: AWS::Serverless::HttpApi
+            Properties:
+              Auth:
+                DefaultAuthorizer: KeyAuthorizer
+                Authorizers:
+                  KeyAuthorizer:
+                    FunctionArn: !GetAtt AuthorizerFunction.Arn
+                    AuthorizerPayloadFormatVersion: "2.0"
+                    EnableSimpleResponses: true
+                    Identity: {Headers: [Authorization], ReauthorizeEvery: 300}
+    """,
+    # What the local stack needs from the core layer: seeding a key and reading a principal.
+    "layers/core/python/campaign_engine/__init__.py": "",
+    "layers/core/python/campaign_engine/errors.py": """
+        from dataclasses import dataclass
+
+        @dataclass
+        class DomainError(Exception):
+            code: str
+            detail: str
+            status: int = 400
+            title: str = ""
+    """,
+    "layers/core/python/campaign_engine/auth.py": """
+        from campaign_engine.errors import DomainError
+
+        def create_api_key(name, scopes, key=None):
+            return key or "generated"
+
+        def principal_from_context(context):
+            if not context or not context.get("authenticated"):
+                raise DomainError("unauthorized", "no key", 401, "Unauthorized")
+            return set(context["scopes"].split())
+
+        def require(principal, scope):
+            if scope not in principal:
+                raise DomainError("forbidden", f"needs {scope}", 403, "Forbidden")
+    """,
+    "functions/authorizer/app.py": """
+        CALLS = []
+
+        def handler(event, context):
+            CALLS.append(event)
+            token = event["headers"]["authorization"].removeprefix("Bearer ")
+            if token == "boom":
+                raise RuntimeError("the authorizer broke")
+            scopes = {"fake-admin-key-0123456789": "admin", "reader": "campaigns:read"}.get(token)
+            shown = {k: event[k] for k in ("type", "routeArn", "identitySource", "routeKey", "rawPath")}
+            context = {"authenticated": scopes is not None, "scopes": scopes or "", "calls": len(CALLS), **shown}
+            return {"isAuthorized": token != "deny", "context": context}
+    """,
+    "functions/echo/app.py": """
+        import json, os
+        import boto3
+
+        def handler(event, context):
+            route = event["routeKey"]
+            if route == "GET /boom":
+                raise RuntimeError("boom")
+            if route == "GET /plain":
+                return {"hello": "world"}
+            if route == "POST /jobs":
+                sqs = boto3.client("sqs")
+                for job in json.loads(event["body"]):
+                    sqs.send_message(
+                        QueueUrl=os.environ["JOBS_QUEUE_URL"],
+                        MessageBody=json.dumps(job),
+                        MessageAttributes={"kind": {"DataType": "String", "StringValue": "job"}},
+                    )
+                return {"statusCode": 202, "body": ""}
+            seen = {
+                "function_name": context.function_name,
+                "memory_limit_in_mb": context.memory_limit_in_mb,
+                "invoked_function_arn": context.invoked_function_arn,
+                "aws_request_id": context.aws_request_id,
+                "remaining": context.get_remaining_time_in_millis(),
+            }
+            return {
+                "statusCode": 200,
+                "headers": {"Content-Type": "application/json", "X-Echo": "yes"},
+                "cookies": ["a=1", "b=2"],
+                "body": json.dumps({"event": event, "context": seen}),
+            }
+    """,
+    # Each job becomes an email whose text is the SQS record it came in, and a recipient item.
+    "functions/worker/app.py": """
+        import json, os
+        from email.message import EmailMessage
+        import boto3
+
+        def handler(event, context):
+            failures = []
+            for record in event["Records"]:
+                job = json.loads(record["body"])
+                if job.get("fail"):
+                    failures.append({"itemIdentifier": record["messageId"]})
+                    continue
+                mime = EmailMessage()
+                mime["From"], mime["To"], mime["Subject"] = "Worker <worker@example.com>", job["to"], f"Job {job['n']}"
+                mime.set_content(json.dumps(record))
+                mime.add_alternative(f"<p>job {job['n']}</p>", subtype="html")
+                message_id = boto3.client("sesv2").send_email(
+                    FromEmailAddress="worker@example.com",
+                    Destination={"ToAddresses": [job["to"]]},
+                    Content={"Raw": {"Data": mime.as_bytes()}},
+                )["MessageId"]
+                item = {"pk": "E#e1", "sk": f"R#{job['n']}", "messageId": message_id, "executionId": "e1",
+                        "userId": job["to"], "campaignId": "c1", "requestId": f"r{job['n']}"}
+                boto3.client("dynamodb").put_item(
+                    TableName=os.environ["EXECUTIONS_TABLE"], Item={k: {"S": v} for k, v in item.items()}
+                )
+            return {"batchItemFailures": failures}
+    """,
+    "functions/sweep/app.py": """
+        def handler(event, context):
+            assert event["detail-type"] == "Scheduled Event"
+    """,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class FakeStack:
+    base_url: str
+    moto_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def request(self, method: str, path: str, body: Any = None, key: str | None = ADMIN_KEY, **kw: Any) -> Any:
+        return client.request(self.base_url, method, path, body=body, key=key, **kw)
+
+    def aws(self, service: str) -> Any:
+        return aws_client(service, self.moto_url)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStack]:
+    root = tmp_path_factory.mktemp("fake-root")
+    for name, text in FAKE_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    port, moto_port = _free_port(), _free_port()
+    # Only the repository on the path: campaign_engine must come from the fake layer.
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LOCAL_API_KEY": ADMIN_KEY,
+        "LOCAL_SENDER_DOMAINS": "corp.test",
+    }
+    log = root / "stack.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local", "--port", str(port), "--moto-port", str(moto_port), "--root", str(root)],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    stack = FakeStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}", process, log)
+
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return stack.request("GET", "/ping")[0] == 200 and "Local stack ready" in log.read_text()
+        except OSError:
+            return False
+
+    try:
+        wait_for(ready, timeout=30)
+        yield stack
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_requests_become_payload_2_events(fake: FakeStack) -> None:
+    status, headers, body = fake.request(
+        "GET", "/items/abc%20d?x=1&x=2&y=", headers={"Cookie": "c1=v1; c2=v2", "X-Custom": "Yes", "User-Agent": "t/1"}
+    )
+    assert status == 200
+    event, context = body["event"], body["context"]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /items/{itemId}"
+    assert (event["rawPath"], event["rawQueryString"]) == ("/items/abc%20d", "x=1&x=2&y=")
+    assert event["pathParameters"] == {"itemId": "abc d"}
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-custom"] == "Yes"
+    assert "cookie" not in event["headers"]
+    assert event["isBase64Encoded"] is False
+    assert "body" not in event
+    request_context = event["requestContext"]
+    assert request_context["http"] == {
+        "method": "GET",
+        "path": "/items/abc%20d",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "t/1",
+    }
+    assert (request_context["stage"], request_context["routeKey"]) == ("$default", "GET /items/{itemId}")
+    assert request_context["requestId"] == headers["apigw-requestid"]
+    assert isinstance(request_context["timeEpoch"], int)
+    assert request_context["authorizer"]["lambda"]["scopes"] == "admin"
+    assert context["function_name"] == "local-EchoFunction"
+    assert context["memory_limit_in_mb"] == 128
+    assert context["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:local-EchoFunction"
+    assert 0 < context["remaining"] <= 7000
+    assert headers["x-echo"] == "yes"
+    assert headers["set-cookie"] == "a=1, b=2"
+
+
+def test_routes_match_like_api_gateway(fake: FakeStack) -> None:
+    assert fake.request("GET", "/items/special")[2]["event"]["routeKey"] == "GET /items/special"
+    files = fake.request("DELETE", "/files/a/b/c.txt")[2]["event"]
+    assert (files["routeKey"], files["pathParameters"]) == ("ANY /files/{proxy+}", {"proxy": "a/b/c.txt"})
+    assert fake.request("GET", "/nope")[::2] == (404, NOT_FOUND)
+    assert fake.request("POST", "/items/special")[::2] == (404, NOT_FOUND)
+    assert fake.request("GET", "/plain")[::2] == (200, {"hello": "world"}), "no statusCode: the value is the body"
+
+
+def test_bodies_are_text_or_base64_by_content_type(fake: FakeStack) -> None:
+    text = fake.request("POST", "/upload", {"a": 1})[2]["event"]
+    assert (text["body"], text["isBase64Encoded"]) == ('{"a": 1}', False)
+    binary = fake.request("POST", "/upload", b"\x00\xff", headers={"Content-Type": "application/octet-stream"})
+    assert (binary[2]["event"]["body"], binary[2]["event"]["isBase64Encoded"]) == ("AP8=", True)
+
+
+def test_the_authorizer_is_called_once_per_key_and_its_context_passed_on(fake: FakeStack) -> None:
+    assert fake.request("GET", "/ping", key=None)[0] == 200, "Authorizer: NONE"
+    assert fake.request("GET", "/items/1", key=None)[::2] == (401, UNAUTHORIZED)
+    assert fake.request("GET", "/items/1", key="deny")[::2] == (403, {"message": "Forbidden"})
+    assert fake.request("GET", "/items/1", key="boom")[::2] == (500, {"message": "Internal Server Error"})
+    first = fake.request("GET", "/items/1", key="reader")[2]["event"]["requestContext"]["authorizer"]["lambda"]
+    again = fake.request("GET", "/items/2", key="reader")[2]["event"]["requestContext"]["authorizer"]["lambda"]
+    assert again == first, "cached for ReauthorizeEvery seconds, per identity source"
+    assert first["type"] == "REQUEST"
+    assert first["identitySource"] == ["Bearer reader"]
+    assert first["routeArn"] == "arn:aws:execute-api:us-east-1:123456789012:local/$default/GET/items/{itemId}"
+
+
+def test_failures_are_api_gateways_answers(fake: FakeStack) -> None:
+    assert fake.request("GET", "/boom")[::2] == (500, {"message": "Internal Server Error"})
+    connection = http.client.HTTPConnection("127.0.0.1", int(fake.base_url.rsplit(":", 1)[1]), timeout=10)
+    connection.putrequest("POST", "/upload")
+    connection.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+    connection.endheaders()  # the body is never sent: the gateway refuses on the length alone
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())) == (413, {"message": "Request Entity Too Large"})
+    connection.close()
+
+
+def test_sqs_records_reach_the_consumer_and_only_failures_stay(fake: FakeStack) -> None:
+    assert fake.request("DELETE", "/_local/outbox")[0] == 204
+    jobs = [{"n": 1, "to": "ann@corp.test"}, {"n": 2, "to": "bob@example.com"}, {"n": 3, "fail": True}]
+    assert fake.request("POST", "/jobs", jobs)[0] == 202
+
+    def sent() -> list[dict[str, Any]] | None:
+        # The worker records the recipient just after the send: wait until both are joined too.
+        items: list[dict[str, Any]] = fake.request("GET", "/_local/outbox")[2]["items"]
+        return items if len(items) >= 2 and all(item["campaignId"] for item in items) else None
+
+    items = wait_for(sent)
+    by_to = {item["to"]: item for item in items}
+    assert sorted(by_to) == ["ann@corp.test", "bob@example.com"], items
+    ann = by_to["ann@corp.test"]
+    assert (ann["subject"], ann["html"].strip()) == ("Job 1", "<p>job 1</p>")
+    assert (ann["campaignId"], ann["requestId"], ann["userId"], ann["executionId"]) == (
+        "c1",
+        "r1",
+        "ann@corp.test",
+        "e1",
+    )
+    record = json.loads(ann["text"])
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:local-jobs"
+    assert record["awsRegion"] == "us-east-1"
+    assert {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
+        record["attributes"]
+    )
+    assert record["messageAttributes"] == {
+        "kind": {"stringValue": "job", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    }
+    assert record["md5OfBody"]
+
+    # The failed job is received again after its 2 s visibility timeout, then dead-lettered.
+    sqs = fake.aws("sqs")
+    dlq = sqs.get_queue_url(QueueName="local-jobs-dlq")["QueueUrl"]
+
+    def dead_lettered() -> list[dict[str, Any]]:
+        return sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages", [])
+
+    (dead,) = wait_for(dead_lettered)
+    assert json.loads(dead["Body"]) == {"n": 3, "fail": True}
+    again = fake.request("GET", "/_local/outbox")[2]["items"]
+    assert len(again) == 2, f"nothing is sent twice: {again}"
+
+
+def test_sender_domains_are_verified_identities(fake: FakeStack) -> None:
+    identities = {i["IdentityName"] for i in fake.aws("sesv2").list_email_identities()["EmailIdentities"]}
+    assert {"example.com", "corp.test"} <= identities
+
+
+def test_the_outbox_needs_the_admin_scope_and_clears(fake: FakeStack) -> None:
+    assert fake.request("GET", "/_local/outbox", key=None)[::2] == (401, UNAUTHORIZED)
+    status, headers, body = fake.request("GET", "/_local/outbox", key="reader")
+    assert (status, headers["content-type"], body["code"]) == (403, "application/problem+json", "forbidden")
+    assert fake.request("DELETE", "/_local/outbox")[0] == 204
+    assert fake.request("GET", "/_local/outbox")[::2] == (200, {"items": []})
+
+
+def test_tick_runs_scheduled_functions(fake: FakeStack) -> None:
+    assert fake.request("POST", "/_local/tick")[::2] == (200, {"ran": ["SweepFunction"], "failed": []})
+
+
+def test_sigterm_stops_everything_and_exits_0(fake: FakeStack) -> None:
+    # Last in this module: it ends the fake stack.
+    fake.process.send_signal(signal.SIGTERM)
+    assert fake.process.wait(timeout=15) == 0, fake.log.read_text()
+    assert "Local stack ready" in fake.log.read_text()
+    with pytest.raises(ConnectionRefusedError):
+        fake.request("GET", "/ping")
