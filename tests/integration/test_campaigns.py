@@ -217,3 +217,29 @@ def test_report_counts_by_status_reason_and_locale(api: Api, queue: Queue) -> No
         query={"since": "2999-01-01T00:00:00Z"},
     )
     assert later.body["total"] == 0
+
+
+def test_the_schedule_window_opens_and_closes(api: Api) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from campaign_engine.campaigns import advance_schedules
+    from tests.conftest import FakeContext, _load_function
+
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    end = start + timedelta(hours=1)
+    campaign = api.live_campaign(schedule={"start": start.isoformat(), "end": end.isoformat()})
+    assert campaign["status"] == "scheduled"
+    early = api.trigger(trigger_body(campaign["id"]))
+    assert (early.status, early.body["code"]) == (409, "outside_schedule_window")
+
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
+    ticked = _load_function("scheduler").handler(load_event("scheduler/tick.json"), FakeContext())
+    assert ticked["changed"] == [{"campaignId": campaign["id"], "status": "live"}]
+    assert api.trigger(trigger_body(campaign["id"])).status == 202
+
+    assert advance_schedules(end + timedelta(seconds=1)) == [(campaign["id"], "completed")]
+    read = api.call("api", "api/get_campaign.json", path_params={"campaignId": campaign["id"]}).body
+    assert read["status"] == "completed"
+    late = api.trigger(trigger_body(campaign["id"], requestId="late"))
+    assert (late.status, late.body["code"]) == (409, "campaign_not_live")

@@ -257,3 +257,41 @@ def duplicate(campaign_id: str, principal: Principal) -> Campaign:
 
 
 SETTABLE = {field.alias or name for name, field in CampaignCreate.model_fields.items()}
+
+
+def advance_schedules(now: datetime | None = None) -> list[tuple[str, str]]:
+    """The scheduled function: start what is due, complete what has ended. Returns (id, new status).
+
+    Triggers check the window themselves on every call, so this only keeps statuses true."""
+    moment = now or datetime.now(UTC)
+    changes: list[tuple[str, str]] = []
+    for status in ("scheduled", "live"):
+        token = None
+        while True:
+            heads, token = store.list_campaign_heads(status=status, channel=None, tag=None, limit=100, next_token=token)
+            for head in heads:
+                target = _due_status(head.doc, moment)
+                if target and target != status:
+                    head.doc = {**head.doc, "status": target, "updatedAt": _now()}
+                    if head.live is not None:
+                        head.live = {**head.live, "status": target}
+                    try:
+                        store.put_campaign_head(head, expected_revision=head.revision)
+                    except DomainError:
+                        continue  # edited meanwhile: the next tick looks again
+                    changes.append((head.campaign_id, target))
+                    logger.info("campaign status changed by schedule", campaign_id=head.campaign_id, status=target)
+            if not token:
+                break
+    return changes
+
+
+def _due_status(doc: dict[str, Any], now: datetime) -> str | None:
+    schedule = doc.get("schedule") or {}
+    end = schedule.get("end")
+    if end and datetime.fromisoformat(end.replace("Z", "+00:00")) <= now:
+        return "completed"
+    start = schedule.get("start")
+    if doc["status"] == "scheduled" and (not start or datetime.fromisoformat(start.replace("Z", "+00:00")) <= now):
+        return "live"
+    return None

@@ -1,0 +1,16 @@
+"""Every minute (EventBridge Scheduler): campaigns whose window opened go live, ended ones complete."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaign_engine.campaigns import advance_schedules
+from campaign_engine.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    changes = advance_schedules()
+    return {"changed": [{"campaignId": campaign_id, "status": status} for campaign_id, status in changes]}
