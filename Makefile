@@ -42,6 +42,10 @@ build: venv
 bench: venv
 	$(BIN)/python -m benchmarks
 
+## make soak: 10,000 recipients from 16 concurrent callers on the local stack; prints lost / duplicated / 5xx
+soak: venv
+	$(BIN)/python -m benchmarks.soak --recipients $(or $(RECIPIENTS),10000) --concurrency 16
+
 # Operator commands: against a deployed stack (STACK=name) or the local stack (ENDPOINT=http://127.0.0.1:5000).
 STACK_ARGS = $(if $(STACK),--stack-name $(STACK)) $(if $(ENDPOINT),--endpoint-url $(ENDPOINT))
 
