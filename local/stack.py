@@ -15,6 +15,7 @@ from local.event_sources import SqsPoller, Ticker
 from local.functions import LocalFunction, load_function
 from local.gateway import Gateway, LambdaAuthorizer, Route
 from local.outbox import Outbox, SesEmail
+from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +97,7 @@ class Stack:
         self.pollers: list[SqsPoller] = []
         self.ticker: Ticker | None = None
         self.outbox: Outbox | None = None
+        self.ses_events: SesEventPublisher | None = None
         self._saved_environment: dict[str, str | None] = {}
 
     # -- lifecycle -----------------------------------------------------------
@@ -138,8 +140,11 @@ class Stack:
         ]
         self.ticker = Ticker([(schedule, self.functions[schedule.function]) for schedule in template.schedules()])
         self.outbox = Outbox([SesEmail()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE"))
+        # The mailbox simulator's delivery events, to the functions the template subscribes to aws.ses.
+        self.ses_events = SesEventPublisher.from_template(template, self.functions)
 
         self.api_key = self._seed_admin_key()
+        self.ses_events.start()
         self.gateway.start()
         for poller in self.pollers:
             poller.start()
@@ -156,6 +161,9 @@ class Stack:
         if self.ticker is not None:
             self.ticker.stop()
             self.ticker = None
+        if self.ses_events is not None:
+            self.ses_events.stop()
+            self.ses_events = None
         self.emulator.stop()
         for name, value in self._saved_environment.items():
             if value is None:

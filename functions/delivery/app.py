@@ -9,7 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from campaign_engine.delivery import RetryLater, delay_redelivery, deliver_message, flush_report_counts
 from campaign_engine.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is still a partial-batch answer, not a function error:
+# an error would count against the function and slow the event source's polling.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def deliver(record: SQSRecord) -> None:

@@ -108,7 +108,7 @@ def test_queues_carry_their_attributes_and_a_resolved_redrive_policy(real: Templ
     assert delivery["MessageRetentionPeriod"] == "345600"
     assert json.loads(delivery["RedrivePolicy"]) == {
         "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:local-delivery-dlq",
-        "maxReceiveCount": 8,
+        "maxReceiveCount": 12,
     }
     assert queues["local-delivery-dlq"]["MessageRetentionPeriod"] == "1209600"
 
@@ -120,7 +120,8 @@ def test_every_function_gets_the_global_environment_resolved(real: Template) -> 
     assert environment["API_KEYS_TABLE"] == "local-api-keys"
     assert environment["DELIVERY_QUEUE_URL"] == f"{MOTO}/123456789012/local-delivery"
     assert environment["IDEMPOTENCY_HOURS"] == "24"
-    assert environment["SES_CONFIGURATION_SET"] == ""
+    # No set of the caller's: the stack's own configuration set (resolved to its logical id locally).
+    assert environment["SES_CONFIGURATION_SET"] == "EmailEventsConfigurationSet"
     functions = real.functions()
     assert {f.code_uri for f in functions.values()} >= {"functions/api/", "functions/delivery/"}
     delivery = functions["DeliveryFunction"]

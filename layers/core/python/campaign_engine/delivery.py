@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from campaign_engine import aws, reports, store
+from campaign_engine import aws, feedback, reports, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -38,6 +38,9 @@ from campaign_engine.settings import get_settings
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
 CLAIM_LEASE_SECONDS = 120
 SEND_THREADS = 8
+# Results that record nothing now: retry (the send certainly did not happen), wait (another
+# attempt holds the claim), duplicate (a final outcome is already recorded).
+PENDING = frozenset({"retry", "wait", "duplicate"})
 STATE_TO_REPORT = {"sent": "sent", "failed": "failed", "excluded": "excluded"}
 _report_outcomes: list[tuple[str, str, str | None, str | None]] = []
 _report_lock = threading.Lock()
@@ -90,14 +93,14 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
             expires_at=int(message["expiresAt"]),
         )
         for r, res in zip(recipients, results, strict=True)
-        if res is not None and res.state != "retry"
+        if res.state not in PENDING
     ]
     if outcomes:
         store.record_outcomes(outcomes)
         with _report_lock:
             _report_outcomes.extend((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
-    _count(outcomes)
-    retries = [res for res in results if res is not None and res.state == "retry"]
+    _count(outcomes, duplicates=sum(res.state == "duplicate" for res in results))
+    retries = [res for res in results if res.state in ("retry", "wait")]
     logger.info(
         "message delivered",
         execution_id=message["executionId"],
@@ -119,7 +122,10 @@ def flush_report_counts() -> None:
         reports.add_counts(reports.tally(taken))
 
 
-def _count(outcomes: Iterable[store.Outcome]) -> None:
+def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:
+    # Metrics are counted here, on the invocation's thread: Powertools metrics are not thread-safe.
+    if duplicates:
+        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=duplicates)
     sent = failed = 0
     for o in outcomes:
         sent += o.state == "sent"
@@ -132,7 +138,7 @@ def _count(outcomes: Iterable[store.Outcome]) -> None:
 
 def _deliver_one(
     message: dict[str, Any], campaign: dict[str, Any], recipient: dict[str, Any], attempt_id: str
-) -> Result | None:
+) -> Result:
     """Returns the outcome to record, a `retry` result, or None when another attempt owns it."""
     content = campaign.get("content") or {}
     locale = choose_locale(content, preferred_language(recipient.get("profile")))
@@ -211,19 +217,23 @@ def send_rendered(
         from_email=sender["fromEmail"],
         to=recipient["address"],
         raw=raw,
-        tags={"campaignId": message["campaignId"], "executionId": message["executionId"]},
+        # What SES's delivery events carry back to find the recipient (see feedback).
+        tags={
+            "campaignId": message["campaignId"],
+            "executionId": message["executionId"],
+            feedback.RECIPIENT_TAG: feedback.recipient_tag(recipient["userId"]),
+        },
     )
 
 
-def _already_claimed(existing: store.RecipientState) -> Result | None:
+def _already_claimed(existing: store.RecipientState) -> Result:
     if existing.state != "sending":
-        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=1)
-        return None  # a final outcome exists: this is a duplicate, and it stays as recorded
+        return Result("duplicate")  # a final outcome exists, and it stays as recorded
     age = time.time() - float(existing.claimed_at or 0)
     if age < CLAIM_LEASE_SECONDS:
-        # Another consumer is sending right now; it records the outcome.
-        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=1)
-        return None
+        # Another attempt is sending right now. Come back later rather than drop the record:
+        # if that attempt dies, a later look finds its claim stale and resolves it.
+        return Result("wait", "claimed_elsewhere")
     logger.warning("stale claim resolved as unconfirmed", execution_id=existing.execution_id)
     return Result(
         "failed",

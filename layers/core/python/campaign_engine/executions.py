@@ -11,8 +11,19 @@ from campaign_engine.errors import DomainError, not_found
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.trigger import request_key_of_execution
 
-# A claim without an outcome yet is still "queued" from the caller's point of view.
-STATE_TO_STATUS = {"sending": "queued", "sent": "sent", "failed": "failed", "excluded": "excluded"}
+# A claim without an outcome yet is still "queued" from the caller's point of view. The states after
+# `sent` come from SES's delivery events (see feedback).
+STATE_TO_STATUS = {
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "opened": "opened",
+    "clicked": "clicked",
+    "bounced": "bounced",
+    "complained": "complained",
+    "failed": "failed",
+    "excluded": "excluded",
+}
 
 
 def execution_status(execution_id: str, principal: Principal, *, limit: int, next_token: str | None) -> ExecutionStatus:
@@ -25,7 +36,9 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         )
     key = request_key_of_execution(execution_id)
     record = store.get_execution_record(key) if key else None
-    if record is None or record.execution_id != execution_id:
+    if record is not None and record.execution_id != execution_id:
+        record = store.get_replaced_execution_record(execution_id)
+    if record is None:
         raise not_found("execution_not_found", "Execution", execution_id)
     if principal.labels is not None and not principal.can("admin"):
         head = store.get_campaign_head(record.campaign_id)

@@ -11,21 +11,43 @@ does not exist is fine (`profile.person.name.firstName | default("there")`,
 render with the path it came from (`'context.offerCode' is undefined`): a blank greeting or
 a missing offer code sent to thousands is worse than a message held back. JSON `null` counts
 as missing, so it never prints as "None". Error messages name paths and lines, never values.
+
+Locale-aware helpers (`format_date`, `format_datetime`, `format_number`, `format_decimal`,
+`format_percent`, `format_currency`) format for the recipient's `locale` with Babel, imported on
+first use. The email `html` has its `<style>` rules inlined into `style` attributes after
+rendering (css-inline, imported only when the html has a `<style>`); @-rules such as media
+queries, and rules for states that cannot be inlined (`:hover`), stay in a `<style>` block.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from html import escape as html_escape
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from typing import Any
 
-from jinja2 import Template, TemplateError, TemplateRuntimeError, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2 import (
+    Template,
+    TemplateError,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    nodes,
+    pass_context,
+)
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
@@ -39,6 +61,7 @@ __all__ = [
     "compile_content",
     "compiled_for",
     "html_to_text",
+    "inline_css",
     "template_variables",
 ]
 
@@ -258,8 +281,286 @@ class _CampaignEnvironment(ImmutableSandboxedEnvironment):
         return value
 
 
+# ---------------------------------------------------------------------------------------------
+# Locale-aware helpers: dates, numbers and currency in the recipient's locale
+# ---------------------------------------------------------------------------------------------
+
+# The compiler adds this keyword to every helper call: the template expression the helper was
+# applied to (`context.total`), so a value it cannot format is named without quoting the value.
+_SOURCE_KEYWORD = "_source"
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+_MAGNITUDE_LIMIT = 100  # digits either side of the point; 1e999999 would print a megabyte
+# CLDR separates "R$" from its amount, digit groups ("1 234" in fr) and "AM" with no-break
+# spaces. HTML keeps them (the amount never wraps away from its symbol); text parts get plain
+# spaces: subjects stay plain, and one U+00A0 would turn an SMS from GSM-7 into UCS-2 at twice the cost.
+_PLAIN_SPACES = str.maketrans(dict.fromkeys("\u00a0\u202f\u2007\u2009", " "))
+
+
+class _HelperError(TemplateRuntimeError):
+    """A value a helper cannot format. The message names the helper and the template expression."""
+
+
+def _subject(source: str | None) -> str:
+    return repr(source) if source else "the value given"
+
+
+def _defined(value: Any, helper: str) -> Any:
+    if isinstance(value, Undefined):  # "format_currency: 'context.total' is undefined"
+        raise value._undefined_exception(f"{helper}: {value._undefined_message}")
+    return value
+
+
+def _text_option(value: Any, helper: str, option: str) -> str | None:
+    value = _defined(value, helper)
+    if value is None or isinstance(value, str):
+        return value
+    raise _HelperError(f"{helper}: {option} must be a string")
+
+
+@lru_cache(maxsize=128)
+def _babel_locale(tag: str) -> Any:
+    """`pt-BR` -> babel's `pt_BR`; a region Babel does not know falls back to its language, and an
+    unknown language to English, so a campaign locale named e.g. "default" still formats."""
+    from babel import Locale, UnknownLocaleError
+
+    identifier = tag.strip().replace("-", "_")
+    for candidate in (identifier, identifier.split("_", 1)[0], "en"):
+        try:
+            return Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+    raise AssertionError("babel has no English locale data")  # pragma: no cover
+
+
+def _locale_of(ctx: Context, override: Any, helper: str) -> Any:
+    tag = _text_option(override, helper, "locale")
+    if tag is None:
+        scoped = ctx.get("locale")
+        tag = scoped if isinstance(scoped, str) else "en"
+    return _babel_locale(tag or "en")
+
+
+def _number(value: Any, helper: str, source: str | None) -> Decimal:
+    value = _defined(value, helper)
+    number: Decimal | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value)) if math.isfinite(value) else None
+    elif isinstance(value, Decimal):
+        number = value if value.is_finite() else None
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    if number is None:
+        raise _HelperError(f"{helper}: {_subject(source)} is not a number")
+    if number and abs(number.adjusted()) > _MAGNITUDE_LIMIT:
+        raise _HelperError(f"{helper}: {_subject(source)} is out of range")
+    return number
+
+
+def _moment(value: Any, helper: str, source: str | None) -> date | datetime:
+    """A datetime, a date, an ISO-8601 string (`2026-12-01`, `2026-12-01T09:00:00Z`, with any
+    offset) or a number of seconds since the Unix epoch (UTC)."""
+    value = _defined(value, helper)
+    try:
+        if isinstance(value, datetime | date):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) == 10:  # a calendar date alone is a date, not midnight UTC
+                return date.fromisoformat(text)
+            return datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise _HelperError(f"{helper}: {_subject(source)} is not an ISO-8601 date or time")
+
+
+def _time_zone(value: Any, helper: str) -> tzinfo | None:
+    name = _text_option(value, helper, "tz")
+    if name is None:
+        return None
+    from babel.dates import get_timezone
+
+    try:
+        return get_timezone(name)
+    except (LookupError, ValueError):
+        raise _HelperError(f"{helper}: unknown time zone (use an IANA name such as 'Europe/Berlin')") from None
+
+
+def _finish(ctx: Context, text: str) -> str:
+    return text if ctx.eval_ctx.autoescape else text.translate(_PLAIN_SPACES)
+
+
+def _formatted(ctx: Context, helper: str, what: str, call: Callable[[], str]) -> str:
+    try:
+        text = call()
+    except Exception:  # Babel's messages may quote the pattern or the value
+        raise _HelperError(f"{helper}: cannot format this {what} (check the format)") from None
+    return _finish(ctx, text)
+
+
+@pass_context
+def format_date(
+    ctx: Context, value: Any, format: Any = "medium", tz: Any = None, locale: Any = None, _source: str | None = None
+) -> str:
+    """`{{ context.deliveryDate | format_date }}` -> "1 de dez. de 2026" in pt-BR. `format` is
+    short, medium, long, full or a CLDR pattern ("d MMMM"); `tz` shows a datetime's date there."""
+    moment = _moment(value, "format_date", _source)
+    pattern = _text_option(format, "format_date", "format") or "medium"
+    zone = _time_zone(tz, "format_date")
+    if isinstance(moment, datetime):
+        if zone is not None:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+        moment = moment.date()
+    from babel.dates import format_date as babel_format_date
+
+    babel_locale = _locale_of(ctx, locale, "format_date")
+    return _formatted(ctx, "format_date", "date", lambda: babel_format_date(moment, pattern, locale=babel_locale))
+
+
+@pass_context
+def format_datetime(
+    ctx: Context, value: Any, format: Any = "medium", tz: Any = None, locale: Any = None, _source: str | None = None
+) -> str:
+    """`{{ context.slot | format_datetime("short", tz="America/Sao_Paulo") }}`. Without `tz`, a
+    time is shown at its own offset; one without an offset is UTC."""
+    moment = _moment(value, "format_datetime", _source)
+    pattern = _text_option(format, "format_datetime", "format") or "medium"
+    zone = _time_zone(tz, "format_datetime")
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    shown_in = zone if zone is not None else moment.tzinfo
+    from babel.dates import format_datetime as babel_format_datetime
+
+    babel_locale = _locale_of(ctx, locale, "format_datetime")
+    return _formatted(
+        ctx,
+        "format_datetime",
+        "date and time",
+        lambda: babel_format_datetime(moment, pattern, tzinfo=shown_in, locale=babel_locale),
+    )
+
+
+@pass_context
+def format_decimal(ctx: Context, value: Any, format: Any = None, locale: Any = None, _source: str | None = None) -> str:
+    """`{{ context.points | format_decimal }}` -> "1.234,5" in de-DE; `format` is a CLDR number
+    pattern ("#,##0.00" for two decimals)."""
+    number = _number(value, "format_decimal", _source)
+    pattern = _text_option(format, "format_decimal", "format")
+    from babel.numbers import format_decimal as babel_format_decimal
+
+    babel_locale = _locale_of(ctx, locale, "format_decimal")
+    return _formatted(
+        ctx, "format_decimal", "number", lambda: babel_format_decimal(number, pattern, locale=babel_locale)
+    )
+
+
+@pass_context
+def format_number(ctx: Context, value: Any, locale: Any = None, _source: str | None = None) -> str:
+    """`{{ context.count | format_number }}` -> "1,234" in en-US, "1.234" in pt-BR (the locale's
+    standard pattern: grouped, at most three decimals)."""
+    number = _number(value, "format_number", _source)
+    from babel.numbers import format_decimal as babel_format_decimal
+
+    babel_locale = _locale_of(ctx, locale, "format_number")
+    return _formatted(ctx, "format_number", "number", lambda: babel_format_decimal(number, locale=babel_locale))
+
+
+@pass_context
+def format_percent(ctx: Context, value: Any, format: Any = None, locale: Any = None, _source: str | None = None) -> str:
+    """`{{ 0.25 | format_percent }}` -> "25%" (the value is a fraction: 0.25 is 25%)."""
+    number = _number(value, "format_percent", _source)
+    pattern = _text_option(format, "format_percent", "format")
+    from babel.numbers import format_percent as babel_format_percent
+
+    babel_locale = _locale_of(ctx, locale, "format_percent")
+    return _formatted(
+        ctx, "format_percent", "number", lambda: babel_format_percent(number, pattern, locale=babel_locale)
+    )
+
+
+@pass_context
+def format_currency(
+    ctx: Context,
+    value: Any,
+    currency: Any = None,
+    format: Any = None,
+    locale: Any = None,
+    _source: str | None = None,
+) -> str:
+    """`{{ context.total | format_currency("BRL") }}` -> "R$ 1.234,56" in pt-BR, "R$1,234.56" in
+    en-US: the amount in the recipient's conventions, in the currency named (ISO 4217)."""
+    number = _number(value, "format_currency", _source)
+    code = _text_option(currency, "format_currency", "currency")
+    if code is None or not _CURRENCY_CODE.fullmatch(code.strip()):
+        raise _HelperError("format_currency: the currency must be a three-letter ISO 4217 code such as 'EUR'")
+    code = code.strip().upper()
+    pattern = _text_option(format, "format_currency", "format")
+    from babel.numbers import format_currency as babel_format_currency
+
+    babel_locale = _locale_of(ctx, locale, "format_currency")
+    return _formatted(
+        ctx,
+        "format_currency",
+        "amount",
+        lambda: babel_format_currency(number, code, pattern, locale=babel_locale),
+    )
+
+
+_HELPERS: dict[str, Callable[..., str]] = {
+    "format_date": format_date,
+    "format_datetime": format_datetime,
+    "format_number": format_number,
+    "format_decimal": format_decimal,
+    "format_percent": format_percent,
+    "format_currency": format_currency,
+}
+
+
+def _expression_name(node: nodes.Node | None) -> str | None:
+    """The template's own words for what a helper formats: `context.order.total`, `item.price`.
+    Filters in between are looked through (`context.total | default(0)` -> "context.total")."""
+    while isinstance(node, nodes.Filter) and node.node is not None:
+        node = node.node
+    keys: list[object] = []
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str | int):
+            keys.append(node.arg.value)
+        else:
+            keys.append(...)
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    path = node.name
+    for key in reversed(keys):
+        path = f"{path}[...]" if key is ... else _child_path(path, key)
+    return path
+
+
+def _name_helper_sources(tree: nodes.Template) -> nodes.Template:
+    for node in tree.find_all(nodes.Filter):
+        if node.name in _HELPERS:
+            # Jinja annotates `kwargs` as pairs; the parser puts `Keyword` nodes there.
+            kwargs: list[Any] = [k for k in node.kwargs if getattr(k, "key", None) != _SOURCE_KEYWORD]
+            source = nodes.Const(_expression_name(node.node), lineno=node.lineno)
+            kwargs.append(nodes.Keyword(_SOURCE_KEYWORD, source, lineno=node.lineno))
+            node.kwargs = kwargs
+    return tree
+
+
 def _environment(*, html: bool) -> _CampaignEnvironment:
-    return _CampaignEnvironment(undefined=PathUndefined, autoescape=html, auto_reload=False, cache_size=0)
+    env = _CampaignEnvironment(undefined=PathUndefined, autoescape=html, auto_reload=False, cache_size=0)
+    env.filters.update(_HELPERS)
+    return env
 
 
 # Built once per container; Jinja environments are safe to share between renders.
@@ -278,8 +579,9 @@ def _compile_one(
     if not isinstance(source, str):
         problems.append(TemplateProblem(locale, field_name, None, "must be a string"))
         return None
+    env = _HTML_ENV if html else _TEXT_ENV
     try:
-        return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+        return env.from_string(_name_helper_sources(env.parse(source)))
     except TemplateSyntaxError as exc:
         problems.append(TemplateProblem(locale, field_name, exc.lineno, exc.message or "invalid template syntax"))
         return None
@@ -309,6 +611,8 @@ class CompiledLocale:
             # A subject is one header line: newlines from data would fold or inject headers.
             subject = " ".join(values["subject"].split())
             html = values.get("html") if values.get("html", "").strip() else None
+            if html is not None:
+                html = self._inline_css(html)
             text = values.get("text") if values.get("text", "").strip() else None
             if text is None and html is not None:
                 text = html_to_text(html) or None
@@ -319,6 +623,13 @@ class CompiledLocale:
         if self.channel == "sms":
             return RenderedMessage(body=values["body"])
         return RenderedMessage(body=values["body"], title=values.get("title") or None, data=data if self.data else None)
+
+    def _inline_css(self, html: str) -> str:
+        try:
+            return inline_css(html)
+        except Exception as exc:  # css-inline's messages can quote the document
+            message = f"{self.locale} html: the CSS could not be inlined ({type(exc).__name__})"
+            raise RenderError(message, locale=self.locale, field="html") from None
 
     def _render_part(self, name: str, template: Template, scope: Mapping[str, Any]) -> str:
         try:
@@ -466,6 +777,186 @@ def template_variables(source: str) -> set[str]:
         if (path := _chain(target)) is not None:
             found.add(path)
     return {p for p in found if not any(q.startswith((p + ".", p + "[")) for q in found)}
+
+
+# ---------------------------------------------------------------------------------------------
+# CSS inlining for HTML email
+# ---------------------------------------------------------------------------------------------
+
+_STYLE_TAG = re.compile(r"<style(?=[\s>/])", re.IGNORECASE)
+# An unclosed comment or <style> runs to the end, as in a browser (and keeps the scan linear).
+_STYLE_OR_COMMENT = re.compile(
+    r"<!--.*?(?:-->|\Z)|<style(?=[\s>/])([^>]*)>(.*?)(?:</style\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_MEDIA_ATTRIBUTE = re.compile(r"""\bmedia\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_DOCTYPE = re.compile(r"\s*(<!doctype[^>]*>)", re.IGNORECASE)
+# States and parts no style attribute can express: these rules stay in the <style> block.
+_NOT_INLINABLE = re.compile(
+    r"::|:(?:hover|active|focus|focus-within|focus-visible|visited|target|checked|before|after"
+    r"|first-line|first-letter|placeholder|selection)\b",
+    re.IGNORECASE,
+)
+
+
+def _css_rule_end(css: str, start: int) -> int:
+    """Where the rule (or @-rule) that starts at `start` ends: after its block's closing brace,
+    or after the `;` of a statement such as `@import`. Strings and comments are skipped."""
+    depth, i, n = 0, start, len(css)
+    while i < n:
+        char = css[i]
+        if char in "\"'":
+            i += 1
+            while i < n and css[i] != char:
+                i += 2 if css[i] == "\\" else 1
+        elif css.startswith("/*", i):
+            close = css.find("*/", i + 2)
+            i = n if close < 0 else close + 1
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth <= 0:
+                return i + 1
+        elif char == ";" and depth == 0:
+            return i + 1
+        i += 1
+    return n
+
+
+def _css_single_quotes(css: str) -> str:
+    """`url("a.png")` -> `url('a.png')`: every CSS string in single quotes, and no `"` left in
+    one (`\\22 ` instead). css-inline 0.11 writes some declarations into the `style="..."`
+    attribute as they are, and a double quote there would end the attribute early."""
+    if '"' not in css:
+        return css
+    out: list[str] = []
+    i, n = 0, len(css)
+    while i < n:
+        char = css[i]
+        if char == "/" and css.startswith("/*", i):
+            close = css.find("*/", i + 2)
+            end = n if close < 0 else close + 2
+            out.append(css[i:end].replace('"', "'"))
+            i = end
+            continue
+        if char not in "\"'":
+            out.append(char)
+            i += 1
+            continue
+        out.append("'")
+        i += 1
+        while i < n and css[i] != char:
+            if css[i] == "\\" and i + 1 < n:
+                escaped = css[i + 1]
+                out.append("\\22 " if escaped == '"' else css[i : i + 2])
+                i += 2
+                continue
+            out.append({'"': "\\22 ", "'": "\\'"}.get(css[i], css[i]))
+            i += 1
+        out.append("'")
+        i += 1
+    return "".join(out)
+
+
+_QUOTED_STYLE_ATTRIBUTE = re.compile(r"""\bstyle\s*=\s*(?:"[^"]*&(?:quot|#0*34|#x0*22);|'[^']*")""", re.IGNORECASE)
+_START_TAG = re.compile(r"""<[A-Za-z][^\s/>]*(?:"[^"]*"|'[^']*'|[^'">])*>""")
+_ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s"'=<>`]+)""")
+
+
+def _single_quote_style_attributes(html: str) -> str:
+    """`style="font-family: &quot;Open Sans&quot;"` (as rich-text editors write it) ->
+    `style="font-family: 'Open Sans'"`, for the same reason as `_css_single_quotes`."""
+    if not _QUOTED_STYLE_ATTRIBUTE.search(html):
+        return html
+
+    def attribute(match: re.Match[str]) -> str:
+        name, equals, raw = match.groups()
+        value = html_unescape(raw[1:-1] if raw[:1] in "\"'" else raw)
+        if name.lower() != "style" or '"' not in value:
+            return match.group(0)
+        return f'{name}{equals}"{html_escape(_css_single_quotes(value))}"'
+
+    return _START_TAG.sub(lambda tag: _ATTRIBUTE.sub(attribute, tag.group(0)), html)
+
+
+@lru_cache(maxsize=64)
+def _split_css(css: str) -> tuple[str, str]:
+    """(rules to inline, rules to keep in a <style> block). @-rules (`@media`, `@font-face`,
+    `@import`) are kept; a rule for `:hover` and the like is kept and also offered to the inliner,
+    which inlines only the selectors of its list that match elements (`p, a:hover` -> `p`)."""
+    inline: list[str] = []
+    keep: list[str] = []
+    i, n = 0, len(css)
+    while i < n:
+        if css[i].isspace():
+            i += 1
+        elif css.startswith("/*", i):
+            close = css.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+        elif css.startswith("<!--", i) or css.startswith("-->", i):
+            i += 4 if css[i] == "<" else 3
+        else:
+            end = _css_rule_end(css, i)
+            rule = css[i:end].strip()
+            if rule.startswith("@"):
+                keep.append(rule)
+            elif _NOT_INLINABLE.search(rule.split("{", 1)[0]):
+                keep.append(rule)
+                inline.append(rule)
+            else:
+                inline.append(rule)
+            i = end
+    return _css_single_quotes("\n".join(inline)), "\n".join(keep)
+
+
+@lru_cache(maxsize=64)
+def _inliner(css: str) -> Any:
+    import css_inline
+
+    # Never fetch a <link>ed stylesheet: templates are user input, and a URL is a request from inside.
+    return css_inline.CSSInliner(
+        inline_style_tags=False,
+        keep_style_tags=True,
+        keep_link_tags=True,
+        load_remote_stylesheets=False,
+        extra_css=css,
+    )
+
+
+def _conditional_sheet(attributes: str) -> bool:
+    match = _MEDIA_ATTRIBUTE.search(attributes)
+    if match is None:
+        return False
+    media = next((g for g in match.groups() if g is not None), "").strip().lower()
+    return media not in ("", "all", "screen")
+
+
+def inline_css(html: str) -> str:
+    """The html with its `<style>` rules moved into `style` attributes (a style attribute the
+    author wrote wins over a rule, as in the browser). Media queries, other @-rules and rules for
+    `:hover`-like states stay in `<style>`; so do `<style media="print">`-like sheets and styles
+    inside comments (Outlook's `<!--[if mso]>`). Without a `<style>`, the html is returned as is."""
+    if not _STYLE_TAG.search(html):
+        return html
+    to_inline: list[str] = []
+
+    def strip_inlined(match: re.Match[str]) -> str:
+        if match.group(0).startswith("<!--") or _conditional_sheet(match.group(1)):
+            return match.group(0)
+        inline, keep = _split_css(match.group(2))
+        if inline:
+            to_inline.append(inline)
+        return f"<style{match.group(1)}>\n{keep}\n</style>" if keep else ""
+
+    remaining = _STYLE_OR_COMMENT.sub(strip_inlined, html)
+    if not to_inline:
+        return html
+    inlined: str = _inliner("\n".join(to_inline)).inline(_single_quote_style_attributes(remaining))
+    # The parser writes every doctype as `<!DOCTYPE html>`; an email's XHTML doctype sets the
+    # rendering mode of some clients, so the author's own is put back.
+    if (doctype := _DOCTYPE.match(html)) and (written := _DOCTYPE.match(inlined)):
+        inlined = inlined[: written.start(1)] + doctype.group(1) + inlined[written.end(1) :]
+    return inlined
 
 
 # ---------------------------------------------------------------------------------------------

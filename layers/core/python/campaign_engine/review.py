@@ -5,11 +5,13 @@ Peers find template and data errors at send time; here they block activation."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from campaign_engine.models import ReviewIssue, ReviewResult
-from campaign_engine.render import check_content
+from campaign_engine.render import check_content, template_variables
 
 REQUIRED_PARTS = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
 PUSH_PAYLOAD_LIMIT = 4096
@@ -91,7 +93,167 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             error("contextSchema", f"Not a valid JSON Schema: {exc.message}", "invalid_context_schema")
+        else:
+            for locale, part, variable in undefined_context_variables(schema, locales):
+                error(
+                    f"content.locales.{locale}.{part}",
+                    f"reads {variable}, which contextSchema does not define: add it to the schema's properties",
+                    "undefined_context_variable",
+                )
 
     if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
         warning("audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience")
     return ReviewResult(ok=not errors, errors=errors, warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Context variables the templates read that contextSchema does not define
+# ---------------------------------------------------------------------------------------------
+
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_COMBINATIONS = ("allOf", "anyOf", "oneOf")
+_BRANCHES = ("then", "else")
+
+
+def undefined_context_variables(schema: Any, locales: Any) -> list[tuple[str, str, str]]:
+    """(locale, part, variable) for every `context.` path a template reads and `schema` does not
+    define. A key is defined when a `properties` (or a `patternProperties` pattern) of its object
+    names it, following nested `properties`, array `items`, local `$ref`s and every branch of
+    `allOf`/`anyOf`/`oneOf`/`if`. `additionalProperties: true` (or left out) does not define a key:
+    the schema is what callers are told to send, so a key it does not name is one they will not
+    send, however much the validator would let through. `additionalProperties` as a schema (a map
+    of any keys) does define every key. An object the schema leaves open (no `properties`,
+    `patternProperties` or `additionalProperties` schema, e.g. `{"type": "object"}`) is not
+    checked below that point."""
+    if not isinstance(schema, dict) or not isinstance(locales, dict):
+        return []
+    found: list[tuple[str, str, str]] = []
+    for locale, parts in locales.items():
+        if not isinstance(parts, dict):
+            continue
+        for part, source in _template_sources(parts):
+            for variable in sorted(template_variables(source)):
+                keys = _context_keys(variable)
+                if keys and (missing := _first_undefined(schema, keys)) is not None:
+                    found.append((str(locale), part, "context" + "".join(_show(k) for k in keys[: missing + 1])))
+    return list(dict.fromkeys(found))
+
+
+def _template_sources(parts: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for name, value in parts.items():
+        if isinstance(value, str):
+            yield str(name), value
+        elif isinstance(value, dict):
+            yield from ((f"{name}.{key}", v) for key, v in value.items() if isinstance(v, str))
+
+
+def _context_keys(variable: str) -> list[str | int] | None:
+    """ "context.order.items[0].sku" -> ["order", "items", 0, "sku"]; a computed key
+    (`context.prices[...]`) ends the path there: which key it reads is known only at send time."""
+    if not variable.startswith("context"):
+        return None
+    keys: list[str | int] = []
+    rest = variable[len("context") :]
+    for match in _PATH_STEP.finditer(rest):
+        name, index = match.groups()
+        if index == "...":
+            break
+        keys.append(int(index) if index is not None else name)
+    return keys
+
+
+def _show(key: str | int) -> str:
+    return f"[{key}]" if isinstance(key, int) else f".{key}"
+
+
+def _first_undefined(root: dict[str, Any], keys: list[str | int]) -> int | None:
+    """The index of the first key the schema does not define, or None when all are (or when the
+    schema leaves that place open)."""
+    level: list[dict[str, Any]] = [root]
+    for position, key in enumerate(keys):
+        options = _alternatives(root, level)
+        if isinstance(key, int):
+            level = [s for o in options for s in _item_schemas(o, key)]
+            if not level:
+                return None  # not described as an array: open
+            continue
+        declared = [o for o in options if _declares_keys(o)]
+        if not declared:
+            return None
+        level = [s for o in declared for s in _property_schemas(o, key)]
+        if not level:
+            return position
+    return None
+
+
+def _alternatives(root: dict[str, Any], schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The schemas a value at this place may have to satisfy: the schemas themselves, their
+    `$ref` targets and every branch of their combinations, without repeats."""
+    seen: dict[int, dict[str, Any]] = {}
+    stack: list[Any] = list(schemas)
+    while stack and len(seen) < 1000:
+        schema = stack.pop()
+        if not isinstance(schema, dict) or id(schema) in seen:
+            continue
+        seen[id(schema)] = schema
+        if isinstance(ref := schema.get("$ref"), str) and (target := _resolve(root, ref)) is not None:
+            stack.append(target)
+        for keyword in _COMBINATIONS:
+            if isinstance(branches := schema.get(keyword), list):
+                stack.extend(branches)
+        stack.extend(schema.get(keyword) for keyword in _BRANCHES)
+        if isinstance(dependent := schema.get("dependentSchemas"), dict):
+            stack.extend(dependent.values())
+    return list(seen.values())
+
+
+def _resolve(root: dict[str, Any], ref: str) -> dict[str, Any] | None:
+    if not ref.startswith("#"):
+        return None  # a remote schema is not fetched here
+    node: Any = root
+    for token in ref[1:].lstrip("/").split("/") if ref != "#" else []:
+        key = token.replace("~1", "/").replace("~0", "~")
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def _declares_keys(schema: dict[str, Any]) -> bool:
+    return (
+        isinstance(schema.get("properties"), dict)
+        or isinstance(schema.get("patternProperties"), dict)
+        or _is_map_schema(schema.get("additionalProperties"))
+    )
+
+
+def _is_map_schema(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value)
+
+
+def _property_schemas(schema: dict[str, Any], key: str) -> list[Any]:
+    found: list[Any] = []
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and key in properties:
+        found.append(properties[key])
+    patterns = schema.get("patternProperties")
+    if isinstance(patterns, dict):
+        for pattern, sub in patterns.items():
+            try:
+                if re.search(pattern, key):
+                    found.append(sub)
+            except re.error:
+                found.append(sub)  # a pattern Python cannot read: do not call the key undefined
+    if not found and _is_map_schema(schema.get("additionalProperties")):
+        found.append(schema["additionalProperties"])
+    return [f if isinstance(f, dict) else {} for f in found]
+
+
+def _item_schemas(schema: dict[str, Any], index: int) -> list[dict[str, Any]]:
+    prefix = schema.get("prefixItems")
+    if isinstance(prefix, list) and index < len(prefix) and isinstance(prefix[index], dict):
+        return [prefix[index]]
+    items = schema.get("items")
+    if isinstance(items, dict):
+        return [items]
+    if isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
+        return [items[index]]  # draft-07 tuple form
+    return []

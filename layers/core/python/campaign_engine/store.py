@@ -322,15 +322,23 @@ def _record_from_item(item: dict[str, Any]) -> ExecutionRecord:
 def put_execution_record(record: ExecutionRecord, request_key: str) -> ExecutionRecord | None:
     """Claims the requestId. Returns None when this call won, or the record that already holds it.
 
-    A record past its idempotency window is replaced: the requestId is free again."""
+    A record past its idempotency window is replaced, the requestId being free again; the
+    replaced one is kept under its own execution id, so its status can still be read."""
     try:
-        aws.dynamodb().put_item(
+        response = aws.dynamodb().put_item(
             TableName=get_settings().executions_table,
             Item=_record_item(record, request_key),
             ConditionExpression="attribute_not_exists(pk) OR idempotentUntil < :now",
             ExpressionAttributeValues={":now": _n(int(time.time()))},
+            ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+        replaced = response.get("Attributes")
+        if replaced:
+            aws.dynamodb().put_item(
+                TableName=get_settings().executions_table,
+                Item={**replaced, "pk": _s(f"EXEC#{replaced['executionId']['S']}"), "sk": _s("EXECUTION")},
+            )
         return None
     except ClientError as exc:
         if not _is_conditional_failure(exc):
@@ -342,6 +350,16 @@ def put_execution_record(record: ExecutionRecord, request_key: str) -> Execution
         if found is None:  # deleted in between: extremely unlikely, let the caller retry
             raise
         return found
+
+
+def get_replaced_execution_record(execution_id: str) -> ExecutionRecord | None:
+    """An execution whose requestId was used again after its idempotency window."""
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().executions_table,
+        Key={"pk": _s(f"EXEC#{execution_id}"), "sk": _s("EXECUTION")},
+    )
+    item = response.get("Item")
+    return _record_from_item(item) if item else None
 
 
 def get_execution_record(request_key: str) -> ExecutionRecord | None:

@@ -1,0 +1,314 @@
+"""Delivery feedback: what SES learnt after a send moves each recipient forward.
+
+SES publishes an event per message (delivered, bounced, complained, opened, clicked, rejected,
+delayed) through the configuration set named on every send to EventBridge, whose rule on
+`aws.ses` invokes the feedback function with it. The recipient is found from the message's
+tags: `executionId`, and `recipient` - the userId in base64url without padding, the only form
+of an arbitrary id that SES tag values allow ([A-Za-z0-9_-.@], up to 256 characters).
+
+A recipient only moves forward: sent -> delivered -> opened -> clicked; bounced and complained
+are final (a bounce may follow a delivery, a complaint may follow an open or a click), and a
+rejected message ends `failed`. Each move is one conditional UpdateItem that also checks the
+SES message id, so duplicated and out-of-order events change nothing, and an event for an
+item that is unknown (another stack's message) or expired (TTL) is logged and dropped. The
+one event that must wait is one for an item whose outcome delivery has not recorded yet
+(still `sending`): it raises, and Lambda's asynchronous retries bring it back.
+
+A message that delivery recorded `failed` / `send_unconfirmed` (SES may have accepted it, the
+answer was lost) is resolved by its first event: SES had it, so the recipient takes the
+event's state and the message id. Nothing is ever sent again because of this.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from campaign_engine import aws, reports, store
+from campaign_engine.observability import logger, metrics
+from campaign_engine.settings import get_settings
+
+RECIPIENT_TAG = "recipient"
+EXECUTION_TAG = "executionId"
+MAX_TAG_VALUE = 256  # SES's limit on a tag value
+
+# What a state may move to, from which states (forward only; bounced and complained are final).
+# `sent` -> `sent` is a delivery delay: the recipient stays sent, with the delay as its detail.
+FORWARD_FROM: dict[str, tuple[str, ...]] = {
+    "sent": ("sent",),
+    "delivered": ("sent",),
+    "opened": ("sent", "delivered"),
+    "clicked": ("sent", "delivered", "opened"),
+    "bounced": ("sent", "delivered"),
+    "complained": ("sent", "delivered", "opened", "clicked"),
+    "failed": ("sent",),
+}
+UNCONFIRMED = "send_unconfirmed"
+SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
+# Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
+IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
+
+
+class NotRecordedYet(Exception):
+    """The event came before delivery recorded the send's outcome: fail, so Lambda retries it."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# The recipient tag
+# ---------------------------------------------------------------------------
+def recipient_tag(user_id: str) -> str:
+    """The userId as an SES tag value; "" (no tag) when its encoding is over 256 characters, that is
+    for userIds over 192 UTF-8 bytes: their events are then matched by message id within the execution."""
+    value = base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
+    return value if len(value) <= MAX_TAG_VALUE else ""
+
+
+def user_id_from_tag(value: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Reading SES's event
+# ---------------------------------------------------------------------------
+def transition_of(detail: dict[str, Any]) -> Transition | None:
+    """The recipient state an SES event detail leads to; None for events that change nothing here."""
+    kind = detail.get("eventType")
+    if kind == "Delivery":
+        return Transition("delivered")
+    if kind == "Open":
+        return Transition("opened")
+    if kind == "Click":
+        return Transition("clicked")
+    if kind == "Bounce":
+        bounce = detail.get("bounce") or {}
+        bounce_type, sub_type = bounce.get("bounceType") or "Undetermined", bounce.get("bounceSubType") or ""
+        if sub_type in SUPPRESSED_SUBTYPES:
+            reason = "suppressed"
+        elif bounce_type == "Permanent":
+            reason = "hard_bounce"
+        else:  # Transient (SES gave up retrying) or Undetermined
+            reason = "soft_bounce"
+        bounced = bounce.get("bouncedRecipients") or [{}]
+        diagnostic = (bounced[0] or {}).get("diagnosticCode") or (bounced[0] or {}).get("status")
+        text = f"{bounce_type}/{sub_type}" if sub_type else bounce_type
+        return Transition("bounced", reason, f"{text}: {diagnostic}"[:500] if diagnostic else text)
+    if kind == "Complaint":
+        complaint = detail.get("complaint") or {}
+        kind_of = complaint.get("complaintFeedbackType") or complaint.get("complaintSubType")
+        return Transition("complained", "complaint", str(kind_of)[:500] if kind_of else None)
+    if kind == "Reject":
+        why = (detail.get("reject") or {}).get("reason") or "rejected"
+        return Transition("failed", "send_failed", f"rejected by SES: {why}"[:500])
+    if kind == "DeliveryDelay":
+        delay = detail.get("deliveryDelay") or {}
+        return Transition("sent", None, f"delivery delayed: {delay.get('delayType') or 'unknown'}"[:500])
+    return None
+
+
+def _event_time(detail: dict[str, Any], event: dict[str, Any]) -> str:
+    """When the event happened (its own timestamp), as the API writes times."""
+    kind = str(detail.get("eventType") or "")
+    section = {"DeliveryDelay": "deliveryDelay", "Rendering Failure": "failure"}.get(kind, kind[:1].lower() + kind[1:])
+    for candidate in ((detail.get(section) or {}).get("timestamp"), event.get("time")):
+        moment = _parse_time(candidate)
+        if moment is not None:
+            return moment.isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tag(tags: dict[str, Any], name: str) -> str | None:
+    """SES publishes each tag as a list of values."""
+    values = tags.get(name)
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0]
+    return values if isinstance(values, str) else None
+
+
+# ---------------------------------------------------------------------------
+# Applying it
+# ---------------------------------------------------------------------------
+def apply_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Applies one EventBridge event of source aws.ses; returns what it did (for logs and tests).
+
+    Raises NotRecordedYet when the recipient's outcome is not recorded yet, so that it is retried."""
+    detail = _object(event.get("detail"))
+    mail = _object(detail.get("mail"))
+    event_type = detail.get("eventType")
+    message_id = mail.get("messageId")
+    tags = _object(mail.get("tags"))
+    execution_id = _tag(tags, EXECUTION_TAG)
+    context = {"event_type": event_type, "message_id": message_id, "execution_id": execution_id}
+
+    transition = transition_of(detail)
+    if transition is None:
+        logger.info("ses event ignored: nothing to record", extra=context)
+        return {"outcome": "ignored", "why": "event_type"}
+    if not message_id or not execution_id:
+        # Sent by something else through the same configuration set, or not an SES sending event.
+        logger.info("ses event ignored: not a message of this stack", extra=context)
+        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+        return {"outcome": "unknown", "why": "no_tags"}
+
+    tag = _tag(tags, RECIPIENT_TAG)
+    try:
+        user_id = user_id_from_tag(tag) if tag else _user_by_message_id(execution_id, str(message_id))
+    except NotRecordedYet:
+        logger.warning("ses event before the send's outcome was recorded; retried", extra=context)
+        raise
+    if user_id is None:
+        logger.info("ses event dropped: no such recipient (unknown or expired)", extra=context)
+        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+        return {"outcome": "unknown", "why": "no_recipient"}
+
+    moved = _advance(execution_id, user_id, str(message_id), transition, _event_time(detail, event))
+    if isinstance(moved, str):
+        return _not_moved(moved, transition, context)
+
+    old_state, old_reason, campaign_id = moved
+    if campaign_id:
+        _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
+    if old_state != transition.state:
+        metrics.add_metric(name=f"Messages{transition.state.capitalize()}", unit="Count", value=1)
+    logger.info(
+        "recipient moved forward",
+        extra={**context, "status": transition.state, "previous": old_state, "reason": transition.reason},
+    )
+    return {"outcome": "applied", "status": transition.state, "previous": old_state, "reason": transition.reason}
+
+
+def _not_moved(why: str, transition: Transition, context: dict[str, Any]) -> dict[str, Any]:
+    if why == "sending":
+        logger.warning("ses event before the send's outcome was recorded; retried", extra=context)
+        raise NotRecordedYet(f"execution {context['execution_id']}: outcome not recorded yet")
+    if why == "unknown":
+        logger.info("ses event dropped: no such recipient (unknown or expired)", extra=context)
+        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+        return {"outcome": "unknown", "why": "no_recipient"}
+    if why == "other_message":
+        logger.warning("ses event dropped: the recipient was sent another message", extra=context)
+        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+        return {"outcome": "unknown", "why": "message_id"}
+    # A duplicate, or an event older than what is recorded (out of order): nothing moves back.
+    logger.info("ses event ignored: the recipient is already there or further", extra={**context, "current": why})
+    metrics.add_metric(name="FeedbackIgnored", unit="Count", value=1)
+    return {"outcome": "ignored", "why": "not_forward", "status": why, "event": transition.state}
+
+
+def _count(
+    campaign_id: str, sent_at: datetime | None, old_state: str, old_reason: str | None, transition: Transition
+) -> None:
+    """Moves the recipient between report counters, in the hour the message was sent (where delivery counted
+    it), so that each recipient stays counted once and the report's statuses match the executions'."""
+    counter: Counter[str] = Counter()
+    counter[f"status:{old_state}"] -= 1
+    counter[f"status:{transition.state}"] += 1
+    if old_reason:
+        counter[f"reason:{old_reason}"] -= 1
+    if transition.reason:
+        counter[f"reason:{transition.reason}"] += 1
+    changes = Counter({name: value for name, value in counter.items() if value})
+    if changes:
+        reports.add_counts({(campaign_id, reports.hour_bucket(sent_at)): changes})
+
+
+# ---------------------------------------------------------------------------
+# Storage: the recipient item of store's layout (EXEC#<executionId> / R#<userId>)
+# ---------------------------------------------------------------------------
+def _advance(
+    execution_id: str, user_id: str, message_id: str, transition: Transition, at: str
+) -> tuple[str, str | None, str | None] | str:
+    """One conditional update. Returns (previous state, previous reason, campaignId) when the recipient
+    moved, else why not: "unknown", "sending", "other_message", or the state it is in."""
+    prior = FORWARD_FROM[transition.state]
+    names = {"#state": "state", "#reason": "reason", "#detail": "detail", "#mid": "messageId", "#at": "updatedAt"}
+    values: dict[str, Any] = {
+        ":new": store._s(transition.state),
+        ":mid": store._s(message_id),
+        ":at": store._s(at),
+        ":failed": store._s("failed"),
+        ":unconfirmed": store._s(UNCONFIRMED),
+        **{f":p{i}": store._s(state) for i, state in enumerate(prior)},
+    }
+    assignments = ["#state = :new", "#mid = :mid", "#at = :at"]
+    removals = []
+    for name, value in (("reason", transition.reason), ("detail", transition.detail)):
+        if value:
+            assignments.append(f"#{name} = :{name}")
+            values[f":{name}"] = store._s(value)
+        else:
+            removals.append(f"#{name}")
+    update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
+    allowed = ", ".join(f":p{i}" for i in range(len(prior)))
+    condition = (
+        f"attribute_exists(pk) AND ((#mid = :mid AND #state IN ({allowed})) OR "
+        "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
+    )
+    try:
+        answer = aws.dynamodb().update_item(
+            TableName=get_settings().executions_table,
+            Key=store._recipient_key(execution_id, user_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if not store._is_conditional_failure(exc):
+            raise
+        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if not item:
+            return "unknown"
+        current = store._plain(item)
+        if current.get("state") == "sending":
+            return "sending"
+        if current.get("messageId") and current["messageId"] != message_id:
+            return "other_message"
+        return str(current.get("state"))
+    old = store._plain(answer.get("Attributes") or {})
+    return str(old.get("state")), old.get("reason"), old.get("campaignId")
+
+
+def _user_by_message_id(execution_id: str, message_id: str) -> str | None:
+    """For a message sent without a recipient tag (a userId too long for one): its execution's recipients.
+
+    Raises NotRecordedYet when it is not found while some recipient's outcome is still unrecorded."""
+    pending = False
+    for state in store.iter_recipient_states(execution_id):
+        if state.message_id == message_id:
+            return state.user_id
+        pending = pending or state.state == "sending"
+    if pending:
+        raise NotRecordedYet(f"execution {execution_id}: outcome not recorded yet")
+    return None

@@ -1,0 +1,366 @@
+"""Fault injection for the delivery tests: a faulty SES, atomic conditional writes, the DLQ, statuses.
+
+Everything here wraps the moto-backed resources of tests/conftest.py; nothing replaces them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local.template import REGION, Template
+from tests.conftest import ROOT, Api, FakeContext, Queue, _load_function
+
+# ---------------------------------------------------------------------------
+# Metrics as Lambda has them
+# ---------------------------------------------------------------------------
+
+
+@cache
+def _metrics_namespace() -> str:
+    return Template.load(ROOT / "template.yaml").environment()["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+@pytest.fixture(autouse=True)
+def _metrics_flushed_per_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Powertools keeps metrics in memory when POWERTOOLS_METRICS_DISABLED is set, and auto-flushes at 100 values
+    of one metric; that flush needs the namespace, which the shared Metrics object lacks when campaign_engine was
+    imported (at collection) before the template's environment was set. In Lambda the namespace comes from the
+    environment and every invocation flushes: give it the namespace, and start each test empty."""
+    from campaign_engine.observability import metrics
+
+    if not metrics.namespace:
+        monkeypatch.setattr(metrics, "namespace", _metrics_namespace())
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+# ---------------------------------------------------------------------------
+# What a user notices
+# ---------------------------------------------------------------------------
+
+
+def emails_per_recipient(outbox: Callable[[], list[dict[str, Any]]]) -> Counter[str]:
+    """How many emails each address received."""
+    return Counter(to for sent in outbox() for to in sent["to"])
+
+
+def statuses(api: Api, execution_id: str) -> dict[str, tuple[str, str | None]]:
+    """GET /im/executions/{id}: userId -> (status, reason), every page."""
+    answer = api.execution(execution_id, limit="1000")
+    assert answer.status == 200, answer.body
+    return {r["userId"]: (r["status"], r.get("reason")) for r in answer.body["recipients"]}
+
+
+def recipients(count: int, prefix: str = "user") -> list[dict[str, Any]]:
+    """`count` well-formed recipients of the sample campaign (context has the orderId its schema needs)."""
+    return [
+        {"userId": f"{prefix}{i}@example.com", "namespace": "email", "context": {"orderId": str(i), "total": "$1"}}
+        for i in range(count)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# SES with faults
+# ---------------------------------------------------------------------------
+
+
+def ses_error(code: str, status: int, message: str = "") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message or code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "SendEmail",
+    )
+
+
+def throttled() -> ClientError:
+    return ses_error("TooManyRequestsException", 429, "Maximum sending rate exceeded.")
+
+
+@dataclass
+class Fault:
+    """What one send_email call does instead of (or after) reaching SES."""
+
+    error: Exception
+    # True: SES accepts the message, then the answer is lost with `error` (the ambiguous case).
+    after_send: bool = False
+
+
+# (recipient address, attempt number for that address starting at 1) -> a Fault, or None to send normally.
+Rule = Callable[[str, int], Fault | None]
+
+
+@dataclass
+class FaultySes:
+    """Stands in for the SES v2 client: send_email obeys the rule, everything else is the real client."""
+
+    real: Any
+    rule: Rule
+    attempts: Counter[str] = field(default_factory=Counter)
+    faults: list[tuple[str, str]] = field(default_factory=list)  # (address, error class or code)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send_email(self, **kwargs: Any) -> Any:
+        to = kwargs["Destination"]["ToAddresses"][0]
+        with self._lock:
+            self.attempts[to] += 1
+            attempt = self.attempts[to]
+        fault = self.rule(to, attempt)
+        if fault is None:
+            return self.real.send_email(**kwargs)
+        if fault.after_send:
+            self.real.send_email(**kwargs)
+        name = (
+            fault.error.response["Error"]["Code"]
+            if isinstance(fault.error, ClientError)
+            else type(fault.error).__name__
+        )
+        with self._lock:
+            self.faults.append((to, name))
+        raise fault.error
+
+    def faulted(self, name: str | None = None) -> set[str]:
+        """The addresses that met a fault (of that name)."""
+        return {to for to, n in self.faults if name is None or n == name}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class _Factory:
+    """Replaces campaign_engine.aws.sesv2 (keeps cache_clear, which the shared fixture calls on teardown)."""
+
+    def __init__(self, client: FaultySes) -> None:
+        self.client = client
+
+    def __call__(self) -> FaultySes:
+        return self.client
+
+    def cache_clear(self) -> None:
+        pass
+
+
+@pytest.fixture
+def faulty_ses(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[Rule], FaultySes]:
+    """Installs a rule on every send delivery makes: `faulty_ses(lambda to, attempt: Fault(...) or None)`."""
+    from campaign_engine import aws
+
+    def install(rule: Rule) -> FaultySes:
+        client = FaultySes(real=aws.sesv2(), rule=rule)
+        monkeypatch.setattr(aws, "sesv2", _Factory(client))
+        return client
+
+    return install
+
+
+# ---------------------------------------------------------------------------
+# DynamoDB's conditional writes are atomic; moto's in-process backend is not thread-safe
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def atomic_dynamodb(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialises moto's item writes, as DynamoDB does per item, so that races test our code, not moto's."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+# ---------------------------------------------------------------------------
+# The dead-letter queue
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class DeadLetters:
+    url: str
+    max_receive_count: int
+
+    def messages(self) -> list[dict[str, Any]]:
+        client = boto3.client("sqs", region_name=REGION)
+        found: list[dict[str, Any]] = []
+        while batch := client.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+            "Messages", []
+        ):
+            found.extend(batch)
+        return found
+
+
+@pytest.fixture
+def dlq(aws_env: Template) -> DeadLetters:
+    """The delivery queue's dead-letter queue, found through its redrive policy (as template.yaml links them)."""
+    client = boto3.client("sqs", region_name=REGION)
+    attributes = client.get_queue_attributes(
+        QueueUrl=os.environ["DELIVERY_QUEUE_URL"], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    policy = json.loads(attributes["RedrivePolicy"])
+    name = policy["deadLetterTargetArn"].rsplit(":", 1)[1]
+    return DeadLetters(client.get_queue_url(QueueName=name)["QueueUrl"], int(policy["maxReceiveCount"]))
+
+
+# ---------------------------------------------------------------------------
+# Time passing, and what was logged
+# ---------------------------------------------------------------------------
+
+
+class Clock:
+    """The wall clock as trigger, store and delivery read it, moved forward without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from campaign_engine import delivery, store, trigger
+
+    fake = Clock()
+    for module in (trigger, store, delivery):
+        monkeypatch.setattr(module, "time", fake)
+    return fake
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def logged() -> Iterator[list[logging.LogRecord]]:
+    """The records the functions' Powertools logger emits during the test (its own handler is untouched)."""
+    from campaign_engine.observability import logger
+
+    handler = _Records()
+    logger._logger.addHandler(handler)
+    yield handler.records
+    logger._logger.removeHandler(handler)
+
+
+# ---------------------------------------------------------------------------
+# Concurrency
+# ---------------------------------------------------------------------------
+
+
+def delivery_container(name: str) -> ModuleType:
+    """A separate load of the delivery function, as a second Lambda container would have (its own batch processor)."""
+    spec = importlib.util.spec_from_file_location(
+        f"function_delivery_app_{name}", ROOT / "functions" / "delivery" / "app.py"
+    )
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def busy_threads() -> Iterator[None]:
+    """Switches between threads far more often than the default 5 ms, so that races show up instead of hiding."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(before)
+
+
+def run_together(count: int, work: Callable[[int], Any], timeout: float = 30) -> list[Any]:
+    """Runs work(0..count-1) on `count` threads released at the same instant; re-raises the first error."""
+    start = threading.Barrier(count, timeout=timeout)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            results[index] = work(index)
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
+    if errors:
+        raise errors[0]
+    return results
+
+
+# ---------------------------------------------------------------------------
+# The SQS event source mapping, function errors included
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    failed: set[str]  # message ids SQS keeps (reported in batchItemFailures, or the whole batch on a function error)
+    function_error: Exception | None = None
+
+
+def invoke_delivery(
+    queue: Queue, messages: list[dict[str, Any]], *, function: Any = None, delete: bool = True
+) -> Invocation:
+    """Runs the delivery handler as Lambda's SQS event source mapping does, with ReportBatchItemFailures.
+
+    Records reported in batchItemFailures stay in the queue; if the invocation fails as a whole (Powertools
+    raises BatchProcessingError when every record failed), every record stays. The others are deleted,
+    unless `delete` is False (the invocation is still in flight)."""
+    handler = (function or _load_function("delivery")).handler
+    try:
+        result = handler(queue.as_event(messages), FakeContext())
+    except Exception as error:  # a function error: SQS keeps the whole batch
+        return Invocation({m["MessageId"] for m in messages}, error)
+    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    if delete:
+        client = boto3.client("sqs", region_name=REGION)
+        for message in messages:
+            if message["MessageId"] not in failed:
+                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return Invocation(failed)
+
+
+def drain_delivery(queue: Queue, rounds: int = 50) -> int:
+    """Like Queue.drain, through invoke_delivery (so a batch whose every record fails does not stop it)."""
+    handled = 0
+    for _ in range(rounds):
+        messages = queue.receive()
+        if not messages:
+            return handled
+        invoke_delivery(queue, messages)
+        handled += len(messages)
+    return handled
