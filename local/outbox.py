@@ -1,6 +1,6 @@
 """Every message the local stack "sent", read from what the emulator recorded.
 
-Each channel reads its own emulated service (email: SES; later SMS and push: SNS) and
+Each channel reads its own emulated service (email: SES; SMS and push: SNS) and
 yields items in one shape; the outbox joins them with the executions table, so each item
 says which campaign, request and recipient it was for.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -101,6 +102,108 @@ class SesEmail:
         else:
             return None  # templated sends are not emulated by moto
         return item
+
+
+class _FirstSeen:
+    """Moto keeps no send time for SNS: the moment the outbox first saw a message stands in."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def at(self, message_id: str) -> str:
+        return self._seen.setdefault(message_id, _iso(datetime.now(UTC)))
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
+def _sns_backend(account_id: str, region: str) -> Any:
+    from moto.sns.models import sns_backends
+
+    return sns_backends[account_id][region]
+
+
+class SnsSms:
+    """SMS published to phone numbers, as moto's SNS backend holds them: what the phone shows."""
+
+    def __init__(self, account_id: str = ACCOUNT_ID, region: str = REGION) -> None:
+        self._account_id, self._region = account_id, region
+        self._seen = _FirstSeen()
+
+    def messages(self) -> list[dict[str, Any]]:
+        sms = _sns_backend(self._account_id, self._region).sms_messages
+        return [
+            {
+                "channel": "sms",
+                "to": phone,
+                "from": None,
+                "subject": None,
+                "html": None,
+                "text": None,
+                "body": text,
+                "headers": {},
+                "messageId": message_id,
+                "sentAt": self._seen.at(message_id),
+            }
+            for message_id, (phone, text) in list(sms.items())
+        ]
+
+    def clear(self) -> None:
+        _sns_backend(self._account_id, self._region).sms_messages.clear()
+        self._seen.clear()
+
+
+class SnsPush:
+    """Mobile push published to platform endpoints: the notification's title, body and data per device."""
+
+    def __init__(self, account_id: str = ACCOUNT_ID, region: str = REGION) -> None:
+        self._account_id, self._region = account_id, region
+        self._seen = _FirstSeen()
+
+    def messages(self) -> list[dict[str, Any]]:
+        items = []
+        for endpoint in list(_sns_backend(self._account_id, self._region).platform_endpoints.values()):
+            application = endpoint.application
+            for message_id, raw in list(endpoint.messages.items()):
+                items.append(
+                    {
+                        "channel": "push",
+                        "to": endpoint.token,
+                        "from": application.name,
+                        "subject": None,
+                        "html": None,
+                        "text": None,
+                        **_push_view(application.platform, raw),
+                        "headers": {},
+                        "appID": application.name,
+                        "platform": application.platform,
+                        "messageId": message_id,
+                        "sentAt": self._seen.at(message_id),
+                    }
+                )
+        return items
+
+    def clear(self) -> None:
+        for endpoint in _sns_backend(self._account_id, self._region).platform_endpoints.values():
+            endpoint.messages.clear()
+        self._seen.clear()
+
+
+def _push_view(platform: str, raw: str) -> dict[str, Any]:
+    """Title, body and custom data as the device would get them, from SNS's per-platform structure."""
+    try:
+        structure = json.loads(raw)
+        native = json.loads(structure.get(platform) or structure.get("GCM") or structure.get("APNS") or "{}")
+    except (ValueError, TypeError, AttributeError):
+        return {"title": None, "body": raw, "data": None, "payload": raw}
+    if "aps" in native:
+        alert = native["aps"].get("alert") or {}
+        data = {k: v for k, v in native.items() if k != "aps"}
+        title, body = (alert.get("title"), alert.get("body")) if isinstance(alert, dict) else (None, alert)
+    else:
+        notification = native.get("notification") or {}
+        title, body, data = notification.get("title"), notification.get("body"), native.get("data")
+    return {"title": title, "body": body, "data": data or None, "payload": native}
 
 
 class Outbox:

@@ -14,7 +14,7 @@ from local.emulator import Emulator
 from local.event_sources import SqsPoller, Ticker
 from local.functions import LocalFunction, load_function
 from local.gateway import Gateway, LambdaAuthorizer, Route
-from local.outbox import Outbox, SesEmail
+from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
 
@@ -120,6 +120,7 @@ class Stack:
         environment = {**template.environment(), **self.emulator.environment()}
         self._set_environment(environment)
         self.emulator.create_resources(template, self.sender_domains)
+        self._create_push_applications()
         self._load_functions(template)
 
         authorizers = {
@@ -139,7 +140,9 @@ class Stack:
             for source in template.sqs_sources()
         ]
         self.ticker = Ticker([(schedule, self.functions[schedule.function]) for schedule in template.schedules()])
-        self.outbox = Outbox([SesEmail()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE"))
+        self.outbox = Outbox(
+            [SesEmail(), SnsSms(), SnsPush()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE")
+        )
         # The mailbox simulator's delivery events, to the functions the template subscribes to aws.ses.
         self.ses_events = SesEventPublisher.from_template(template, self.functions)
 
@@ -215,6 +218,13 @@ class Stack:
             if layer.is_dir() and str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
         self.functions = {logical_id: load_function(spec, self.root) for logical_id, spec in specs.items()}
+
+    def _create_push_applications(self) -> None:
+        """SNS platform applications for the apps in LOCAL_PUSH_APPS (push finds its application by appID)."""
+        sns = self.emulator.client("sns")
+        for app in filter(None, (a.strip() for a in os.environ.get("LOCAL_PUSH_APPS", "com.example.app").split(","))):
+            for platform in ("APNS", "APNS_SANDBOX", "GCM"):
+                sns.create_platform_application(Name=app, Platform=platform, Attributes={})
 
     def _seed_admin_key(self) -> str:
         # Imported here, after the cold start above, so the key lands through the fresh modules.

@@ -505,3 +505,65 @@ def test_sigterm_stops_everything_and_exits_0(fake: FakeStack) -> None:
     assert "Local stack ready" in fake.log.read_text()
     with pytest.raises(ConnectionRefusedError):
         fake.request("GET", "/ping")
+
+
+def test_sms_and_push_appear_in_the_outbox_as_a_phone_would_show_them(local_stack: Stack) -> None:
+    from tests.e2e.conftest import wait_for
+
+    sms = {"name": "SMS demo", "channel": "sms", "content": {"locales": {"en-US": {"body": "Code {{ context.code }}"}}}}
+    push = {
+        "name": "Push demo",
+        "channel": "push",
+        "content": {
+            "locales": {
+                "en-US": {
+                    "title": "Hi {{ profile.firstName }}",
+                    "body": "Code {{ context.code }}",
+                    "data": {"link": "app://c/{{ context.code }}"},
+                }
+            }
+        },
+    }
+    ids = []
+    for body in (sms, push):
+        status, _, created = local_stack.request("POST", "/campaigns", body)
+        assert status == 201, created
+        status, _, live = local_stack.request("POST", f"/campaigns/{created['id']}/activate")
+        assert status == 200, live
+        ids.append(created["id"])
+    local_stack.request(
+        "POST",
+        "/im/executions/unitary",
+        {
+            "campaignId": ids[0],
+            "recipients": [{"userId": "+14155550123", "namespace": "phone", "context": {"code": "111"}}],
+        },
+    )
+    local_stack.request(
+        "POST",
+        "/im/executions/unitary",
+        {
+            "campaignId": ids[1],
+            "recipients": [
+                {
+                    "userId": "u-1",
+                    "namespace": "ecid",
+                    "profile": {"firstName": "Ada"},
+                    "context": {"code": "222"},
+                    "channelData": {"pushInfo": {"appID": "com.example.app", "platform": "apns", "token": "tok-1"}},
+                }
+            ],
+        },
+    )
+
+    def both() -> dict[str, dict] | None:
+        _, _, outbox = local_stack.request("GET", "/_local/outbox")
+        found = {i["channel"]: i for i in outbox["items"] if i["campaignId"] in ids}
+        return found if {"sms", "push"} <= set(found) else None
+
+    found = wait_for(both, timeout=30)
+    assert (found["sms"]["to"], found["sms"]["body"]) == ("+14155550123", "Code 111")
+    assert found["push"]["to"] == "tok-1"
+    assert (found["push"]["title"], found["push"]["body"]) == ("Hi Ada", "Code 222")
+    assert found["push"]["data"] == {"link": "app://c/222"}
+    assert found["push"]["userId"] == "u-1"
