@@ -28,11 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from campaign_engine import aws, reports, store
+from campaign_engine import reports, store
 from campaign_engine.observability import logger, metrics
-from campaign_engine.settings import get_settings
 
 RECIPIENT_TAG = "recipient"
 EXECUTION_TAG = "executionId"
@@ -190,7 +187,17 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
         return {"outcome": "unknown", "why": "no_recipient"}
 
-    moved = _advance(execution_id, user_id, str(message_id), transition, _event_time(detail, event))
+    moved = store.advance_recipient_state(
+        execution_id,
+        user_id,
+        str(message_id),
+        state=transition.state,
+        allowed_from=FORWARD_FROM[transition.state],
+        reason=transition.reason,
+        detail=transition.detail,
+        at=_event_time(detail, event),
+        unconfirmed_reason=UNCONFIRMED,
+    )
     if isinstance(moved, str):
         return _not_moved(moved, transition, context)
 
@@ -239,65 +246,6 @@ def _count(
     changes = Counter({name: value for name, value in counter.items() if value})
     if changes:
         reports.add_counts({(campaign_id, reports.hour_bucket(sent_at)): changes})
-
-
-# ---------------------------------------------------------------------------
-# Storage: the recipient item of store's layout (EXEC#<executionId> / R#<userId>)
-# ---------------------------------------------------------------------------
-def _advance(
-    execution_id: str, user_id: str, message_id: str, transition: Transition, at: str
-) -> tuple[str, str | None, str | None] | str:
-    """One conditional update. Returns (previous state, previous reason, campaignId) when the recipient
-    moved, else why not: "unknown", "sending", "other_message", or the state it is in."""
-    prior = FORWARD_FROM[transition.state]
-    names = {"#state": "state", "#reason": "reason", "#detail": "detail", "#mid": "messageId", "#at": "updatedAt"}
-    values: dict[str, Any] = {
-        ":new": store._s(transition.state),
-        ":mid": store._s(message_id),
-        ":at": store._s(at),
-        ":failed": store._s("failed"),
-        ":unconfirmed": store._s(UNCONFIRMED),
-        **{f":p{i}": store._s(state) for i, state in enumerate(prior)},
-    }
-    assignments = ["#state = :new", "#mid = :mid", "#at = :at"]
-    removals = []
-    for name, value in (("reason", transition.reason), ("detail", transition.detail)):
-        if value:
-            assignments.append(f"#{name} = :{name}")
-            values[f":{name}"] = store._s(value)
-        else:
-            removals.append(f"#{name}")
-    update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
-    allowed = ", ".join(f":p{i}" for i in range(len(prior)))
-    condition = (
-        f"attribute_exists(pk) AND ((#mid = :mid AND #state IN ({allowed})) OR "
-        "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
-    )
-    try:
-        answer = aws.dynamodb().update_item(
-            TableName=get_settings().executions_table,
-            Key=store._recipient_key(execution_id, user_id),
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_OLD",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if not store._is_conditional_failure(exc):
-            raise
-        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if not item:
-            return "unknown"
-        current = store._plain(item)
-        if current.get("state") == "sending":
-            return "sending"
-        if current.get("messageId") and current["messageId"] != message_id:
-            return "other_message"
-        return str(current.get("state"))
-    old = store._plain(answer.get("Attributes") or {})
-    return str(old.get("state")), old.get("reason"), old.get("campaignId")
 
 
 def _user_by_message_id(execution_id: str, message_id: str) -> str | None:

@@ -539,6 +539,73 @@ def iter_recipient_states(execution_id: str) -> Iterator[RecipientState]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
+def advance_recipient_state(
+    execution_id: str,
+    user_id: str,
+    message_id: str,
+    *,
+    state: str,
+    allowed_from: tuple[str, ...],
+    reason: str | None,
+    detail: str | None,
+    at: str,
+    unconfirmed_reason: str,
+) -> tuple[str, str | None, str | None] | str:
+    """Moves a recipient forward after a provider event, in one conditional update: only from the
+    states given, only for the message recorded (or one whose send was unconfirmed), never back.
+    Returns (previous state, previous reason, campaignId) when it moved, else why not: "unknown",
+    "sending", "other_message", or the state it is in."""
+    prior = allowed_from
+    names = {"#state": "state", "#reason": "reason", "#detail": "detail", "#mid": "messageId", "#at": "updatedAt"}
+    values: dict[str, Any] = {
+        ":new": _s(state),
+        ":mid": _s(message_id),
+        ":at": _s(at),
+        ":failed": _s("failed"),
+        ":unconfirmed": _s(unconfirmed_reason),
+        **{f":p{i}": _s(state) for i, state in enumerate(prior)},
+    }
+    assignments = ["#state = :new", "#mid = :mid", "#at = :at"]
+    removals = []
+    for name, value in (("reason", reason), ("detail", detail)):
+        if value:
+            assignments.append(f"#{name} = :{name}")
+            values[f":{name}"] = _s(value)
+        else:
+            removals.append(f"#{name}")
+    update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
+    allowed = ", ".join(f":p{i}" for i in range(len(prior)))
+    condition = (
+        f"attribute_exists(pk) AND ((#mid = :mid AND #state IN ({allowed})) OR "
+        "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
+    )
+    try:
+        answer = aws.dynamodb().update_item(
+            TableName=get_settings().executions_table,
+            Key=_recipient_key(execution_id, user_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if not item:
+            return "unknown"
+        current = _plain(item)
+        if current.get("state") == "sending":
+            return "sending"
+        if current.get("messageId") and current["messageId"] != message_id:
+            return "other_message"
+        return str(current.get("state"))
+    old = _plain(answer.get("Attributes") or {})
+    return str(old.get("state")), old.get("reason"), old.get("campaignId")
+
+
 # ---------------------------------------------------------------------------
 # Report counts
 # ---------------------------------------------------------------------------
