@@ -39,13 +39,14 @@ class InProcessAws(Emulator):
 
 
 def _clear_caches() -> None:
-    from campaign_engine import aws, delivery, settings
+    from campaign_engine import aws, delivery, settings, trigger
     from campaign_engine.routes import meta
 
     settings.get_settings.cache_clear()
     for factory in (aws.dynamodb, aws.sqs, aws.sesv2, aws.sns):
         factory.cache_clear()
     delivery.campaign_version.cache_clear()
+    trigger._snapshots.clear()
     meta.openapi_document.cache_clear()
 
 
@@ -62,6 +63,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
         template = Template.load(ROOT / "template.yaml")
         for name, value in template.environment().items():
             monkeypatch.setenv(name, value)
+        # Each test reads the campaign afresh; the cache's own behaviour has its own test.
+        monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", "0")
         InProcessAws().create_resources(template, ["example.com"])
         _ses_backend().sent_messages.clear()  # moto keeps SES's and SNS's records across mocks
         _sns_backend().sms_messages.clear()

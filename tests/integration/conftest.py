@@ -234,6 +234,9 @@ class Clock:
     def time(self) -> float:
         return time.time() + self.offset
 
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from tests.conftest import Api, Queue, trigger_body
 
 
@@ -156,3 +160,27 @@ def test_a_retry_after_the_campaign_stopped_still_gets_its_first_answer(api: Api
     assert (fresh.status, fresh.body["code"]) == (409, "campaign_not_live")
     queue.drain()
     assert len(outbox()) == 2, "the accepted request is still delivered once"
+
+
+def test_a_stop_reaches_warm_trigger_containers_within_the_campaign_cache_time(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_engine import settings, store
+
+    monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", "0.5")
+    settings.get_settings.cache_clear()
+    reads: list[str] = []
+    real_read = store.get_live_snapshot
+    monkeypatch.setattr(store, "get_live_snapshot", lambda cid: reads.append(cid) or real_read(cid))
+    campaign = api.live_campaign()
+
+    # Warm: many triggers, one read
+    for n in range(5):
+        assert api.trigger(trigger_body(campaign["id"], requestId=f"warm-{n}")).status == 202
+    assert len(reads) == 1
+
+    # A stop takes effect once the cached read is older than the cache time
+    api.call("api", "api/stop_campaign.json", path_params={"campaignId": campaign["id"]})
+    time.sleep(0.6)
+    refused = api.trigger(trigger_body(campaign["id"], requestId="after-stop"))
+    assert (refused.status, refused.body["code"]) == (409, "campaign_not_live")

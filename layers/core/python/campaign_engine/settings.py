@@ -15,6 +15,7 @@ class Settings(BaseModel):
     delivery_queue_url: str = Field(description="SQS queue the trigger writes and delivery reads")
     idempotency_hours: int = Field(24, ge=1, description="How long a requestId replays its answer")
     ses_configuration_set: str = Field("", description="SES configuration set named on each email")
+    campaign_cache_seconds: float = Field(1.0, ge=0, description="How long a trigger container reuses a campaign read")
     max_recipients_per_call: int = 1000
     # A request body bigger than this is refused with 413 before it is parsed.
     max_body_bytes: int = 6 * 1024 * 1024
@@ -32,4 +33,5 @@ def get_settings() -> Settings:
         delivery_queue_url=env.get("DELIVERY_QUEUE_URL", ""),
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
+        campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
     )
