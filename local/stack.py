@@ -58,6 +58,11 @@ def demo_trigger(campaign_id: str, request_id: str = "demo-1") -> dict[str, Any]
     }
 
 
+# Locally every SES event is published, so the mailbox simulator shows a message's whole life
+# (sent -> delivered); deployments choose with the DeliveryEvents parameter.
+LOCAL_PARAMETERS = {"DeliveryEvents": "all"}
+
+
 class SeedError(RuntimeError):
     pass
 
@@ -116,7 +121,9 @@ class Stack:
 
     def _start(self) -> None:
         moto_url = self.emulator.start()
-        template = self.template = Template.load(self.root / "template.yaml", endpoint_url=moto_url)
+        template = self.template = Template.load(
+            self.root / "template.yaml", endpoint_url=moto_url, parameters=LOCAL_PARAMETERS
+        )
         environment = {**template.environment(), **self.emulator.environment()}
         self._set_environment(environment)
         self.emulator.create_resources(template, self.sender_domains)

@@ -137,12 +137,19 @@ class Template:
 
     `endpoint_url` is where the emulator serves, so queue URLs resolve to ones it answers."""
 
-    def __init__(self, document: dict[str, Any], *, endpoint_url: str = AWS_ENDPOINT):
+    def __init__(
+        self, document: dict[str, Any], *, endpoint_url: str = AWS_ENDPOINT, parameters: dict[str, Any] | None = None
+    ):
         self.document = document
         self.endpoint_url = endpoint_url.rstrip("/")
+        # Defaults, then overrides: what `sam deploy --parameter-overrides` does.
         self.parameters: dict[str, Any] = {
             name: spec.get("Default") for name, spec in (document.get("Parameters") or {}).items()
         }
+        unknown = set(parameters or {}) - set(self.parameters)
+        if unknown:
+            raise TemplateError(f"unknown parameters {sorted(unknown)}")
+        self.parameters.update(parameters or {})
         self._conditions: dict[str, Any] = document.get("Conditions") or {}
         self.resources: dict[str, dict[str, Any]] = {
             logical_id: resource
@@ -151,8 +158,10 @@ class Template:
         }
 
     @classmethod
-    def load(cls, path: Path, *, endpoint_url: str = AWS_ENDPOINT) -> Template:
-        return cls(load_yaml(path), endpoint_url=endpoint_url)
+    def load(
+        cls, path: Path, *, endpoint_url: str = AWS_ENDPOINT, parameters: dict[str, Any] | None = None
+    ) -> Template:
+        return cls(load_yaml(path), endpoint_url=endpoint_url, parameters=parameters)
 
     # -- intrinsics -------------------------------------------------------
 

@@ -15,5 +15,6 @@ from campaign_engine.observability import logger
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = event.get("headers") or {}
     resolved = authorizer_context(headers.get("authorization"))
-    logger.info("authorized", key_id=resolved.get("keyId"), error=resolved.get("error"))
+    if not resolved.get("authenticated"):  # only refusals are worth a log line (and a log bill)
+        logger.info("not authenticated", reason=resolved.get("error"))
     return {"isAuthorized": True, "context": resolved}

@@ -12,6 +12,7 @@ from typing import Any
 
 from local import Stack
 from local.ses_events import Sent, _event, _publishing, _subscribers, matches, simulated_events
+from local.stack import LOCAL_PARAMETERS
 from local.template import Template
 from tests.e2e.conftest import wait_for
 
@@ -102,9 +103,14 @@ def test_success_and_bounce_through_the_api_alone(local_stack: Stack) -> None:
 
 
 def test_the_rule_and_the_event_destination_come_from_the_template() -> None:
+    # By default only the problems are published (a Delivery event per email costs); locally all are.
     template = Template.load(ROOT / "template.yaml")
     configuration_set = template.environment()["SES_CONFIGURATION_SET"]
-    assert _publishing(template) == {configuration_set: {"Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay"}}
+    assert _publishing(template) == {configuration_set: {"Bounce", "Complaint", "Reject", "DeliveryDelay"}}
+    everything = Template.load(ROOT / "template.yaml", parameters=LOCAL_PARAMETERS)
+    assert _publishing(everything) == {
+        configuration_set: {"Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay"}
+    }
     functions = {logical_id: object() for logical_id in template.functions()}
     subscribers = _subscribers(template, functions)  # type: ignore[arg-type]
     assert [(s.rule, s.max_retries) for s in subscribers] == [("FeedbackFunction.SesEvents", 2)]

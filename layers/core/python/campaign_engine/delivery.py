@@ -101,7 +101,7 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
             _report_outcomes.extend((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
     _count(outcomes, duplicates=sum(res.state == "duplicate" for res in results))
     retries = [res for res in results if res.state in ("retry", "wait")]
-    logger.info(
+    logger.debug(
         "message delivered",
         execution_id=message["executionId"],
         recipients=len(recipients),
