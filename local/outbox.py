@@ -232,18 +232,23 @@ class Outbox:
             self._joined.clear()
 
     def _recipients(self) -> dict[str, dict[str, str]]:
-        """Recipient items (sk "R#...") that carry a messageId, keyed by it."""
+        """messageId -> campaign, request, recipient and execution, from the executions table: recipient
+        items ("R#...") carry the ids, and the message id is on them or in their delivery batch's outcomes."""
         if not self._executions_table:
             return {}
-        found = {}
-        pages = self._dynamodb.get_paginator("scan").paginate(
-            TableName=self._executions_table,
-            FilterExpression="begins_with(#sk, :recipient) AND attribute_exists(#messageId)",
-            ExpressionAttributeNames={"#sk": "sk", "#messageId": "messageId"},
-            ExpressionAttributeValues={":recipient": {"S": "R#"}},
-        )
-        for page in pages:
+        recipients: dict[tuple[str, str], dict[str, str]] = {}
+        message_ids: dict[str, tuple[str, str]] = {}
+        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._executions_table):
             for row in page.get("Items", []):
-                values = {name: row[name]["S"] for name in (*JOIN_FIELDS, "messageId") if "S" in row.get(name, {})}
-                found[values["messageId"]] = {name: values[name] for name in JOIN_FIELDS if name in values}
-        return found
+                values = {name: value["S"] for name, value in row.items() if "S" in value}
+                if values.get("sk", "").startswith("R#"):
+                    key = (values.get("executionId", ""), values.get("userId", ""))
+                    recipients[key] = {name: values[name] for name in JOIN_FIELDS if name in values}
+                    if "messageId" in values:
+                        message_ids[values["messageId"]] = key
+                elif values.get("pk", "").startswith("OUT#") and "outcomes" in values:
+                    for joined_key, entry in json.loads(values["outcomes"]).items():
+                        execution_id, _, user_id = joined_key.partition("|")
+                        if entry[3]:
+                            message_ids.setdefault(entry[3], (execution_id, user_id))
+        return {message_id: recipients.get(key, {}) for message_id, key in message_ids.items()}

@@ -142,14 +142,11 @@ class Template:
     ):
         self.document = document
         self.endpoint_url = endpoint_url.rstrip("/")
-        # Defaults, then overrides: what `sam deploy --parameter-overrides` does.
+        # Defaults, then overrides (as `sam deploy --parameter-overrides`) of the parameters it declares.
         self.parameters: dict[str, Any] = {
             name: spec.get("Default") for name, spec in (document.get("Parameters") or {}).items()
         }
-        unknown = set(parameters or {}) - set(self.parameters)
-        if unknown:
-            raise TemplateError(f"unknown parameters {sorted(unknown)}")
-        self.parameters.update(parameters or {})
+        self.parameters.update({k: v for k, v in (parameters or {}).items() if k in self.parameters})
         self._conditions: dict[str, Any] = document.get("Conditions") or {}
         self.resources: dict[str, dict[str, Any]] = {
             logical_id: resource

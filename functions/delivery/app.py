@@ -1,12 +1,13 @@
 """SQS consumer: render, claim, send, record. Failed records come back with backoff."""
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine.delivery import RetryLater, delay_redelivery, deliver_message, flush_report_counts
+from campaign_engine.delivery import Invocation, RetryLater, delay_redelivery, deliver_message
 from campaign_engine.observability import logger, metrics, tracer
 
 # A batch whose every record failed is still a partial-batch answer, not a function error:
@@ -14,10 +15,10 @@ from campaign_engine.observability import logger, metrics, tracer
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def deliver(record: SQSRecord) -> None:
+def deliver(record: SQSRecord, invocation: Invocation) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
-        deliver_message(record.body, receive_count=receive_count)
+        deliver_message(record.body, receive_count=receive_count, invocation=invocation)
     except RetryLater:
         delay_redelivery(record.receipt_handle, receive_count)
         raise
@@ -34,7 +35,14 @@ def deliver(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        return dict(process_partial_response(event=event, record_handler=deliver, processor=processor, context=context))
-    finally:
-        flush_report_counts()
+    # The outcomes of the whole batch are written when it ends; if that fails, the function fails
+    # and every record comes back to find its claims.
+    with Invocation() as invocation:
+        return dict(
+            process_partial_response(
+                event=event,
+                record_handler=partial(deliver, invocation=invocation),
+                processor=processor,
+                context=context,
+            )
+        )

@@ -344,6 +344,7 @@ def test_of_many_concurrent_claims_on_one_recipient_exactly_one_wins(
                 request_id="r",
                 attempt_id=f"attempt-{index}",
                 expires_at=int(time.time()) + 3600,
+                outcome_ref=f"OUT#attempt-{index}",
             )
         )
 
@@ -368,16 +369,16 @@ def test_a_function_dying_after_ses_accepted_never_resends_and_ends_send_unconfi
     api: Api, queue: Queue, outbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the delivery function dies after SES accepted the emails, before it recorded the outcome
-    real_record = store.record_outcomes
+    real_record = store.write_outcome_batch
     deaths: list[int] = []
 
-    def dies_once(outcomes: Any) -> None:
+    def dies_once(ref: str, outcomes: Any) -> None:
         if not deaths:
             deaths.append(1)
             raise ConnectionError("the function died")
-        real_record(outcomes)
+        real_record(ref, outcomes)
 
-    monkeypatch.setattr(store, "record_outcomes", dies_once)
+    monkeypatch.setattr(store, "write_outcome_batch", dies_once)
     campaign = api.live_campaign()
     answer = api.trigger(trigger_body(campaign["id"]))
     execution_id = answer.body["executionId"]

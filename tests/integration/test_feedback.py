@@ -286,7 +286,7 @@ def test_the_sample_event_files_alone_find_nothing_and_fail_nothing(api: Api) ->
 # ---------------------------------------------------------------------------
 
 
-def test_an_event_before_delivery_recorded_the_send_fails_so_lambda_retries_it(api: Api, queue: Queue) -> None:
+def test_an_event_before_delivery_recorded_the_outcome_still_moves_the_recipient(api: Api, queue: Queue) -> None:
     from campaign_engine import store
 
     sent = send(api, queue, ADA)
@@ -300,11 +300,14 @@ def test_an_event_before_delivery_recorded_the_send_fails_so_lambda_retries_it(a
             request_id="r",
             attempt_id="a",
             expires_at=2_000_000_000,
+            outcome_ref="OUT#not-written-yet",
         )
     )
     event["detail"]["mail"]["tags"]["executionId"] = ["f" * 32]
-    with pytest.raises(feedback.NotRecordedYet):
-        on_event(event)
+    # The send guard allows one message per (execution, recipient): the event is about that one
+    assert on_event(event)["outcome"] == "applied"
+    [state] = store.recipient_states("f" * 32)
+    assert (state.state, state.message_id) == ("delivered", event["detail"]["mail"]["messageId"])
 
 
 def test_an_unconfirmed_send_is_resolved_by_its_delivery_event(

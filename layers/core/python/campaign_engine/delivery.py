@@ -42,8 +42,6 @@ SEND_THREADS = 8
 # attempt holds the claim), duplicate (a final outcome is already recorded).
 PENDING = frozenset({"retry", "wait", "duplicate"})
 STATE_TO_REPORT = {"sent": "sent", "failed": "failed", "excluded": "excluded"}
-_report_outcomes: list[tuple[str, str, str | None, str | None]] = []
-_report_lock = threading.Lock()
 
 
 class RetryLater(Exception):
@@ -57,6 +55,7 @@ class Result:
     detail: str | None = None
     message_id: str | None = None
     locale: str | None = None
+    claimed: bool = False  # this attempt holds the recipient's claim
 
 
 @lru_cache(maxsize=128)
@@ -68,15 +67,68 @@ def campaign_version(campaign_id: str, version: int) -> dict[str, Any]:
     return doc
 
 
-def deliver_message(body: str, *, receive_count: int = 1) -> None:
-    """Delivers one queue message; raises RetryLater or an error to have it redelivered."""
+class Invocation:
+    """One run of the delivery function. Outcomes of the sends it claimed are written once, at its
+    end, into one item (claims name it); report counts likewise. If that write fails the function
+    fails, so every record comes back and finds its claims - nothing is lost."""
+
+    def __init__(self) -> None:
+        self.outcome_ref = f"OUT#{uuid.uuid4().hex}"
+        self._claimed: list[store.Outcome] = []
+        self._unclaimed: list[store.Outcome] = []
+        self._lock = threading.Lock()
+
+    def add(self, outcomes: list[store.Outcome], claimed: list[bool]) -> None:
+        with self._lock:
+            for outcome, was_claimed in zip(outcomes, claimed, strict=True):
+                (self._claimed if was_claimed else self._unclaimed).append(outcome)
+
+    def flush(self) -> None:
+        with self._lock:
+            claimed, unclaimed = self._claimed, self._unclaimed
+            self._claimed, self._unclaimed = [], []
+        store.write_outcome_batch(self.outcome_ref, claimed)
+        # Outcomes without a claim of this invocation (render errors, exclusions, stale claims
+        # resolved as unconfirmed) go on the recipient's own item: they are rare.
+        store.record_outcomes(unclaimed)
+        outcomes = claimed + unclaimed
+        if outcomes:
+            reports.add_counts(
+                reports.tally((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
+            )
+        logger.info(
+            "delivery batch recorded",
+            sent=sum(o.state == "sent" for o in outcomes),
+            failed=sum(o.state == "failed" for o in outcomes),
+            recorded=len(outcomes),
+        )
+
+    def __enter__(self) -> Invocation:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if error is None:
+            self.flush()
+
+
+def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation | None = None) -> None:
+    """Delivers one queue message; raises RetryLater or an error to have it redelivered.
+
+    Within a function run, pass its Invocation: outcomes are written when it ends. Alone, the
+    message's outcomes are written before this returns."""
+    if invocation is None:
+        with Invocation() as alone:
+            return deliver_message(body, receive_count=receive_count, invocation=alone)
     message = json.loads(body)
     campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
     attempt_id = uuid.uuid4().hex
     recipients = message["recipients"]
     with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(recipients))) as pool:
-        results = list(pool.map(lambda r: _deliver_one(message, campaign, r, attempt_id), recipients))
+        results = list(
+            pool.map(lambda r: _deliver_one(message, campaign, r, attempt_id, invocation.outcome_ref), recipients)
+        )
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    recorded = [(r, res) for r, res in zip(recipients, results, strict=True) if res.state not in PENDING]
     outcomes = [
         store.Outcome(
             execution_id=message["executionId"],
@@ -92,13 +144,9 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
             updated_at=now,
             expires_at=int(message["expiresAt"]),
         )
-        for r, res in zip(recipients, results, strict=True)
-        if res.state not in PENDING
+        for r, res in recorded
     ]
-    if outcomes:
-        store.record_outcomes(outcomes)
-        with _report_lock:
-            _report_outcomes.extend((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
+    invocation.add(outcomes, [res.claimed for _, res in recorded])
     _count(outcomes, duplicates=sum(res.state == "duplicate" for res in results))
     retries = [res for res in results if res.state in ("retry", "wait")]
     logger.debug(
@@ -111,15 +159,7 @@ def deliver_message(body: str, *, receive_count: int = 1) -> None:
     )
     if retries:
         raise RetryLater(f"{len(retries)} recipients to retry: {retries[0].reason}")
-
-
-def flush_report_counts() -> None:
-    """Adds this invocation's outcomes to the campaign reports: one write per campaign and hour."""
-    with _report_lock:
-        taken = list(_report_outcomes)
-        _report_outcomes.clear()
-    if taken:
-        reports.add_counts(reports.tally(taken))
+    return None
 
 
 def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:
@@ -137,7 +177,7 @@ def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:
 
 
 def _deliver_one(
-    message: dict[str, Any], campaign: dict[str, Any], recipient: dict[str, Any], attempt_id: str
+    message: dict[str, Any], campaign: dict[str, Any], recipient: dict[str, Any], attempt_id: str, outcome_ref: str
 ) -> Result:
     """Returns the outcome to record, a `retry` result, or None when another attempt owns it."""
     content = campaign.get("content") or {}
@@ -165,12 +205,13 @@ def _deliver_one(
             campaign_id=message["campaignId"],
             request_id=message["requestId"],
             attempt_id=attempt_id,
+            outcome_ref=outcome_ref,
             expires_at=int(message["expiresAt"]),
             locale=locale,
         )
     )
     if existing is not None:
-        return _already_claimed(existing)
+        return _already_claimed(existing, outcome_ref)
 
     try:
         message_id = send_rendered(campaign, recipient, rendered, message)
@@ -180,11 +221,11 @@ def _deliver_one(
             return Result("retry", failure.code)
         reason = "send_unconfirmed" if failure.kind == "ambiguous" else "send_failed"
         logger.warning("send failed", execution_id=message["executionId"], code=failure.code, kind=failure.kind)
-        return Result("failed", reason, f"{failure.code}: {failure.detail}"[:500], locale=locale)
+        return Result("failed", reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
     except (ValueError, KeyError) as exc:
         # A message that cannot be built (a header value with a newline, no sender) never will be.
-        return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale)
-    return Result("sent", message_id=message_id, locale=locale)
+        return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
+    return Result("sent", message_id=message_id, locale=locale, claimed=True)
 
 
 def send_rendered(
@@ -226,7 +267,14 @@ def send_rendered(
     )
 
 
-def _already_claimed(existing: store.RecipientState) -> Result:
+def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result:
+    if existing.state == "sending" and existing.outcome_ref == outcome_ref:
+        # Claimed earlier in this same run (a replayed copy in the same batch): its outcome is
+        # recorded with this run's batch.
+        return Result("duplicate")
+    if existing.state == "sending":
+        # Its invocation may have recorded the outcome in its batch already.
+        [existing] = store.resolve_claimed([existing])
     if existing.state != "sending":
         return Result("duplicate")  # a final outcome exists, and it stays as recorded
     age = time.time() - float(existing.claimed_at or 0)

@@ -44,7 +44,7 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         head = store.get_campaign_head(record.campaign_id)
         require_labels(principal, (head.doc.get("labels") or []) if head else [], record.campaign_id)
 
-    states = {s.user_id: s for s in store.iter_recipient_states(execution_id)}
+    states = {s.user_id: s for s in store.recipient_states(execution_id)}
     outcomes: list[RecipientOutcome] = []
     for user_id, verdict, reason, detail, *_ in record.verdicts:
         if verdict == "rejected":

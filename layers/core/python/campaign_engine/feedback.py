@@ -10,9 +10,10 @@ A recipient only moves forward: sent -> delivered -> opened -> clicked; bounced 
 are final (a bounce may follow a delivery, a complaint may follow an open or a click), and a
 rejected message ends `failed`. Each move is one conditional UpdateItem that also checks the
 SES message id, so duplicated and out-of-order events change nothing, and an event for an
-item that is unknown (another stack's message) or expired (TTL) is logged and dropped. The
-one event that must wait is one for an item whose outcome delivery has not recorded yet
-(still `sending`): it raises, and Lambda's asynchronous retries bring it back.
+item that is unknown (another stack's message) or expired (TTL) is logged and dropped. An
+event for a recipient still `sending` (its claim; delivery writes the outcome of a batch at
+its end) moves it too: the send guard allows one message per execution and recipient, so an
+event for that pair can only be about the message that was sent.
 
 A message that delivery recorded `failed` / `send_unconfirmed` (SES may have accepted it, the
 answer was lost) is resolved by its first event: SES had it, so the recipient takes the
@@ -38,13 +39,13 @@ MAX_TAG_VALUE = 256  # SES's limit on a tag value
 # What a state may move to, from which states (forward only; bounced and complained are final).
 # `sent` -> `sent` is a delivery delay: the recipient stays sent, with the delay as its detail.
 FORWARD_FROM: dict[str, tuple[str, ...]] = {
-    "sent": ("sent",),
-    "delivered": ("sent",),
-    "opened": ("sent", "delivered"),
-    "clicked": ("sent", "delivered", "opened"),
-    "bounced": ("sent", "delivered"),
-    "complained": ("sent", "delivered", "opened", "clicked"),
-    "failed": ("sent",),
+    "sent": ("sending", "sent"),
+    "delivered": ("sending", "sent"),
+    "opened": ("sending", "sent", "delivered"),
+    "clicked": ("sending", "sent", "delivered", "opened"),
+    "bounced": ("sending", "sent", "delivered"),
+    "complained": ("sending", "sent", "delivered", "opened", "clicked"),
+    "failed": ("sending", "sent"),
 }
 UNCONFIRMED = "send_unconfirmed"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
@@ -187,6 +188,16 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
         return {"outcome": "unknown", "why": "no_recipient"}
 
+    # The recipient as recorded: a claim takes the outcome its delivery batch wrote (message id included).
+    current = store.get_recipient_state(execution_id, user_id)
+    if current is None:
+        return _not_moved("unknown", transition, context)
+    if current.message_id and current.message_id != str(message_id):
+        return _not_moved("other_message", transition, context)
+    unconfirmed = current.state == "failed" and current.reason == UNCONFIRMED
+    if current.state not in FORWARD_FROM[transition.state] and not unconfirmed:
+        return _not_moved(current.state, transition, context)
+
     moved = store.advance_recipient_state(
         execution_id,
         user_id,
@@ -201,7 +212,9 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
     if isinstance(moved, str):
         return _not_moved(moved, transition, context)
 
-    old_state, old_reason, campaign_id = moved
+    _, _, campaign_id = moved
+    # What the reports counted: the outcome as recorded (a claim's batch says sent, or unconfirmed).
+    old_state, old_reason = ("sent", None) if current.state == "sending" else (current.state, current.reason)
     if campaign_id:
         _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
     if old_state != transition.state:
@@ -253,7 +266,7 @@ def _user_by_message_id(execution_id: str, message_id: str) -> str | None:
 
     Raises NotRecordedYet when it is not found while some recipient's outcome is still unrecorded."""
     pending = False
-    for state in store.iter_recipient_states(execution_id):
+    for state in store.recipient_states(execution_id):
         if state.message_id == message_id:
             return state.user_id
         pending = pending or state.state == "sending"

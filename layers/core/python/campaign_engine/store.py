@@ -387,6 +387,8 @@ class RecipientState:
     attempt_id: str | None = None
     claimed_at: float | None = None
     updated_at: str | None = None
+    # Where the claiming invocation writes this recipient's outcome (see write_outcome_batch).
+    outcome_ref: str | None = None
 
 
 def _recipient_key(execution_id: str, user_id: str) -> dict[str, Any]:
@@ -406,6 +408,7 @@ def _state_from_item(item: dict[str, Any]) -> RecipientState:
         attempt_id=plain.get("attemptId"),
         claimed_at=plain.get("claimedAt"),
         updated_at=plain.get("updatedAt"),
+        outcome_ref=plain.get("outcomeRef"),
     )
 
 
@@ -417,6 +420,7 @@ class Claim:
     request_id: str
     attempt_id: str
     expires_at: int
+    outcome_ref: str
     locale: str | None = None
 
 
@@ -432,6 +436,7 @@ def claim_recipient(claim: Claim) -> RecipientState | None:
         "attemptId": _s(claim.attempt_id),
         "claimedAt": _n(round(time.time(), 3)),
         "expiresAt": _n(claim.expires_at),
+        "outcomeRef": _s(claim.outcome_ref),
     }
     if claim.locale:
         item["locale"] = _s(claim.locale)
@@ -523,6 +528,109 @@ def record_outcomes(outcomes: Iterable[Outcome]) -> None:
             raise RuntimeError("DynamoDB left outcomes unprocessed after retries")
 
 
+# Outcomes of claimed sends are written once per delivery invocation, into one item for all its
+# recipients: a recipient item per outcome would cost a write unit per email. A claim names the
+# item its outcome goes to, so readers merge the two (recipient_states).
+OUTCOME_CHUNK_BYTES = 350 * 1024
+
+
+def _outcome_key(execution_id: str, user_id: str) -> str:
+    return f"{execution_id}|{user_id}"
+
+
+def write_outcome_batch(ref: str, outcomes: list[Outcome]) -> None:
+    if not outcomes:
+        return
+    entries = {
+        _outcome_key(o.execution_id, o.user_id): [o.state, o.reason, o.detail, o.message_id, o.locale, o.updated_at]
+        for o in outcomes
+    }
+    chunks: list[dict[str, Any]] = [{}]
+    size = 0
+    for key, entry in entries.items():
+        length = len(json.dumps([key, entry]))
+        if chunks[-1] and size + length > OUTCOME_CHUNK_BYTES:
+            chunks.append({})
+            size = 0
+        chunks[-1][key] = entry
+        size += length
+    expires = max(o.expires_at for o in outcomes)
+    for number, chunk in enumerate(chunks):
+        aws.dynamodb().put_item(
+            TableName=get_settings().executions_table,
+            Item={
+                "pk": _s(ref),
+                "sk": _s(f"OUTCOMES#{number}"),
+                "expiresAt": _n(expires),
+                "outcomes": _s(json.dumps(chunk, separators=(",", ":"))),
+            },
+        )
+
+
+def get_outcome_batches(refs: Iterable[str]) -> dict[str, list[Any]]:
+    """Outcome entries by "executionId|userId", from the given batches."""
+    found: dict[str, list[Any]] = {}
+    for ref in set(refs):
+        kwargs: dict[str, Any] = {
+            "TableName": get_settings().executions_table,
+            "KeyConditionExpression": "pk = :ref",
+            "ExpressionAttributeValues": {":ref": _s(ref)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = aws.dynamodb().query(**kwargs)
+            for item in response.get("Items", []):
+                found.update(json.loads(item["outcomes"]["S"]))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found
+
+
+def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:
+    """Claims still `sending` whose outcome their invocation recorded take that outcome."""
+    refs = {s.outcome_ref for s in states if s.state == "sending" and s.outcome_ref}
+    if not refs:
+        return states
+    outcomes = get_outcome_batches(refs)
+    resolved = []
+    for claim in states:
+        entry = outcomes.get(_outcome_key(claim.execution_id, claim.user_id)) if claim.state == "sending" else None
+        if not entry:
+            resolved.append(claim)
+            continue
+        outcome_state, reason, detail, message_id, locale, updated_at = entry
+        resolved.append(
+            RecipientState(
+                execution_id=claim.execution_id,
+                user_id=claim.user_id,
+                state=outcome_state,
+                reason=reason,
+                detail=detail,
+                message_id=message_id,
+                locale=locale or claim.locale,
+                attempt_id=claim.attempt_id,
+                claimed_at=claim.claimed_at,
+                updated_at=updated_at,
+                outcome_ref=claim.outcome_ref,
+            )
+        )
+    return resolved
+
+
+def get_recipient_state(execution_id: str, user_id: str) -> RecipientState | None:
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().executions_table, Key=_recipient_key(execution_id, user_id), ConsistentRead=True
+    )
+    item = response.get("Item")
+    return resolve_claimed([_state_from_item(item)])[0] if item else None
+
+
+def recipient_states(execution_id: str) -> list[RecipientState]:
+    """Every recipient of an execution that delivery touched, with recorded outcomes merged in."""
+    return resolve_claimed(list(iter_recipient_states(execution_id)))
+
+
 def iter_recipient_states(execution_id: str) -> Iterator[RecipientState]:
     kwargs: dict[str, Any] = {
         "TableName": get_settings().executions_table,
@@ -576,7 +684,7 @@ def advance_recipient_state(
     update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
     allowed = ", ".join(f":p{i}" for i in range(len(prior)))
     condition = (
-        f"attribute_exists(pk) AND ((#mid = :mid AND #state IN ({allowed})) OR "
+        f"attribute_exists(pk) AND (((#mid = :mid OR attribute_not_exists(#mid)) AND #state IN ({allowed})) OR "
         "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
     )
     try:
