@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.delivery import Invocation, RetryLater, delay_redelivery, deliver_message
-from campaign_engine.observability import logger, metrics, tracer
+from campaign_engine.observability import logger, metrics
 
 # A batch whose every record failed is still a partial-batch answer, not a function error:
 # an error would count against the function and slow the event source's polling.
@@ -32,7 +32,6 @@ def deliver(record: SQSRecord, invocation: Invocation) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The outcomes of the whole batch are written when it ends; if that fails, the function fails

@@ -184,3 +184,17 @@ def test_a_stop_reaches_warm_trigger_containers_within_the_campaign_cache_time(
     time.sleep(0.6)
     refused = api.trigger(trigger_body(campaign["id"], requestId="after-stop"))
     assert (refused.status, refused.body["code"]) == (409, "campaign_not_live")
+
+
+def test_a_recipient_context_over_200_kb_is_rejected_alone(api: Api, queue: Queue, outbox) -> None:
+    campaign = api.live_campaign()
+    recipients = [
+        {"userId": "big@example.com", "context": {"orderId": "1", "total": "$1", "notes": "x" * 210_000}},
+        {"userId": "small@example.com", "context": {"orderId": "2", "total": "$2"}},
+    ]
+    answer = api.trigger(trigger_body(campaign["id"], recipients, context=None))
+    assert answer.status == 202
+    verdicts = {r["userId"]: (r["status"], r.get("reason")) for r in answer.body["recipients"]}
+    assert verdicts == {"big@example.com": ("rejected", "context_too_large"), "small@example.com": ("accepted", None)}
+    queue.drain()
+    assert [e["to"] for e in outbox()] == [["small@example.com"]]

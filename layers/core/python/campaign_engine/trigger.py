@@ -119,7 +119,7 @@ def _context_error(campaign: dict[str, Any], context: dict[str, Any]) -> str | N
 
 
 def judge_recipients(
-    request: TriggerRequest, campaign: dict[str, Any]
+    request: TriggerRequest, campaign: dict[str, Any], body_size: int | None = None
 ) -> tuple[list[RecipientVerdict], list[dict[str, Any]]]:
     """A verdict for every recipient, and the queue entries of the accepted ones.
 
@@ -129,6 +129,8 @@ def judge_recipients(
     default_namespace = (campaign.get("audience") or {}).get("namespace", "email")
     base_context = request.context or {}
     max_context = get_settings().max_context_bytes
+    # A context cannot outgrow the body it came in: most calls skip the per-recipient measure.
+    check_sizes = body_size is None or body_size > max_context
     verdicts: list[RecipientVerdict] = []
     entries: list[dict[str, Any]] = []
     field_errors: list[FieldError] = []
@@ -158,7 +160,7 @@ def judge_recipients(
             reject("invalid_address", f"The address from the {source} {problem}")
             continue
         context = {**base_context, **(recipient.context or {})}
-        if len(json.dumps(context, default=str)) > max_context:
+        if check_sizes and len(json.dumps(context, default=str)) > max_context:
             reject("context_too_large", f"context is over {max_context // 1024} KB")
             continue
         context_error = _context_error(campaign, context)
@@ -179,7 +181,7 @@ def judge_recipients(
     return verdicts, entries
 
 
-def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAccepted:
+def trigger_unitary(request: TriggerRequest, principal: Principal, body_size: int | None = None) -> TriggerAccepted:
     require(principal, "campaigns:trigger")
     settings = get_settings()
     now = datetime.now(UTC)
@@ -199,7 +201,7 @@ def trigger_unitary(request: TriggerRequest, principal: Principal) -> TriggerAcc
             raise
         return _answer(accepted_before)
 
-    verdicts, entries = judge_recipients(request, campaign)
+    verdicts, entries = judge_recipients(request, campaign, body_size)
     request_id = request.request_id or str(uuid.uuid4())
     key = request_key(request.campaign_id, request_id)
     record = store.ExecutionRecord(

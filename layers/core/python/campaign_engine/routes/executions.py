@@ -29,7 +29,8 @@ ExecutionId = Annotated[str, Path(description="Execution id from the trigger's a
     },
 )
 def trigger(body: TriggerRequest):
-    return json_response(202, trigger_unitary(body, caller(trigger_router)))
+    size = len(trigger_router.current_event.body or "")
+    return json_response(202, trigger_unitary(body, caller(trigger_router), body_size=size))
 
 
 def _status(execution_id: str, limit: int, next_token: str | None):
