@@ -1,0 +1,148 @@
+"""`make bench` (python -m benchmarks [--quick]): every figure of the performance issue, one run.
+
+Prints a table (figure, value, target, PASS/FAIL) and writes benchmarks/results.json. Progress goes
+to standard error. The run takes a few minutes on two cores, most of it the local stack's 5,000
+emails; --quick is a smoke run with fewer iterations and 500 emails (its figures are noisier).
+Benchmarks are measurements, not tests: the exit status is 0 whether targets hold or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: fewer iterations, 500 emails")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--skip-local", action="store_true", help="leave out the local stack (debugging)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": report.machine(args.quick)}
+
+    from benchmarks import cold_start
+
+    log("cold starts (fresh processes)")
+    cold = cold_start.run(quick=args.quick)
+    results["init_ratio"] = {name: c.ratio for name, c in cold.items()}
+
+    from benchmarks import aws_requests, cost, cpu
+    from benchmarks.workload import Workload
+
+    with Workload() as work:
+        log("CPU: trigger and delivery handlers against their floors")
+        cpu_results = cpu.run(work, quick=args.quick)
+        log("AWS requests per email, end to end")
+        mixes = aws_requests.run(work, quick=args.quick)
+        memory_mb = dict(work.memory_mb)
+        fake_queue_url = work.queue_url
+        setup_items = {table: list(items.values()) for table, items in work.fake.tables.items() if "campaign" in table}
+    del work  # the fake's tables and queues: nothing of this phase should weigh on the next
+
+    results["trigger_cpu_ms"] = {str(n): f.ms for n, f in cpu_results.trigger.items()}
+    results["trigger_cpu_ratio"] = {str(n): f.ratio for n, f in cpu_results.trigger.items()}
+    results["delivery_cpu_ms_per_email"] = {mix: f.ms for mix, f in cpu_results.delivery.items()}
+    results["delivery_cpu_ratio"] = {mix: f.ratio for mix, f in cpu_results.delivery.items()}
+    results["aws_requests_per_email"] = {name: mix.requests_per_email() for name, mix in mixes.items()}
+
+    costs: dict[str, Any] = {}
+    cost_inputs: dict[str, Any] = {}
+    cost_with_events: dict[str, Any] = {}
+    for name, mix in mixes.items():
+        measured: dict[str, Any] = {
+            "trigger_cpu_ms": cpu_results.trigger[mix.per_call].ms if mix.per_call in cpu_results.trigger else 0.0,
+            "delivery_cpu_ms_per_email": cpu_results.delivery[name].ms,
+            "memory_mb": memory_mb,
+        }
+        costs[name], cost_inputs[name] = cost.per_million(mix, **measured)
+        if mix.feedback_invocations:
+            cost_with_events[name], _ = cost.per_million(mix, **measured, with_feedback=True)
+    results["cost_per_million_emails_usd"] = costs
+
+    local = None
+    if not args.skip_local:
+        import gc
+
+        from benchmarks import local_stack
+
+        # What this process built so far stays alive (the recorded requests) but out of the collector's way.
+        gc.collect()
+        gc.freeze()
+
+        emails = 500 if args.quick else 5000
+        log(f"local stack: {emails} emails from 16 concurrent callers, then the emulator alone")
+        local = local_stack.run(
+            mixes["single"].capture, setup_items, fake_queue_url, emails=emails, concurrency=16, replay_share=0.5
+        )
+        results["local_emails_per_second"] = local.emails_per_second
+        results["local_throughput_ratio"] = local.throughput_ratio
+        results["local_latency_ms"] = {
+            q: local.percentile(local.latencies_ms, float(q[1:])) for q in ("p50", "p95", "p99")
+        }
+        results["local_emulator_emails_per_second"] = local.emulator_emails_per_second
+
+    results["targets"] = report.verdicts(results)
+    results["details"] = {
+        "init_ms": {
+            name: {
+                "cold_cpu": report.median(c.cpu_ms),
+                "floor_cpu": report.median(c.floor_cpu_ms),
+                "cold_wall": report.median(c.wall_ms),
+                "floor_wall": report.median(c.floor_wall_ms),
+                "clients": c.services,
+            }
+            for name, c in cold.items()
+        },
+        "trigger_floor_cpu_ms": {str(n): f.floor_ms for n, f in cpu_results.trigger.items()},
+        "delivery_floor_cpu_ms_per_email": {mix: f.floor_ms for mix, f in cpu_results.delivery.items()},
+        "aws_requests_per_email_by_phase_and_operation": {
+            name: mix.operations_per_email() for name, mix in mixes.items()
+        },
+        "delivery_events_published_by_default": any(mix.feedback_by_default for mix in mixes.values()),
+        "aws_requests_per_email_with_delivery_events": {
+            name: mix.requests_per_email(aws_requests.PHASES) for name, mix in mixes.items() if mix.feedback_invocations
+        },
+        "cost_per_million_emails_usd_with_delivery_events": cost_with_events,
+        "feedback_error": {name: mix.feedback_error for name, mix in mixes.items() if mix.feedback_error},
+        "ses_send_email_per_email": {
+            name: mix.per_email(mix.requests[("sesv2", "SendEmail")]) for name, mix in mixes.items()
+        },
+        "emails_counted": {name: mix.emails for name, mix in mixes.items()},
+        "cost_inputs": cost_inputs,
+        "prices_usd_us_east_1": cost.PRICES_USD,
+        "memory_mb": memory_mb,
+        "assumptions": cost.ASSUMPTIONS,
+    }
+    if local is not None:
+        results["details"]["local"] = {
+            "emails": local.emails,
+            "received": local.received,
+            "rejected_calls": local.rejected_calls,
+            "seconds": local.seconds,
+            "trigger_http_ms": {q: local.percentile(local.trigger_ms, float(q[1:])) for q in ("p50", "p95", "p99")},
+            "emulator_emails": local.emulator_emails,
+            "emulator_seconds": local.emulator_seconds,
+            "emulator_errors": local.emulator_errors,
+        }
+    results["details"]["run_seconds"] = time.monotonic() - started
+
+    report.write(results, args.output)
+    print(report.table(results))
+    print(f"\nwritten to {args.output} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

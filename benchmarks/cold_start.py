@@ -1,0 +1,169 @@
+"""Cold start per function, in fresh processes, against importing boto3 and creating its clients.
+
+Each run is a new interpreter laid out as Lambda lays a function out: the function's folder as the
+task root, the core layer on the path (copied to a temporary directory, without __pycache__, and
+run with -B: Lambda's /var/task and /opt are read-only, so the project's own modules compile at
+every cold start, while the dependencies come compiled as `sam build` installs them), and the
+function's environment from template.yaml plus what the Lambda runtime sets. X-Ray is on, as
+`Tracing: Active` has it in AWS.
+
+Measured inside the process, from before the first import to after the clients exist: importing
+app.py (which builds its resolver, logger, metrics and tracer) and creating the boto3 clients the
+function's IAM policies let it use, through campaign_engine.aws as a first invocation would.
+The floor is the same process doing only `import boto3` and creating those clients. CPU time of
+the process (user + system) is the figure, the median of several runs; wall time is reported too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import environment as env
+
+PREAMBLE = "import time\nt0, c0 = time.perf_counter(), time.process_time()\n"
+RESULT = "\nprint(time.perf_counter() - t0, time.process_time() - c0)\n"
+FUNCTION_BODY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+import boto3
+try:
+    from campaign_engine import aws
+except ImportError:
+    aws = None
+for service in filter(None, sys.argv[2].split(",")):
+    factory = getattr(aws, service, None)
+    factory() if callable(factory) else boto3.client(service)
+"""
+FLOOR_BODY = """
+import sys
+import boto3
+for service in filter(None, sys.argv[1].split(",")):
+    boto3.client(service)
+"""
+# IAM action prefixes and SAM policy templates -> the boto3 client that uses them.
+_ACTION_SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "ses": "sesv2", "sns": "sns"}
+_POLICY_TEMPLATE_SERVICES = {"DynamoDB": "dynamodb", "SQS": "sqs", "SES": "sesv2", "SNS": "sns"}
+
+
+@dataclass
+class ColdStart:
+    services: list[str]
+    cpu_ms: list[float] = field(default_factory=list)
+    wall_ms: list[float] = field(default_factory=list)
+    floor_cpu_ms: list[float] = field(default_factory=list)
+    floor_wall_ms: list[float] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.cpu_ms) / statistics.median(self.floor_cpu_ms)
+
+
+def services_of(policies: list[Any]) -> list[str]:
+    """The AWS clients a function may need, read from its IAM policies in template.yaml."""
+    found: set[str] = set()
+    for policy in policies or []:
+        if not isinstance(policy, dict):
+            continue
+        for name, value in policy.items():
+            if name == "Statement":
+                for statement in value:
+                    actions = statement.get("Action", [])
+                    for action in [actions] if isinstance(actions, str) else actions:
+                        service = _ACTION_SERVICES.get(str(action).split(":", 1)[0])
+                        if service:
+                            found.add(service)
+            else:
+                for prefix, service in _POLICY_TEMPLATE_SERVICES.items():
+                    if name.startswith(prefix):
+                        found.add(service)
+    return sorted(found)
+
+
+def _layout(root: Path, folder: str) -> tuple[Path, Path]:
+    """A Lambda-like tree: task/ (the function) and opt/python (the core layer), no bytecode."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    task = root / folder / "task"
+    layer = root / folder / "opt"
+    shutil.copytree(env.FUNCTIONS / folder, task, ignore=ignore)
+    for uri in env.template().layer_dirs():
+        source = env.ROOT / uri / "python"
+        if source.is_dir():
+            shutil.copytree(source, layer / "python", ignore=ignore, dirs_exist_ok=True)
+    return task, layer / "python"
+
+
+def _environment(folder: str, task: Path, layer: Path) -> dict[str, str]:
+    tpl = env.template()
+    spec = env.function_spec(tpl, folder)
+    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
+    return {
+        **base,
+        **spec.environment,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        **env.CREDENTIALS,
+        "PYTHONPATH": f"{task}{os.pathsep}{layer}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(task),
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_HANDLER": spec.handler,
+    }
+
+
+def _run(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> tuple[float, float]:
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", code, *args],
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cold start failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(wall) * 1000, float(cpu) * 1000
+
+
+def run(*, quick: bool = False, folders: list[str] | None = None) -> dict[str, ColdStart]:
+    runs = 2 if quick else 4
+    tpl = env.template()
+    folders = folders or env.function_folders()
+    results: dict[str, ColdStart] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        root = Path(tmp)
+        setups = {}
+        for folder in folders:
+            spec = env.function_spec(tpl, folder)
+            policies = (tpl.resources[spec.logical_id].get("Properties") or {}).get("Policies") or []
+            task, layer = _layout(root, folder)
+            results[folder] = ColdStart(services_of(policies))
+            setups[folder] = (task, layer, _environment(folder, task, layer))
+        # One discarded round first (page cache), then rounds that alternate function and floor runs.
+        for round_number in range(runs + 1):
+            for folder in folders:
+                task, layer, environment = setups[folder]
+                services = ",".join(results[folder].services)
+                wall, cpu = _run(PREAMBLE + FUNCTION_BODY + RESULT, [str(task / "app.py"), services], environment, task)
+                floor_wall, floor_cpu = _run(PREAMBLE + FLOOR_BODY + RESULT, [services], environment, task)
+                if round_number:
+                    result = results[folder]
+                    result.wall_ms.append(wall)
+                    result.cpu_ms.append(cpu)
+                    result.floor_wall_ms.append(floor_wall)
+                    result.floor_cpu_ms.append(floor_cpu)
+    return results

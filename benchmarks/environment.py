@@ -1,0 +1,216 @@
+"""What every benchmark shares: the template, the process environment, the functions, the campaign, events.
+
+Functions run in this process exactly as the tests run them (tests/conftest.py): the handler of
+functions/<name>/app.py is called with the JSON events of events/, under the environment
+template.yaml gives the function. AWS is never reached: benchmarks.fake_aws answers at botocore's
+HTTP layer, and local_stack.py runs the embedded emulator instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local.template import REGION, Function, Template
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+FUNCTIONS = ROOT / "functions"
+
+# Fake credentials: requests are signed (SigV4 is part of every request's cost) but never leave the process.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
+# Variables that would send boto3 somewhere else than the fake.
+_UNSAFE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def template() -> Template:
+    return Template.load(ROOT / "template.yaml")
+
+
+def function_folders() -> list[str]:
+    """Every function of the repository, by folder name (functions/<name>/app.py)."""
+    return sorted(p.parent.name for p in FUNCTIONS.glob("*/app.py"))
+
+
+def function_spec(tpl: Template, folder: str) -> Function:
+    """The template's function whose CodeUri is functions/<folder>/."""
+    for spec in tpl.functions().values():
+        if spec.code_uri.rstrip("/").split("/")[-1] == folder:
+            return spec
+    raise LookupError(f"template.yaml has no function with CodeUri functions/{folder}/")
+
+
+def process_environment(tpl: Template) -> dict[str, str]:
+    """The template's environment (the union every local process uses), a region and fake credentials.
+
+    X-Ray is off for in-process runs (as in the local stack): with no daemon and no Lambda trace
+    header the SDK only logs errors. Cold starts (cold_start.py) measure it on, as deployed."""
+    return {
+        **tpl.environment(),
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        **CREDENTIALS,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+def prepare_process(tpl: Template) -> None:
+    """Sets this process up like a warm Lambda container of any function (one shared environment)."""
+    for name in list(os.environ):
+        if name in _UNSAFE or name.startswith("AWS_ENDPOINT_URL_"):
+            del os.environ[name]
+    os.environ.update(process_environment(tpl))
+    os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # as deployed: every invocation flushes its metrics
+
+
+def clear_caches() -> None:
+    """Forget clients, settings and per-container caches, so the next call builds them with the current hooks."""
+    from campaign_engine import aws, settings
+
+    for value in vars(aws).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+    settings.get_settings.cache_clear()
+    delivery = sys.modules.get("campaign_engine.delivery")
+    if delivery is not None:
+        delivery.campaign_version.cache_clear()
+
+
+def load_function(folder: str) -> ModuleType:
+    """Imports functions/<folder>/app.py under a name of its own, once per process."""
+    name = f"bench_function_{folder}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS / folder / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Context:
+    """The Lambda context object the handlers read."""
+
+    def __init__(self, function_name: str = "benchmark", memory_mb: int = 256) -> None:
+        self.function_name = function_name
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+        self.aws_request_id = "00000000-0000-0000-0000-000000000000"
+        self.function_version = "$LATEST"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "benchmark"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def api_event(event_file: str, body: Any = None, path_params: dict[str, str] | None = None) -> dict[str, Any]:
+    """An HTTP API event from events/, with a body and path parameters, authorised as the admin key."""
+    event = copy.deepcopy(load_event(event_file))
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    if path_params:
+        event["pathParameters"] = path_params
+        path = event["requestContext"]["routeKey"].split(" ", 1)[1]
+        for key, value in path_params.items():
+            path = path.replace("{" + key + "}", value)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    return event
+
+
+def campaign_body() -> dict[str, Any]:
+    """The sample campaign of events/api/create_campaign.json: two locales, a contextSchema."""
+    return json.loads(load_event("api/create_campaign.json")["body"])
+
+
+def create_live_campaign() -> str:
+    """Creates and activates the sample campaign through the api function; its id."""
+    api = load_function("api")
+    created = api.handler(api_event("api/create_campaign.json", campaign_body()), Context("api"))
+    if created["statusCode"] != 201:
+        raise RuntimeError(f"create campaign answered {created['statusCode']}: {created.get('body')}")
+    campaign_id = json.loads(created["body"])["id"]
+    activated = api.handler(
+        api_event("api/activate_campaign.json", path_params={"campaignId": campaign_id}), Context("api")
+    )
+    if activated["statusCode"] != 200:
+        raise RuntimeError(f"activate answered {activated['statusCode']}: {activated.get('body')}")
+    return str(campaign_id)
+
+
+def recipients(count: int, prefix: str) -> list[dict[str, Any]]:
+    """`count` distinct recipients shaped like those of events/trigger/unitary.json (half en-US, half pt-BR)."""
+    sample = json.loads(load_event("trigger/unitary.json")["body"])["recipients"]
+    out = []
+    for i in range(count):
+        recipient = copy.deepcopy(sample[i % len(sample)])
+        address = f"{prefix}-{i}@example.com"
+        recipient["userId"] = address
+        if "channelData" in recipient:
+            recipient["channelData"]["emailAddress"] = address
+        recipient["context"]["orderId"] = str(10_000 + i)
+        out.append(recipient)
+    return out
+
+
+def trigger_body(campaign_id: str, request_id: str, count: int) -> str:
+    body = json.loads(load_event("trigger/unitary.json")["body"])
+    body["requestId"] = request_id
+    body["campaignId"] = campaign_id
+    body["recipients"] = recipients(count, request_id)
+    return json.dumps(body)
+
+
+def trigger_event(campaign_id: str, request_id: str, count: int) -> dict[str, Any]:
+    """POST /im/executions/unitary as API Gateway hands it over, with `count` recipients."""
+    return api_event("trigger/unitary.json", trigger_body(campaign_id, request_id, count))
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """ReceiveMessage results as the SQS event source mapping hands them to the function."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+@contextmanager
+def quiet_stdout(sink: str = os.devnull) -> Iterator[None]:
+    """Sends file descriptor 1 (Powertools logs and EMF metrics, as Lambda ships them) to `sink`."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    target = os.open(sink, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.dup2(target, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(target)

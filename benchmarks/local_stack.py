@@ -1,0 +1,269 @@
+"""The local stack under load: latency from trigger to outbox, emails per second, and the emulator's own rate.
+
+`local.Stack(port=0, moto_port=0)` runs in this process, as `make run` does. The sample campaign is
+created and activated through its API; a separate process (loadgen.py) then triggers EMAILS calls
+of one recipient each from 16 concurrent callers. A thread here watches what the emulator's SES
+recorded (read in-process every 10 ms, not through /_local/outbox, which parses and joins every
+message on each read): an email's latency runs from its trigger request being sent to its arrival.
+
+The emulator's own rate: the AWS requests that the same emails cost (recorded at botocore's
+parameter-build step while aws_requests.py ran the one-recipient mix through the fake - the trigger
+calls, the event source mapping's receives and deletes, delivery's claims, sends and records) are
+issued again, directly, against the same emulator with 16 threads, each invocation's requests in
+order (a batch deletes what its own ReceiveMessage returned). local_throughput_ratio is the stack's
+emails per second over that rate: what the gateway, the functions and the pollers add to the AWS work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore import xform_name
+from botocore.exceptions import ClientError
+
+from benchmarks import environment as env
+
+Chunk = list[tuple[str, str, dict[str, Any]]]
+REPLAY_QUEUE = "local-delivery-replay"
+
+
+@dataclass
+class LocalResult:
+    emails: int
+    concurrency: int
+    received: int = 0
+    rejected_calls: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    trigger_ms: list[float] = field(default_factory=list)
+    emulator_emails: int = 0
+    emulator_seconds: float = 0.0
+    emulator_errors: int = 0
+
+    @property
+    def emails_per_second(self) -> float:
+        return self.received / self.seconds if self.seconds else 0.0
+
+    @property
+    def emulator_emails_per_second(self) -> float:
+        return self.emulator_emails / self.emulator_seconds if self.emulator_seconds else 0.0
+
+    @property
+    def throughput_ratio(self) -> float:
+        rate = self.emulator_emails_per_second
+        return self.emails_per_second / rate if rate else float("nan")
+
+    def percentile(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+class _Watcher:
+    """Records when each address first shows up among the emulator's sent emails."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        from moto.ses.models import ses_backends
+
+        from local.template import ACCOUNT_ID, REGION
+
+        self._sent: list[Any] = ses_backends[ACCOUNT_ID][REGION].sent_messages
+        self.seen: dict[str, float] = {}
+        self.duplicates = 0
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-outbox-watcher", daemon=True)
+        self._offset = 0
+
+    def start(self) -> None:
+        self._offset = len(self._sent)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            new = self._sent[self._offset :]
+            self._offset += len(new)
+            for message in new:
+                destinations = getattr(message, "destinations", None) or []
+                if isinstance(destinations, dict):
+                    destinations = [a for addresses in destinations.values() for a in addresses]
+                for address in destinations:
+                    if address in self.seen:
+                        self.duplicates += 1
+                    else:
+                        self.seen[address] = now
+
+
+def _loadgen(stack: Any, campaign_id: str, run: str, emails: int, concurrency: int) -> list[dict[str, Any]]:
+    arguments = [stack.base_url, stack.api_key, campaign_id, run, str(emails), str(concurrency)]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.loadgen", *arguments],
+        cwd=env.ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(env.ROOT), str(env.ROOT / "layers/core/python")])},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
+    calls: list[dict[str, Any]] = json.loads(done.stdout)
+    return calls
+
+
+def _wait_for(watcher: _Watcher, addresses: set[str], stall_seconds: float = 60.0) -> None:
+    last, since = -1, time.monotonic()
+    while True:
+        count = len(addresses & watcher.seen.keys())
+        if count >= len(addresses):
+            return
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since > stall_seconds:
+            return
+        time.sleep(0.05)
+
+
+def env_quiet() -> Any:
+    """The functions' logs (as Lambda would ship them) are not part of any report."""
+    return env.quiet_stdout()
+
+
+def _create_campaign(stack: Any) -> str:
+    status, _, created = stack.request("POST", "/campaigns", env.campaign_body())
+    if status != 201:
+        raise RuntimeError(f"POST /campaigns answered {status}: {created}")
+    campaign_id = str(created["id"])
+    status, _, activated = stack.request("POST", f"/campaigns/{campaign_id}/activate")
+    if status != 200:
+        raise RuntimeError(f"activate answered {status}: {activated}")
+    return campaign_id
+
+
+def measure_stack(stack: Any, emails: int, concurrency: int, warmup: int = 32) -> LocalResult:
+    campaign_id = _create_campaign(stack)
+    run = f"local{time.time_ns():x}"
+    watcher = _Watcher()
+    watcher.start()
+    try:
+        # Warm: lazy imports, compiled templates, cached campaign versions and authorizer answers.
+        warm = _loadgen(stack, campaign_id, run + "w", warmup, concurrency)
+        _wait_for(watcher, {c["address"] for c in warm if c["status"] == 202}, stall_seconds=30)
+        calls = _loadgen(stack, campaign_id, run, emails, concurrency)
+        accepted = {c["address"]: c for c in calls if c["status"] == 202}
+        _wait_for(watcher, set(accepted))
+    finally:
+        watcher.stop()
+    result = LocalResult(emails=emails, concurrency=concurrency)
+    result.rejected_calls = len(calls) - len(accepted)
+    arrivals = {a: watcher.seen[a] for a in accepted if a in watcher.seen}
+    result.received = len(arrivals)
+    result.latencies_ms = [(arrivals[a] - accepted[a]["sent"]) * 1000 for a in arrivals]
+    result.trigger_ms = [(c["answered"] - c["sent"]) * 1000 for c in accepted.values()]
+    if arrivals:
+        result.seconds = max(arrivals.values()) - min(c["sent"] for c in calls)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The emulator alone, with the same requests
+# ---------------------------------------------------------------------------
+def _rewrite(params: dict[str, Any], queue_urls: dict[str, str]) -> dict[str, Any]:
+    if params.get("QueueUrl") in queue_urls:
+        return {**params, "QueueUrl": queue_urls[params["QueueUrl"]]}
+    return params
+
+
+def replay_on_emulator(
+    stack: Any,
+    chunks: list[Chunk],
+    setup_items: dict[str, list[dict[str, Any]]],
+    fake_queue_url: str,
+    threads: int,
+    share: float = 1.0,
+) -> tuple[int, float, int]:
+    """(emails, seconds, errors) for issuing the recorded invocations' requests against the emulator.
+
+    `share` replays that fraction of the trigger calls and of the delivery invocations (the first ones)."""
+    from local.emulator import aws_client
+
+    clients = {s: aws_client(s, stack.moto_url) for s in ("dynamodb", "sqs", "sesv2", "sns")}
+    template = env.template()
+    source = template.sqs_sources()[0]
+    attributes = next(q.attributes for q in template.queues() if q.logical_id == source.queue)
+    replay_url = clients["sqs"].create_queue(QueueName=REPLAY_QUEUE, Attributes=attributes)["QueueUrl"]
+    for table, items in setup_items.items():
+        for item in items:
+            clients["dynamodb"].put_item(TableName=table, Item=item)
+    queue_urls = {fake_queue_url: replay_url}
+    triggers = [c for c in chunks if c and c[0][:2] == ("label", "trigger")]
+    deliveries = [c for c in chunks if c and c[0][:2] == ("label", "delivery")]
+    triggers = triggers[: max(1, round(len(triggers) * share))]
+    deliveries = deliveries[: max(1, round(len(deliveries) * share))]
+    emails = sum(1 for chunk in deliveries for call in chunk if call[:2] == ("sesv2", "SendEmail"))
+    errors = 0
+    lock = threading.Lock()
+
+    def invoke(chunk: Chunk) -> None:
+        nonlocal errors
+        handles: list[str] = []
+        for service, operation, recorded in chunk:
+            if service == "label":
+                continue
+            params = _rewrite(recorded, queue_urls)
+            if operation == "DeleteMessageBatch":
+                if not handles:
+                    continue
+                params = {
+                    **params,
+                    "Entries": [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(handles[:10])],
+                }
+                handles = handles[10:]
+            try:
+                answer = getattr(clients[service], xform_name(operation))(**params)
+            except ClientError:
+                with lock:
+                    errors += 1
+                continue
+            if operation == "ReceiveMessage":
+                handles += [m["ReceiptHandle"] for m in answer.get("Messages", [])]
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(invoke, triggers))
+        list(pool.map(invoke, deliveries))
+    return emails, time.monotonic() - start, errors
+
+
+def run(
+    chunks: list[Chunk],
+    setup_items: dict[str, list[dict[str, Any]]],
+    fake_queue_url: str,
+    *,
+    emails: int = 5000,
+    concurrency: int = 16,
+    replay_share: float = 1.0,
+) -> LocalResult:
+    from local import Stack
+
+    # The functions' logs (as Lambda would ship them) are not part of the report.
+    with env.quiet_stdout(), Stack(port=0, moto_port=0) as stack:
+        result = measure_stack(stack, emails, concurrency)
+        result.emulator_emails, result.emulator_seconds, result.emulator_errors = replay_on_emulator(
+            stack, chunks, setup_items, fake_queue_url, concurrency, replay_share
+        )
+    return result

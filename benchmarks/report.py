@@ -1,0 +1,150 @@
+"""results.json (figures, then the inputs behind them, in a fixed order) and the printed table."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    figure: str  # a path into the results: "trigger_cpu_ratio.20"
+    comparison: str  # "<=" or ">="
+    limit: float
+
+    def holds(self, value: float) -> bool:
+        compare: Callable[[float, float], bool] = operator.le if self.comparison == "<=" else operator.ge
+        return not math.isnan(value) and compare(value, self.limit)
+
+
+TARGETS = [
+    Target("init_ratio.trigger", "<=", 1.25),
+    Target("trigger_cpu_ratio.1", "<=", 1.5),
+    Target("trigger_cpu_ratio.20", "<=", 1.5),
+    Target("trigger_cpu_ratio.1000", "<=", 1.5),
+    Target("delivery_cpu_ratio.single", "<=", 1.5),
+    Target("delivery_cpu_ratio.per20", "<=", 1.5),
+    Target("aws_requests_per_email.single.total", "<=", 3.5),
+    Target("aws_requests_per_email.per20.total", "<=", 1.3),
+    Target("cost_per_million_emails_usd.single.total", "<=", 3.50),
+    Target("cost_per_million_emails_usd.per20.total", "<=", 1.50),
+    Target("local_throughput_ratio", ">=", 0.7),
+    Target("local_latency_ms.p95", "<=", 2000),
+]
+
+
+def rounded(value: Any, digits: int = 3) -> Any:
+    """Floats to `digits` significant decimals (commit-friendly diffs); containers recursively."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        if value == 0:
+            return 0.0
+        magnitude = math.floor(math.log10(abs(value)))
+        return round(value, max(0, digits - 1 - magnitude))
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def lookup(results: dict[str, Any], path: str) -> float:
+    node: Any = results
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return float("nan")
+        node = node[part]
+    return float(node) if isinstance(node, int | float) else float("nan")
+
+
+def machine(quick: bool) -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "cpu": model or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "quick": quick,
+        "command": "make bench" + (" ARGS=--quick" if quick else ""),
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for target in TARGETS:
+        value = lookup(results, target.figure)
+        out.append(
+            {
+                "figure": target.figure,
+                "value": rounded(value),
+                "target": f"{target.comparison} {target.limit:g}",
+                "pass": target.holds(value),
+            }
+        )
+    return out
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(rounded(results), indent=2, ensure_ascii=False) + "\n")
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    targets = {t.figure: t for t in TARGETS}
+
+    def row(figure: str, label: str | None = None, unit: str = "") -> None:
+        value = lookup(results, figure)
+        target = targets.get(figure)
+        shown = "n/a" if math.isnan(value) else f"{rounded(value):g}{unit}"
+        if target is None:
+            rows.append((label or figure, shown, "", ""))
+        else:
+            verdict = "PASS" if target.holds(value) else "FAIL"
+            rows.append((label or figure, shown, f"{target.comparison} {target.limit:g}", verdict))
+
+    for folder in results.get("init_ratio", {}):
+        row(f"init_ratio.{folder}")
+    for n in results.get("trigger_cpu_ms", {}):
+        row(f"trigger_cpu_ms.{n}", unit=" ms")
+        row(f"trigger_cpu_ratio.{n}")
+    for mix in results.get("delivery_cpu_ms_per_email", {}):
+        row(f"delivery_cpu_ms_per_email.{mix}", unit=" ms")
+        row(f"delivery_cpu_ratio.{mix}")
+    for mix, by_service in results.get("aws_requests_per_email", {}).items():
+        for service in by_service:
+            row(f"aws_requests_per_email.{mix}.{service}")
+    for mix in results.get("cost_per_million_emails_usd", {}):
+        row(f"cost_per_million_emails_usd.{mix}.total", unit=" $")
+    row("local_emails_per_second", unit="/s")
+    row("local_emulator_emails_per_second", unit="/s")
+    row("local_throughput_ratio")
+    for q in ("p50", "p95", "p99"):
+        row(f"local_latency_ms.{q}", unit=" ms")
+    widths = [max(len(r[i]) for r in [*rows, ("figure", "value", "target", "")]) for i in range(4)]
+    lines = [f"{'figure':<{widths[0]}}  {'value':>{widths[1]}}  {'target':<{widths[2]}}  result"]
+    lines.append("-" * (sum(widths) + 12))
+    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
