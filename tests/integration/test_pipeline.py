@@ -198,3 +198,30 @@ def test_a_recipient_context_over_200_kb_is_rejected_alone(api: Api, queue: Queu
     assert verdicts == {"big@example.com": ("rejected", "context_too_large"), "small@example.com": ("accepted", None)}
     queue.drain()
     assert [e["to"] for e in outbox()] == [["small@example.com"]]
+
+
+def test_context_schemas_of_every_draft_are_enforced_with_the_failing_path(api: Api) -> None:
+    schema = {
+        "type": "object",
+        "required": ["orderId", "total"],
+        "properties": {
+            "orderId": {"type": "string"},
+            "total": {"type": "string"},
+            "customer": {"type": "object", "properties": {"age": {"type": "integer", "minimum": 18}}},
+        },
+        # A JSON Schema 2020-12 keyword: checked even though the fast draft-07 validator does not know it
+        "dependentRequired": {"coupon": ["couponExpires"]},
+    }
+    campaign = api.live_campaign(contextSchema=schema)
+    recipients = [
+        {"userId": "ok@example.com", "context": {"orderId": "1", "total": "$1"}},
+        {"userId": "young@example.com", "context": {"orderId": "2", "total": "$1", "customer": {"age": 12}}},
+        {"userId": "coupon@example.com", "context": {"orderId": "3", "total": "$1", "coupon": "X"}},
+    ]
+    answer = api.trigger(trigger_body(campaign["id"], recipients, context=None))
+    verdicts = {r["userId"]: r for r in answer.body["recipients"]}
+    assert verdicts["ok@example.com"]["status"] == "accepted"
+    assert verdicts["young@example.com"]["reason"] == "invalid_context"
+    assert verdicts["young@example.com"]["detail"].startswith("$.customer.age:")
+    assert verdicts["coupon@example.com"]["reason"] == "invalid_context"
+    assert "couponExpires" in verdicts["coupon@example.com"]["detail"]

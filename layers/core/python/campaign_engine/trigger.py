@@ -99,6 +99,26 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+# Keywords of JSON Schema 2020-12 that the fast validator (draft-07) does not know: a schema using
+# them is always checked by jsonschema itself.
+DRAFT_2020_ONLY = frozenset(
+    {
+        "prefixItems",
+        "$defs",
+        "dependentSchemas",
+        "dependentRequired",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "minContains",
+        "maxContains",
+        "$anchor",
+        "$vocabulary",
+    }
+)
+
+
 @lru_cache(maxsize=256)
 def _context_validator(campaign_id: str, version: int, schema_json: str) -> Any:
     # Imported here: most campaigns have no contextSchema, and jsonschema is slow to import.
@@ -107,11 +127,33 @@ def _context_validator(campaign_id: str, version: int, schema_json: str) -> Any:
     return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
 
 
-def _context_error(campaign: dict[str, Any], context: dict[str, Any]) -> str | None:
-    schema = campaign.get("contextSchema")
-    if not schema:
+@lru_cache(maxsize=256)
+def _fast_context_check(campaign_id: str, version: int, schema_json: str) -> Any:
+    """A compiled check (fastjsonschema: ~30x faster), or None when the schema needs 2020-12."""
+    schema_text = schema_json
+    if any(f'"{keyword}"' in schema_text for keyword in DRAFT_2020_ONLY) or '"items": [' in schema_text:
         return None
-    validator = _context_validator(campaign["id"], campaign["version"], json.dumps(schema, sort_keys=True))
+    import fastjsonschema
+
+    try:
+        return fastjsonschema.compile(json.loads(schema_json))
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None
+
+
+def _context_error(key: tuple[str, int, str] | None, context: dict[str, Any]) -> str | None:
+    if key is None:
+        return None
+    fast = _fast_context_check(*key)
+    if fast is not None:
+        import fastjsonschema
+
+        try:
+            fast(context)
+            return None  # valid: the common case, in microseconds
+        except fastjsonschema.JsonSchemaValueException:
+            pass  # invalid: jsonschema (draft 2020-12) names the path and decides
+    validator = _context_validator(*key)
     error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
     if error is None:
         return None
@@ -131,6 +173,8 @@ def judge_recipients(
     max_context = get_settings().max_context_bytes
     # A context cannot outgrow the body it came in: most calls skip the per-recipient measure.
     check_sizes = body_size is None or body_size > max_context
+    schema = campaign.get("contextSchema")
+    schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
     verdicts: list[RecipientVerdict] = []
     entries: list[dict[str, Any]] = []
     field_errors: list[FieldError] = []
@@ -163,7 +207,7 @@ def judge_recipients(
         if check_sizes and len(json.dumps(context, default=str)) > max_context:
             reject("context_too_large", f"context is over {max_context // 1024} KB")
             continue
-        context_error = _context_error(campaign, context)
+        context_error = _context_error(schema_key, context)
         if context_error:
             reject("invalid_context", context_error)
             continue
