@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.event_sources")
 
-MAX_POLLERS = 8  # threads per mapping; MaximumConcurrency above this is capped
+# Threads per event source mapping: as many as its MaximumConcurrency (Lambda scales the same way).
+# With fewer, the emulated queue backs up and moto's SQS slows as it grows.
+MAX_POLLERS = 50
 LONG_POLL_SECONDS = 2  # short enough that stop() never waits long for a poller
 ERROR_BACKOFF_SECONDS = 1.0
 

@@ -19,7 +19,8 @@ PUSH_PLATFORMS = {"apns", "apns_sandbox", "fcm", "gcm", "adm", "baidu", "wns", "
 def _dig(profile: Mapping[str, Any] | None, *path: str) -> Any:
     node: Any = profile
     for part in path:
-        if not isinstance(node, Mapping):
+        # dict, not Mapping: parsed JSON is always a dict, and an ABC check costs ~10x more per step.
+        if not isinstance(node, dict):
             return None
         node = node.get(part)
     return node

@@ -5,6 +5,7 @@ document. Stored items are kept apart (see `store`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -296,9 +297,12 @@ class Health(ApiModel):
     status: Literal["ok"] = "ok"
 
 
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]+")
+
+
 def _looks_like_email(value: str) -> bool:
-    local, sep, domain = value.rpartition("@")
-    return bool(sep and local and "." in domain and not any(c.isspace() for c in value) and len(value) <= 254)
+    """The shape of an address (local@domain.tld, no spaces); deliverability is the provider's call."""
+    return len(value) <= 254 and _EMAIL_SHAPE.fullmatch(value) is not None
 
 
 class PreviewRequest(StrictModel):
