@@ -243,3 +243,28 @@ def test_the_schedule_window_opens_and_closes(api: Api) -> None:
     assert read["status"] == "completed"
     late = api.trigger(trigger_body(campaign["id"], requestId="late"))
     assert (late.status, late.body["code"]) == (409, "campaign_not_live")
+
+
+def test_two_edits_of_one_revision_cannot_both_win(api: Api) -> None:
+    import pytest
+
+    from campaign_engine import store
+    from campaign_engine.errors import DomainError
+
+    campaign = api.create_campaign()
+    stale = store.get_campaign_head(campaign["id"], consistent=True)
+    assert stale is not None
+    edited = api.call(
+        "api",
+        "api/patch_campaign.json",
+        path_params={"campaignId": campaign["id"]},
+        body={"description": "first edit wins"},
+    )
+    assert edited.status == 200
+    with pytest.raises(DomainError) as lost:
+        store.put_campaign_head(stale, expected_revision=stale.revision)
+    assert (lost.value.status, lost.value.code) == (409, "concurrent_modification")
+    assert (
+        api.call("api", "api/get_campaign.json", path_params={"campaignId": campaign["id"]}).body["description"]
+        == "first edit wins"
+    )

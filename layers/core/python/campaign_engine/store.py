@@ -170,14 +170,18 @@ def put_campaign_head(head: CampaignHead, *, expected_revision: int | None) -> C
         aws.dynamodb().put_item(TableName=get_settings().campaigns_table, Item=_head_item(new), **condition)
     except ClientError as exc:
         if _is_conditional_failure(exc):
-            raise DomainError(
-                code="concurrent_modification",
-                status=409,
-                title="Conflict",
-                detail="The campaign changed while this request was processed; read it again and retry",
-            ) from exc
+            raise _changed_meanwhile() from exc
         raise
     return new
+
+
+def _changed_meanwhile() -> DomainError:
+    return DomainError(
+        code="concurrent_modification",
+        status=409,
+        title="Conflict",
+        detail="The campaign changed while this request was processed; read it again and retry",
+    )
 
 
 def put_campaign_version(campaign_id: str, version: int, doc: dict[str, Any]) -> None:
@@ -213,12 +217,7 @@ def delete_campaign(campaign_id: str, expected_revision: int) -> None:
         )
     except ClientError as exc:
         if _is_conditional_failure(exc):
-            raise DomainError(
-                code="concurrent_modification",
-                status=409,
-                title="Conflict",
-                detail="The campaign changed while this request was processed",
-            ) from exc
+            raise _changed_meanwhile() from exc
         raise
 
 
