@@ -10,10 +10,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from campaign_engine.delivery import Invocation, RetryLater, delay_redelivery, deliver_message
 from campaign_engine.observability import logger, metrics
 
-# A batch whose every record failed is still a partial-batch answer, not a function error:
-# an error would count against the function and slow the event source's polling.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
 
 def deliver(record: SQSRecord, invocation: Invocation) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -34,6 +30,10 @@ def deliver(record: SQSRecord, invocation: Invocation) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A batch whose every record failed is still a partial-batch answer, not a function error: an
+    # error would count against the function and slow the event source's polling. One processor
+    # per invocation, as it keeps the batch's state (the local stack runs invocations side by side).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     # The outcomes of the whole batch are written when it ends; if that fails, the function fails
     # and every record comes back to find its claims.
     with Invocation() as invocation:
