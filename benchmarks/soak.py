@@ -72,7 +72,7 @@ def run_soak(
     concurrency: int = 16,
     per_call: int = 25,
     replay_share: float = 0.1,
-    timeout: float = 600.0,
+    timeout: float = 1200.0,
     seed: int = 7,
 ) -> SoakResult:
     status, _, created = stack.request("POST", "/campaigns", SOAK_CAMPAIGN)

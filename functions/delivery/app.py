@@ -15,8 +15,8 @@ def deliver(record: SQSRecord, invocation: Invocation) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         deliver_message(record.body, receive_count=receive_count, invocation=invocation)
-    except RetryLater:
-        delay_redelivery(record.receipt_handle, receive_count)
+    except RetryLater as later:
+        delay_redelivery(record.receipt_handle, receive_count, waiting_only=later.waiting_only)
         raise
     except Exception as error:
         # Poison records are retried until the queue's maxReceiveCount moves them to the DLQ;

@@ -45,7 +45,15 @@ STATE_TO_REPORT = {"sent": "sent", "failed": "failed", "excluded": "excluded"}
 
 
 class RetryLater(Exception):
-    """The message must come back: some recipient could not be sent yet (throttled, unavailable)."""
+    """The message must come back: some recipient could not be sent yet.
+
+    `waiting_only`: every such recipient is claimed by another run that is sending now; it will
+    have recorded its outcome within a function timeout, so a short fixed delay fits better
+    than the growing backoff that throttling needs."""
+
+    def __init__(self, message: str, *, waiting_only: bool = False) -> None:
+        super().__init__(message)
+        self.waiting_only = waiting_only
 
 
 @dataclass
@@ -158,7 +166,10 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
         receive_count=receive_count,
     )
     if retries:
-        raise RetryLater(f"{len(retries)} recipients to retry: {retries[0].reason}")
+        raise RetryLater(
+            f"{len(retries)} recipients to retry: {retries[0].reason}",
+            waiting_only=all(res.state == "wait" for res in retries),
+        )
     return None
 
 
@@ -297,10 +308,14 @@ def backoff_seconds(receive_count: int) -> int:
     return int(base * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not security
 
 
-def delay_redelivery(receipt_handle: str, receive_count: int) -> None:
+# How long a record waits for another run's claim: about one delivery function timeout.
+WAIT_FOR_CLAIM_SECONDS = 30
+
+
+def delay_redelivery(receipt_handle: str, receive_count: int, *, waiting_only: bool = False) -> None:
     """Backs off by the queue's visibility instead of sleeping in the function."""
     aws.sqs().change_message_visibility(
         QueueUrl=get_settings().delivery_queue_url,
         ReceiptHandle=receipt_handle,
-        VisibilityTimeout=backoff_seconds(receive_count),
+        VisibilityTimeout=WAIT_FOR_CLAIM_SECONDS if waiting_only else backoff_seconds(receive_count),
     )
