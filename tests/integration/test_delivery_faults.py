@@ -475,3 +475,47 @@ def test_a_poison_record_is_reported_failed_each_time_then_lands_in_the_dlq(
     # And every attempt logged why, with the receive count
     failures = [r for r in logged if r.getMessage() == "delivery failed"]
     assert [(r.error, r.receive_count) for r in failures] == [(error, n) for n in range(1, dlq.max_receive_count + 1)]
+
+
+class _ClaimAnswerLost:
+    """The store's DynamoDB client, whose answer to each recipient claim is lost once: botocore
+    times out reading it and retries the same conditional put, as its standard retry mode does.
+    The first put was applied, so the retry finds the item and fails its condition."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.retried = 0
+
+    def put_item(self, **kwargs: Any) -> Any:
+        is_claim = kwargs["Item"]["sk"]["S"].startswith("R#") and "ConditionExpression" in kwargs
+        if not is_claim:
+            return self._client.put_item(**kwargs)
+        self._client.put_item(**kwargs)  # applied; its answer never arrives
+        self.retried += 1
+        return self._client.put_item(**kwargs)  # botocore's retry of the same request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_claim_whose_answer_was_lost_and_retried_by_botocore_still_sends_once(
+    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB that applies each claim but loses its answer, so that botocore retries it
+    campaign = api.live_campaign()
+    answer = api.trigger(trigger_body(campaign["id"]))
+    lossy = _ClaimAnswerLost(aws.dynamodb())
+    factory = aws.dynamodb
+    monkeypatch.setattr(store.aws, "dynamodb", lambda: lossy)
+    monkeypatch.setattr(store.aws.dynamodb, "cache_clear", factory.cache_clear, raising=False)
+
+    # When delivery runs
+    handled = drain_delivery(queue)
+
+    # Then each recipient got exactly one email and is recorded sent: the retry recognised its own
+    # claim (before the fix, each recipient was skipped as a "duplicate" and never sent)
+    assert handled == 1
+    assert lossy.retried == len(SAMPLE)
+    assert emails_per_recipient(outbox) == dict.fromkeys(SAMPLE, 1)
+    assert {s for s, _ in statuses(api, answer.body["executionId"]).values()} == {"sent"}
+    assert queue.depth() == 0

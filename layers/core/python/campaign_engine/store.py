@@ -452,7 +452,12 @@ def claim_recipient(claim: Claim) -> RecipientState | None:
             raise
         existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if existing:
-            return _state_from_item(existing)
+            state = _state_from_item(existing)
+            if state.state == "sending" and state.attempt_id == claim.attempt_id:
+                # This attempt's own claim: botocore retried the put after its first answer was
+                # lost (a read timeout), and that first put had succeeded. The claim is ours.
+                return None
+            return state
         raise
 
 
