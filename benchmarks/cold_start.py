@@ -1,10 +1,10 @@
 """Cold start per function, in fresh processes, against importing boto3 and creating its clients.
 
 Each run is a new interpreter laid out as Lambda lays a function out: the function's folder as the
-task root, the core layer on the path (copied to a temporary directory, without __pycache__, and
-run with -B: Lambda's /var/task and /opt are read-only, so the project's own modules compile at
-every cold start, while the dependencies come compiled as `sam build` installs them), and the
-function's environment from template.yaml plus what the Lambda runtime sets. X-Ray is on, as
+task root (without bytecode, as `sam build` packs it), the core layer on the path as `sam build`
+makes it (layers/core/Makefile: compiled, since Lambda's /opt is read-only and nothing compiled
+there at run time is kept), run with -B (nothing is written), the dependencies compiled as pip
+installs them, and the function's environment from template.yaml plus what the Lambda runtime sets. X-Ray is on, as
 `Tracing: Active` has it in AWS.
 
 Measured inside the process, from before the first import to after the clients exist: importing
@@ -91,15 +91,34 @@ def services_of(policies: list[Any]) -> list[str]:
 
 
 def _layout(root: Path, folder: str) -> tuple[Path, Path]:
-    """A Lambda-like tree: task/ (the function) and opt/python (the core layer), no bytecode."""
+    """A Lambda-like tree: task/ (the function, no bytecode: `sam build` leaves it out) and
+    opt/python (the core layer as `sam build` makes it: its Makefile ships it compiled)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     task = root / folder / "task"
     layer = root / folder / "opt"
     shutil.copytree(env.FUNCTIONS / folder, task, ignore=ignore)
-    for uri in env.template().layer_dirs():
-        source = env.ROOT / uri / "python"
-        if source.is_dir():
-            shutil.copytree(source, layer / "python", ignore=ignore, dirs_exist_ok=True)
+    tpl = env.template()
+    for uri in tpl.layer_dirs():
+        source = env.ROOT / uri
+        logical_id = next(
+            name
+            for name, resource in tpl.resources.items()
+            if resource.get("Type") == "AWS::Serverless::LayerVersion"
+            and str(tpl.resolve(resource["Properties"]["ContentUri"])) == uri
+        )
+        build_method = (tpl.resources[logical_id].get("Metadata") or {}).get("BuildMethod")
+        if build_method == "makefile":
+            subprocess.run(
+                ["make", "-s", "-f", str(source / "Makefile"), f"build-{logical_id}"],
+                cwd=source,
+                env={**os.environ, "ARTIFACTS_DIR": str(layer), "PYTHON": sys.executable},
+                check=True,
+                capture_output=True,
+            )
+        elif (source / "python").is_dir():
+            shutil.copytree(source / "python", layer / "python", ignore=ignore, dirs_exist_ok=True)
+        # A layer built from requirements (dependencies) comes from this interpreter's site-packages,
+        # compiled as pip installs it, which is what `sam build` does for it too.
     return task, layer / "python"
 
 

@@ -4,13 +4,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics
-from campaign_engine.routes.executions import trigger_router
-from campaign_engine.routes.resolver import new_resolver, resolve
-
-app = new_resolver(trigger_router)
+from campaign_engine.routes.unitary import handle
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(app, event, context)
+    return handle(event)

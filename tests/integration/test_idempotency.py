@@ -113,8 +113,7 @@ def test_concurrent_duplicates_make_one_execution_and_one_email_per_recipient(
     class- and app-level state (Lambda never runs two invocations in one container), so it cannot be
     shared by threads. The HTTP layer is asserted afterwards with a sequential replay."""
     from campaign_engine.auth import Principal
-    from campaign_engine.models import TriggerRequest
-    from campaign_engine.trigger import trigger_unitary
+    from campaign_engine.trigger import TriggerCall, trigger_unitary
 
     # Given a live campaign and one request, about to arrive eight times at once (a client fanning out retries)
     campaign = api.live_campaign()
@@ -123,8 +122,7 @@ def test_concurrent_duplicates_make_one_execution_and_one_email_per_recipient(
     caller = Principal(key_id="key_0123456789ab", scopes=frozenset({"campaigns:trigger"}), labels=None)
 
     def trigger_once(_: int) -> dict:
-        answer = trigger_unitary(TriggerRequest.model_validate(body), caller)
-        return answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return trigger_unitary(TriggerCall(body), caller)
 
     # When all eight arrive together
     answers = run_together(8, trigger_once)

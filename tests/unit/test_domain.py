@@ -14,11 +14,12 @@ from campaign_engine.delivery import backoff_seconds
 from campaign_engine.errors import DomainError, field_path
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.models import Recipient, TriggerRequest
-from campaign_engine.trigger import body_hash, new_execution_id, request_key, request_key_of_execution
+from campaign_engine.trigger import TriggerCall, body_hash, new_execution_id, request_key, request_key_of_execution
 
 
-def recipient(**fields: object) -> Recipient:
-    return Recipient.model_validate({"userId": "u-1", **fields})
+def recipient(**fields: object) -> dict[str, object]:
+    """A recipient as the validated trigger body holds it."""
+    return Recipient.model_validate({"userId": "u-1", **fields}).model_dump(by_alias=True, exclude_unset=True)
 
 
 class TestAddresses:
@@ -102,10 +103,18 @@ class TestIds:
         assert request_key_of_execution("../etc/passwd") is None
 
     def test_the_body_hash_ignores_key_order_and_formatting(self) -> None:
-        a = TriggerRequest.model_validate_json('{"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}')
-        b = TriggerRequest.model_validate_json('{"requestId":"r","recipients":[{"userId":"u"}],"campaignId":"c"}')
-        c = TriggerRequest.model_validate_json('{"requestId":"r","recipients":[{"userId":"v"}],"campaignId":"c"}')
+        a = TriggerCall(json.loads('{"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}'))
+        b = TriggerCall(json.loads('{"requestId":"r","recipients":[{"userId":"u"}],"campaignId":"c"}'))
+        c = TriggerCall(json.loads('{"requestId":"r","recipients":[{"userId":"v"}],"campaignId":"c"}'))
         assert body_hash(a) == body_hash(b) != body_hash(c)
+
+    def test_a_body_in_python_field_names_hashes_as_the_same_body_in_the_contract_names(self) -> None:
+        # pydantic accepts campaign_id for campaignId (populate_by_name); it is still the same request
+        contract = {"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}
+        python_names = {"campaign_id": "c", "recipients": [{"user_id": "u"}], "request_id": "r"}
+        assert body_hash(TriggerCall(contract)) == body_hash(
+            TriggerCall.from_model(TriggerRequest.model_validate(python_names))
+        )
 
 
 def test_merge_patch_follows_rfc_7396() -> None:

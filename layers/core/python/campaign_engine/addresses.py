@@ -1,7 +1,8 @@
 """Where a recipient's message goes, per channel, from the AJO recipient shape.
 
 Order: the request's channelData, then the profile, then the userId itself when its
-namespace is the channel's own (email / phone)."""
+namespace is the channel's own (email / phone). A recipient is its JSON object as the trigger
+body carries it (validated, keys as the contract spells them)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from campaign_engine.models import Recipient, _looks_like_email
-
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PUSH_PLATFORMS = {"apns", "apns_sandbox", "fcm", "gcm", "adm", "baidu", "wns", "mpns"}
+
+
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]+")
+
+
+def looks_like_email(value: str) -> bool:
+    """The shape of an address (local@domain.tld, no spaces); deliverability is the provider's call."""
+    return len(value) <= 254 and _EMAIL_SHAPE.fullmatch(value) is not None
 
 
 def _dig(profile: Mapping[str, Any] | None, *path: str) -> Any:
@@ -56,37 +63,41 @@ def normalize_phone(value: str) -> str:
     return f"+{country}{digits.lstrip('0')}"
 
 
-def resolve_address(channel: str, recipient: Recipient, namespace: str) -> tuple[Any | None, str | None]:
+def resolve_address(channel: str, recipient: Mapping[str, Any], namespace: str) -> tuple[Any | None, str | None]:
     """Returns (address, field) where field names the input it came from, or (None, None)."""
-    data = recipient.channel_data
+    data = recipient.get("channelData") or {}
     if channel == "email":
-        if data and data.email_address:
-            return data.email_address.strip(), "channelData.emailAddress"
-        found = profile_email(recipient.profile)
+        given = data.get("emailAddress")
+        if given:
+            return given.strip(), "channelData.emailAddress"
+        found = profile_email(recipient.get("profile"))
         if found:
             return found.strip(), "profile"
         if namespace.lower() == "email":
-            return recipient.user_id.strip(), "userId"
+            return recipient["userId"].strip(), "userId"
         return None, None
     if channel == "sms":
-        if data and data.mobile_phone_number:
-            return normalize_phone(data.mobile_phone_number), "channelData.mobilePhoneNumber"
-        found = profile_phone(recipient.profile)
+        given = data.get("mobilePhoneNumber")
+        if given:
+            return normalize_phone(given), "channelData.mobilePhoneNumber"
+        found = profile_phone(recipient.get("profile"))
         if found:
             return normalize_phone(found), "profile"
         if namespace.lower() in ("phone", "phonenumber", "mobile"):
-            return normalize_phone(recipient.user_id), "userId"
+            return normalize_phone(recipient["userId"]), "userId"
         return None, None
-    if data and data.push_info and data.push_info.token:
-        info = data.push_info
-        return {"appID": info.app_id, "platform": (info.platform or "").lower(), "token": info.token}, "channelData"
+    info = data.get("pushInfo") or {}
+    if info.get("token"):
+        return {"appID": info.get("appID"), "platform": (info.get("platform") or "").lower(), "token": info["token"]}, (
+            "channelData"
+        )
     return None, None
 
 
 def address_problem(channel: str, address: Any) -> str | None:
     """Why a resolved address cannot be used, or None."""
     if channel == "email":
-        return None if _looks_like_email(address) else "is not an email address"
+        return None if looks_like_email(address) else "is not an email address"
     if channel == "sms":
         return None if E164.match(address) else "is not a phone number in E.164 form (+14155550100)"
     if not address.get("appID"):

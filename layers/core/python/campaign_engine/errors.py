@@ -37,6 +37,44 @@ def validation_failed(errors: list[FieldError], detail: str | None = None) -> Do
     )
 
 
+def invalid_json(reason: str) -> DomainError:
+    return DomainError(
+        code="invalid_json",
+        status=400,
+        title="The body is not valid JSON",
+        detail=f"The request body is not valid JSON: {reason}".rstrip(": "),
+        errors=[FieldError("body", "is not valid JSON")],
+    )
+
+
+def internal_error() -> DomainError:
+    return DomainError(
+        code="internal_error",
+        status=500,
+        title="Internal error",
+        detail="The request failed; it is safe to retry with the same requestId",
+    )
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_document(error: DomainError, request_id: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 problem details of an error, as every route answers it."""
+    body: dict[str, Any] = {
+        "type": f"https://triggered-campaigns.dev/problems/{error.code.replace('_', '-')}",
+        "title": error.title or error.code.replace("_", " ").capitalize(),
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        "errors": [{"field": e.field, "message": e.message} for e in error.errors],
+    }
+    body.update(error.extra)
+    if request_id and "requestId" not in body:
+        body["requestId"] = request_id
+    return body
+
+
 def not_found(code: str, what: str, ident: str) -> DomainError:
     return DomainError(code=code, status=404, title=f"{what} not found", detail=f"No {what.lower()} with id {ident!r}")
 
@@ -48,6 +86,8 @@ def conflict(code: str, detail: str, **extra: str) -> DomainError:
 def field_path(loc: Sequence[Any]) -> str:
     """('body', 'recipients', 3, 'channelData', 'emailAddress') -> recipients[3].channelData.emailAddress"""
     parts = list(loc)
+    if not parts:  # the body as a whole (not an object, say)
+        return "body"
     if parts and parts[0] in ("body", "query", "path", "header"):
         source = parts.pop(0)
         if not parts:

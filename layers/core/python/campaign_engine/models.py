@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from campaign_engine.addresses import looks_like_email
+
 Channel = Literal["email", "sms", "push"]
 CampaignType = Literal["transactional", "marketing"]
 CampaignStatus = Literal["draft", "scheduled", "live", "stopped", "completed", "archived"]
@@ -67,7 +69,6 @@ class Content(StrictModel):
     @field_validator("locales")
     @classmethod
     def _locale_names(cls, value: dict[str, LocaleContent]) -> dict[str, LocaleContent]:
-        import re
 
         for name in value:
             if not re.match(LOCALE_PATTERN, name):
@@ -86,7 +87,7 @@ class Sender(StrictModel):
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _looks_like_email(value):
+        if value is not None and not looks_like_email(value):
             raise ValueError("is not an email address")
         return value
 
@@ -295,14 +296,6 @@ class ExecutionStatus(ApiModel):
 
 class Health(ApiModel):
     status: Literal["ok"] = "ok"
-
-
-_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]+")
-
-
-def _looks_like_email(value: str) -> bool:
-    """The shape of an address (local@domain.tld, no spaces); deliverability is the provider's call."""
-    return len(value) <= 254 and _EMAIL_SHAPE.fullmatch(value) is not None
 
 
 class PreviewRequest(StrictModel):

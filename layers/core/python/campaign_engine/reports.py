@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, require, require_labels
 from campaign_engine.errors import not_found
-from campaign_engine.models import CampaignReport
+
+if TYPE_CHECKING:  # the trigger adds counts and must not import pydantic's models on its cold start
+    from campaign_engine.models import CampaignReport
 
 
 def hour_bucket(moment: datetime | None = None) -> str:
@@ -42,6 +45,8 @@ def add_counts(counts: dict[tuple[str, str], Counter[str]]) -> None:
 
 
 def campaign_report(campaign_id: str, principal: Principal, since: datetime | None) -> CampaignReport:
+    from campaign_engine.models import CampaignReport
+
     require(principal, "reports:read")
     head = store.get_campaign_head(campaign_id)
     if head is None:

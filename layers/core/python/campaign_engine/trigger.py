@@ -16,17 +16,20 @@ import json
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campaign_engine import delivery_queue, reports, store
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
-from campaign_engine.models import RecipientVerdict, TriggerAccepted, TriggerRequest
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
+
+if TYPE_CHECKING:
+    from campaign_engine.models import TriggerRequest
 
 # Claims and records outlive every possible redelivery (queue retention, then the DLQ).
 RETENTION = timedelta(days=30)
@@ -48,10 +51,39 @@ def request_key_of_execution(execution_id: str) -> str | None:
     return execution_id[:24]
 
 
-def body_hash(request: TriggerRequest) -> str:
-    canonical = json.dumps(
-        request.model_dump(mode="json", by_alias=True, exclude_unset=True), sort_keys=True, separators=(",", ":")
-    )
+@dataclass(frozen=True, slots=True)
+class TriggerCall:
+    """A valid trigger body (contract: TriggerRequest) as its JSON object, keys as the contract
+    spells them. The trigger works on the parsed JSON itself: building pydantic models for 1,000
+    recipients, and dumping them again to hash and queue them, was most of a large call's CPU."""
+
+    body: dict[str, Any]
+    size: int | None = None  # bytes of the HTTP body, when known
+
+    @classmethod
+    def from_model(cls, request: TriggerRequest, size: int | None = None) -> TriggerCall:
+        return cls(request.model_dump(mode="json", by_alias=True, exclude_unset=True), size)
+
+    @property
+    def campaign_id(self) -> str:
+        return str(self.body["campaignId"])
+
+    @property
+    def request_id(self) -> str | None:
+        return self.body.get("requestId")
+
+    @property
+    def recipients(self) -> list[dict[str, Any]]:
+        return list(self.body["recipients"])
+
+    @property
+    def context(self) -> dict[str, Any] | None:
+        return self.body.get("context")
+
+
+def body_hash(call: TriggerCall) -> str:
+    """Key order and formatting do not matter: the same body is the same JSON value."""
+    canonical = json.dumps(call.body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -160,36 +192,37 @@ def _context_error(key: tuple[str, int, str] | None, context: dict[str, Any]) ->
     return f"{error.json_path}: {error.message}"
 
 
-def judge_recipients(
-    request: TriggerRequest, campaign: dict[str, Any], body_size: int | None = None
-) -> tuple[list[RecipientVerdict], list[dict[str, Any]]]:
+Verdict = list[Any]  # [userId, "accepted" | "rejected", reason, detail]: as the record stores it
+
+
+def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[Verdict], list[dict[str, Any]]]:
     """A verdict for every recipient, and the queue entries of the accepted ones.
 
     Malformed addresses given in channelData fail the whole request (400 naming each field):
     they are the caller's bug. Anything about the person is a per-recipient rejection."""
     channel = campaign["channel"]
     default_namespace = (campaign.get("audience") or {}).get("namespace", "email")
-    base_context = request.context or {}
+    base_context = call.context or {}
     max_context = get_settings().max_context_bytes
     # A context cannot outgrow the body it came in: most calls skip the per-recipient measure.
-    check_sizes = body_size is None or body_size > max_context
+    check_sizes = call.size is None or call.size > max_context
     schema = campaign.get("contextSchema")
     schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
-    verdicts: list[RecipientVerdict] = []
+    verdicts: list[Verdict] = []
     entries: list[dict[str, Any]] = []
     field_errors: list[FieldError] = []
     seen: set[str] = set()
-    for index, recipient in enumerate(request.recipients):
-        user_id = recipient.user_id
+    for index, recipient in enumerate(call.body["recipients"]):
+        user_id = recipient["userId"]
 
         def reject(reason: str, detail: str, user_id: str = user_id) -> None:
-            verdicts.append(RecipientVerdict(user_id=user_id, status="rejected", reason=reason, detail=detail))
+            verdicts.append([user_id, "rejected", reason, detail])
 
         if user_id in seen:
             reject("duplicate_recipient", "This userId appears earlier in the same request")
             continue
         seen.add(user_id)
-        namespace = recipient.namespace or default_namespace
+        namespace = recipient.get("namespace") or default_namespace
         address, source = resolve_address(channel, recipient, namespace)
         if address is None:
             reject("missing_address", f"No {channel} address in channelData, the profile, or the userId")
@@ -203,7 +236,8 @@ def judge_recipients(
         if problem:
             reject("invalid_address", f"The address from the {source} {problem}")
             continue
-        context = {**base_context, **(recipient.context or {})}
+        own_context = recipient.get("context")
+        context = {**base_context, **own_context} if own_context else base_context
         if check_sizes and len(json.dumps(context, default=str)) > max_context:
             reject("context_too_large", f"context is over {max_context // 1024} KB")
             continue
@@ -215,57 +249,59 @@ def judge_recipients(
             "userId": user_id,
             "namespace": namespace,
             "address": address,
-            "profile": recipient.profile or {},
+            "profile": recipient.get("profile") or {},
             "context": context,
         }
-        verdicts.append(RecipientVerdict(user_id=user_id, status="accepted"))
+        verdicts.append([user_id, "accepted", None, None])
         entries.append(entry)
     if field_errors:
         raise validation_failed(field_errors)
     return verdicts, entries
 
 
-def trigger_unitary(request: TriggerRequest, principal: Principal, body_size: int | None = None) -> TriggerAccepted:
+def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
+    """Returns the 202 answer (contract: TriggerAccepted) as its JSON object."""
     require(principal, "campaigns:trigger")
     settings = get_settings()
     now = datetime.now(UTC)
-    snapshot = live_snapshot(request.campaign_id)
+    campaign_id = call.campaign_id
+    snapshot = live_snapshot(campaign_id)
     if snapshot is None:
-        raise not_found("campaign_not_found", "Campaign", request.campaign_id)
+        raise not_found("campaign_not_found", "Campaign", campaign_id)
     status, live = snapshot
     if live is not None:
-        require_labels(principal, live.get("labels") or [], request.campaign_id)
+        require_labels(principal, live.get("labels") or [], campaign_id)
     try:
-        campaign = check_campaign_accepts_triggers(request.campaign_id, status, live, now)
+        campaign = check_campaign_accepts_triggers(campaign_id, status, live, now)
     except DomainError:
         # A retry of a request accepted before the campaign stopped (or its window closed)
         # still gets its first answer: the caller must learn that it was accepted.
-        accepted_before = _accepted_record(request)
+        accepted_before = _accepted_record(call)
         if accepted_before is None:
             raise
         return _answer(accepted_before)
 
-    verdicts, entries = judge_recipients(request, campaign, body_size)
-    request_id = request.request_id or str(uuid.uuid4())
-    key = request_key(request.campaign_id, request_id)
+    verdicts, entries = judge_recipients(call, campaign)
+    request_id = call.request_id or str(uuid.uuid4())
+    key = request_key(campaign_id, request_id)
     record = store.ExecutionRecord(
         execution_id=new_execution_id(key),
         request_id=request_id,
-        campaign_id=request.campaign_id,
+        campaign_id=campaign_id,
         campaign_version=int(campaign["version"]),
         channel=campaign["channel"],
-        body_hash=body_hash(request),
+        body_hash=body_hash(call),
         created_at=now.isoformat().replace("+00:00", "Z"),
         idempotent_until=int(time.time()) + settings.idempotency_hours * 3600,
         expires_at=int((now + RETENTION).timestamp()),
-        verdicts=[[v.user_id, v.status, v.reason, v.detail] for v in verdicts],
+        verdicts=verdicts,
     )
     existing = store.put_execution_record(record, key)
     if existing is not None:
         return _replay(existing, record, entries)
 
     _enqueue(record, entries)
-    rejected = [(request.campaign_id, "excluded", v.reason, None) for v in verdicts if v.status == "rejected"]
+    rejected = [(campaign_id, "excluded", v[2], None) for v in verdicts if v[1] == "rejected"]
     if rejected:  # only calls that rejected someone pay for a report write
         reports.add_counts(reports.tally(rejected))
     accepted = len(entries)
@@ -281,11 +317,11 @@ def trigger_unitary(request: TriggerRequest, principal: Principal, body_size: in
     return _answer(record)
 
 
-def _accepted_record(request: TriggerRequest) -> store.ExecutionRecord | None:
-    if not request.request_id:
+def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
+    if not call.request_id:
         return None
-    record = store.get_execution_record(request_key(request.campaign_id, request.request_id))
-    if record is None or record.idempotent_until < time.time() or record.body_hash != body_hash(request):
+    record = store.get_execution_record(request_key(call.campaign_id, call.request_id))
+    if record is None or record.idempotent_until < time.time() or record.body_hash != body_hash(call):
         return None
     return record
 
@@ -304,7 +340,7 @@ def _enqueue(record: store.ExecutionRecord, entries: list[dict[str, Any]]) -> No
 
 def _replay(
     existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[dict[str, Any]]
-) -> TriggerAccepted:
+) -> dict[str, Any]:
     if existing.body_hash != attempted.body_hash:
         raise DomainError(
             code="request_id_reused",
@@ -325,11 +361,19 @@ def _replay(
     return _answer(existing)
 
 
-def _answer(record: store.ExecutionRecord) -> TriggerAccepted:
-    return TriggerAccepted(
-        execution_id=record.execution_id,
-        request_id=record.request_id,
-        campaign_id=record.campaign_id,
-        created_at=datetime.fromisoformat(record.created_at.replace("Z", "+00:00")),
-        recipients=[RecipientVerdict(user_id=v[0], status=v[1], reason=v[2], detail=v[3]) for v in record.verdicts],
-    )
+def _answer(record: store.ExecutionRecord) -> dict[str, Any]:
+    recipients = []
+    for user_id, status, reason, detail in record.verdicts:
+        verdict = {"userId": user_id, "status": status}
+        if reason is not None:
+            verdict["reason"] = reason
+        if detail is not None:
+            verdict["detail"] = detail
+        recipients.append(verdict)
+    return {
+        "executionId": record.execution_id,
+        "requestId": record.request_id,
+        "campaignId": record.campaign_id,
+        "createdAt": record.created_at,
+        "recipients": recipients,
+    }

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from campaign_engine.executions import execution_status
 from campaign_engine.models import ExecutionStatus, TriggerAccepted, TriggerRequest
 from campaign_engine.routes.resolver import caller, json_response
-from campaign_engine.trigger import trigger_unitary
+from campaign_engine.trigger import TriggerCall, trigger_unitary
 
 trigger_router = Router()
 status_router = Router()
@@ -29,8 +29,10 @@ ExecutionId = Annotated[str, Path(description="Execution id from the trigger's a
     },
 )
 def trigger(body: TriggerRequest):
+    # The trigger function serves this route through routes/unitary.py, without this resolver;
+    # the route stays here so that the OpenAPI document describes it from the same models.
     size = len(trigger_router.current_event.body or "")
-    return json_response(202, trigger_unitary(body, caller(trigger_router), body_size=size))
+    return json_response(202, trigger_unitary(TriggerCall.from_model(body, size), caller(trigger_router)))
 
 
 def _status(execution_id: str, limit: int, next_token: str | None):

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic
+from campaign_engine.errors import (
+    PROBLEM_JSON,
+    DomainError,
+    field_errors_from_pydantic,
+    internal_error,
+    invalid_json,
+    problem_document,
+    validation_failed,
+)
 from campaign_engine.observability import logger
 
-PROBLEM_JSON = "application/problem+json"
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
 
 
 def problem_response(error: DomainError, request_id: str | None = None) -> Response:
-    body: dict[str, Any] = {
-        "type": f"https://triggered-campaigns.dev/problems/{error.code.replace('_', '-')}",
-        "title": error.title or error.code.replace("_", " ").capitalize(),
-        "status": error.status,
-        "detail": error.detail,
-        "code": error.code,
-        "errors": [{"field": e.field, "message": e.message} for e in error.errors],
-    }
-    body.update(error.extra)
-    if request_id and "requestId" not in body:
-        body["requestId"] = request_id
-    return Response(status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body))
+    return Response(
+        status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(problem_document(error, request_id))
+    )
 
 
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
@@ -42,25 +40,8 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
         errors = error.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             detail = next((e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), "")
-            return problem_response(
-                DomainError(
-                    code="invalid_json",
-                    status=400,
-                    title="The body is not valid JSON",
-                    detail=f"The request body is not valid JSON: {detail}".rstrip(": "),
-                    errors=[FieldError("body", "is not valid JSON")],
-                )
-            )
-        fields = field_errors_from_pydantic(errors)
-        return problem_response(
-            DomainError(
-                code="validation_failed",
-                status=400,
-                title="The request is not valid",
-                detail="; ".join(f"{f.field}: {f.message}" for f in fields[:5]),
-                errors=fields,
-            )
-        )
+            return problem_response(invalid_json(detail))
+        return problem_response(validation_failed(field_errors_from_pydantic(errors)))
 
     @app.exception_handler(NotFoundError)
     def _no_route(_: NotFoundError) -> Response:
@@ -71,11 +52,4 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("unhandled error")
-        return problem_response(
-            DomainError(
-                code="internal_error",
-                status=500,
-                title="Internal error",
-                detail="The request failed; it is safe to retry with the same requestId",
-            )
-        )
+        return problem_response(internal_error())

@@ -1,0 +1,118 @@
+"""The trigger's generated body check agrees with pydantic's TriggerRequest, the API's one source
+of validation: whatever the check passes, pydantic accepts as the same body; whatever pydantic
+refuses, the check refuses too (and the caller then gets pydantic's own field errors)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+import pytest
+from fastjsonschema import JsonSchemaException
+from pydantic import ValidationError
+
+from campaign_engine import trigger_validator
+from campaign_engine.errors import DomainError
+from campaign_engine.models import TriggerRequest
+from campaign_engine.routes.unitary import parse_call
+from campaign_engine.trigger import TriggerCall, body_hash
+from scripts import trigger_validator as generator
+
+BASE: dict[str, Any] = {
+    "requestId": "r-1",
+    "campaignId": "c-1",
+    "context": {"order": {"id": 7}},
+    "mergePolicyName": "default",
+    "recipients": [
+        {
+            "type": "aep",
+            "userId": "ada@example.com",
+            "namespace": "email",
+            "channelData": {
+                "emailAddress": "ada@example.com",
+                "mobilePhoneNumber": None,
+                "pushInfo": {"appID": "a", "platform": "fcm", "token": "t"},
+            },
+            "profile": {"firstName": "Ada"},
+            "context": {"code": "123456"},
+        },
+        {"userId": "bob"},
+    ],
+}
+# Values of every JSON type, set in turn at every place of the body.
+VALUES: list[Any] = [None, "", "x", "x" * 257, 0, 1.5, True, [], [{}], {}, {"userId": "u"}]
+
+
+def _places(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _places(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _places(value, (*path, index))
+    return found
+
+
+def _mutations() -> list[Any]:
+    bodies: list[Any] = [copy.deepcopy(BASE), [], "body", None]
+    for path, value in itertools.product(_places(BASE)[1:], VALUES):
+        body = copy.deepcopy(BASE)
+        parent = body
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = value
+        bodies.append(body)
+    for path in _places(BASE)[1:]:  # every key removed in turn
+        body = copy.deepcopy(BASE)
+        parent = body
+        for part in path[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict):
+            del parent[path[-1]]
+            bodies.append(body)
+    bodies.append({**BASE, "recipients": [{"userId": f"u{i}"} for i in range(1001)]})
+    bodies.append({**BASE, "recipients": [{"userId": f"u{i}"} for i in range(1000)]})
+    bodies.append({**BASE, "campaignId": "c" * 129})
+    bodies.append({**BASE, "extra": {"anything": True}})
+    return bodies
+
+
+def test_the_committed_check_is_generated_from_the_current_model() -> None:
+    assert generator.main(["--check"]) == 0, "run: python -m scripts.trigger_validator"
+
+
+@pytest.mark.parametrize("body", _mutations())
+def test_the_check_and_pydantic_agree(body: Any) -> None:
+    try:
+        trigger_validator.validate(copy.deepcopy(body))
+        passed = True
+    except JsonSchemaException:
+        passed = False
+    try:
+        request = TriggerRequest.model_validate(body)
+    except ValidationError:
+        request = None
+    if passed:
+        assert request is not None, "the fast check passed a body pydantic refuses"
+        # ...and it is the same body: nothing filled in, nothing dropped
+        assert body_hash(TriggerCall(body)) == body_hash(TriggerCall.from_model(request))
+    if request is None:
+        assert not passed
+
+
+def test_a_refused_body_names_every_faulty_field_as_pydantic_does() -> None:
+    body = copy.deepcopy(BASE)
+    body["campaignId"] = ""
+    body["recipients"][1]["userId"] = 7
+    with pytest.raises(DomainError) as raised:
+        parse_call(__import__("json").dumps(body))
+    assert raised.value.code == "validation_failed"
+    assert {e.field for e in raised.value.errors} == {"campaignId", "recipients[1].userId"}
+
+
+def test_the_check_leaves_the_body_as_sent() -> None:
+    body = {"campaignId": "c", "recipients": [{"userId": "u"}]}
+    trigger_validator.validate(body)
+    assert body == {"campaignId": "c", "recipients": [{"userId": "u"}]}  # no defaults filled in
