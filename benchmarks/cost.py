@@ -64,11 +64,24 @@ ASSUMPTIONS = [
     + ", ".join(f"{s} {1000 * v:g} ms" for s, v in DEFAULT_LATENCY_SECONDS.items())
     + " (typical in-region latencies); waits overlapping in delivery's thread pool count once",
     "cold starts, the cached authorizer and X-Ray (about $0.25 per million traced calls at 5 % sampling) excluded",
-    f"CloudWatch Logs: what the functions print plus {PLATFORM_LOG_BYTES_PER_INVOCATION} bytes of "
-    "START/END/REPORT lines per invocation",
+    f"CloudWatch Logs: what the functions print, plus {PLATFORM_LOG_BYTES_PER_INVOCATION} bytes of "
+    "START/END/REPORT lines per invocation when template.yaml's SystemLogLevel lets Lambda write them "
+    "(its default, WARN, does not)",
     f"DynamoDB storage: items written per email (+100 bytes each) kept {RETENTION_DAYS} days, with point-in-time "
-    "recovery as the template enables it",
+    "recovery only if template.yaml enables it by default (ExecutionsPointInTimeRecovery)",
 ]
+
+
+def template_defaults() -> tuple[int, bool]:
+    """(platform log bytes per invocation, executions table PITR) as template.yaml deploys by default."""
+    from benchmarks import environment
+
+    document = environment.template().document
+    logging = document.get("Globals", {}).get("Function", {}).get("LoggingConfig", {})
+    system_level = str(logging.get("SystemLogLevel", "INFO")).upper()
+    platform_bytes = PLATFORM_LOG_BYTES_PER_INVOCATION if system_level in ("INFO", "DEBUG") else 0
+    pitr = document.get("Parameters", {}).get("ExecutionsPointInTimeRecovery", {}).get("Default", "true")
+    return platform_bytes, str(pitr).lower() == "true"
 
 
 def billed_ms(cpu_ms: float, io_ms: float, memory_mb: int) -> float:
@@ -115,7 +128,8 @@ def per_million(
     sqs_billed = mix.per_email(units["sqs.billed"])
     sns = mix.per_email(units["sns.publishes"])
     log_bytes = sum(mix.log_bytes_by_phase.get(phase, 0) for phase in phases)
-    log_gb = (mix.per_email(log_bytes) + invocations_per_email * PLATFORM_LOG_BYTES_PER_INVOCATION) / 1e9
+    platform_log_bytes, pitr = template_defaults()
+    log_gb = (mix.per_email(log_bytes) + invocations_per_email * platform_log_bytes) / 1e9
 
     lines = {
         "apigateway": api_units * p["apigateway_http_per_million_requests"],
@@ -123,7 +137,7 @@ def per_million(
         "lambda_duration": gb_seconds_per_email * p["lambda_arm64_per_gb_second"] * million,
         "dynamodb_requests": wru * p["dynamodb_per_million_wru"] + rru * p["dynamodb_per_million_rru"],
         "dynamodb_storage": storage_gb_month
-        * (p["dynamodb_storage_per_gb_month"] + p["dynamodb_pitr_per_gb_month"])
+        * (p["dynamodb_storage_per_gb_month"] + (p["dynamodb_pitr_per_gb_month"] if pitr else 0.0))
         * million,
         "sqs": sqs_billed * p["sqs_per_million_requests"],
         "sns": sns * p["sns_push_per_million_publishes"],

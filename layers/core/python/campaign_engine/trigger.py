@@ -193,9 +193,14 @@ def _context_error(key: tuple[str, int, str] | None, context: dict[str, Any]) ->
 
 
 Verdict = list[Any]  # [userId, "accepted" | "rejected", reason, detail]: as the record stores it
+Entry = tuple[str, str]  # (userId, the recipient's queue entry encoded as JSON)
 
 
-def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[Verdict], list[dict[str, Any]]]:
+def _rejected(user_id: str, reason: str, detail: str) -> Verdict:
+    return [user_id, "rejected", reason, detail]
+
+
+def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[Verdict], list[Entry]]:
     """A verdict for every recipient, and the queue entries of the accepted ones.
 
     Malformed addresses given in channelData fail the whole request (400 naming each field):
@@ -208,24 +213,23 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
     check_sizes = call.size is None or call.size > max_context
     schema = campaign.get("contextSchema")
     schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
+    encode = delivery_queue.dumps
     verdicts: list[Verdict] = []
-    entries: list[dict[str, Any]] = []
+    entries: list[Entry] = []
     field_errors: list[FieldError] = []
     seen: set[str] = set()
     for index, recipient in enumerate(call.body["recipients"]):
         user_id = recipient["userId"]
-
-        def reject(reason: str, detail: str, user_id: str = user_id) -> None:
-            verdicts.append([user_id, "rejected", reason, detail])
-
         if user_id in seen:
-            reject("duplicate_recipient", "This userId appears earlier in the same request")
+            detail = "This userId appears earlier in the same request"
+            verdicts.append(_rejected(user_id, "duplicate_recipient", detail))
             continue
         seen.add(user_id)
         namespace = recipient.get("namespace") or default_namespace
         address, source = resolve_address(channel, recipient, namespace)
         if address is None:
-            reject("missing_address", f"No {channel} address in channelData, the profile, or the userId")
+            detail = f"No {channel} address in channelData, the profile, or the userId"
+            verdicts.append(_rejected(user_id, "missing_address", detail))
             continue
         problem = address_problem(channel, address)
         # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
@@ -234,26 +238,30 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
             field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
             continue
         if problem:
-            reject("invalid_address", f"The address from the {source} {problem}")
+            verdicts.append(_rejected(user_id, "invalid_address", f"The address from the {source} {problem}"))
             continue
         own_context = recipient.get("context")
         context = {**base_context, **own_context} if own_context else base_context
-        if check_sizes and len(json.dumps(context, default=str)) > max_context:
-            reject("context_too_large", f"context is over {max_context // 1024} KB")
-            continue
         context_error = _context_error(schema_key, context)
         if context_error:
-            reject("invalid_context", context_error)
+            verdicts.append(_rejected(user_id, "invalid_context", context_error))
             continue
-        entry = {
-            "userId": user_id,
-            "namespace": namespace,
-            "address": address,
-            "profile": recipient.get("profile") or {},
-            "context": context,
-        }
+        encoded = encode(
+            {
+                "userId": user_id,
+                "namespace": namespace,
+                "address": address,
+                "profile": recipient.get("profile") or {},
+                "context": context,
+            }
+        )
+        # The context's size is its JSON in UTF-8. The entry holds it, and a character is at most
+        # 4 bytes, so only an entry near the limit needs the exact measure.
+        if check_sizes and len(encoded) * 4 > max_context and len(encode(context).encode()) > max_context:
+            verdicts.append(_rejected(user_id, "context_too_large", f"context is over {max_context // 1024} KB"))
+            continue
         verdicts.append([user_id, "accepted", None, None])
-        entries.append(entry)
+        entries.append((user_id, encoded))
     if field_errors:
         raise validation_failed(field_errors)
     return verdicts, entries
@@ -307,7 +315,10 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     accepted = len(entries)
     metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
     metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)
-    logger.info(
+    # Debug, not info: a line per call was the largest log cost per email (CloudWatch Logs ingestion);
+    # the execution record and the metrics above already say it. POWERTOOLS_LOGGER_SAMPLE_RATE
+    # turns debug lines on for a share of invocations.
+    logger.debug(
         "execution accepted",
         execution_id=record.execution_id,
         campaign_id=record.campaign_id,
@@ -326,7 +337,7 @@ def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
     return record
 
 
-def _enqueue(record: store.ExecutionRecord, entries: list[dict[str, Any]]) -> None:
+def _enqueue(record: store.ExecutionRecord, entries: list[Entry]) -> None:
     header = {
         "executionId": record.execution_id,
         "requestId": record.request_id,
@@ -335,12 +346,10 @@ def _enqueue(record: store.ExecutionRecord, entries: list[dict[str, Any]]) -> No
         "createdAt": record.created_at,
         "expiresAt": record.expires_at,
     }
-    delivery_queue.enqueue(list(delivery_queue.pack_messages(header, entries)))
+    delivery_queue.enqueue(list(delivery_queue.pack_encoded(header, (encoded for _, encoded in entries))))
 
 
-def _replay(
-    existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[dict[str, Any]]
-) -> dict[str, Any]:
+def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[Entry]) -> dict[str, Any]:
     if existing.body_hash != attempted.body_hash:
         raise DomainError(
             code="request_id_reused",
@@ -353,7 +362,7 @@ def _replay(
     # have died before queueing. Duplicates are dropped by delivery's send guard.
     accepted = {v[0] for v in existing.verdicts if v[1] == "accepted"}
     claimed = {s.user_id for s in store.iter_recipient_states(existing.execution_id)}
-    missing = [e for e in entries if e["userId"] in accepted and e["userId"] not in claimed]
+    missing = [e for e in entries if e[0] in accepted and e[0] not in claimed]
     if missing:
         _enqueue(existing, missing)
     logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing))

@@ -24,27 +24,14 @@ def validate(data, custom_formats={}, name_prefix=None):
         if "requestId" in data_keys:
             data_keys.remove("requestId")
             data__requestId = data["requestId"]
-            data__requestId_any_of_count1 = 0
-            if not data__requestId_any_of_count1:
-                try:
-                    if not isinstance(data__requestId, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be string")
-                    if isinstance(data__requestId, str):
-                        data__requestId_len = len(data__requestId)
-                        if data__requestId_len < 1:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be longer than or equal to 1 characters")
-                        if data__requestId_len > 256:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be shorter than or equal to 256 characters")
-                    data__requestId_any_of_count1 += 1
-                except JsonSchemaValueException: pass
-            if not data__requestId_any_of_count1:
-                try:
-                    if not isinstance(data__requestId, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be null")
-                    data__requestId_any_of_count1 += 1
-                except JsonSchemaValueException: pass
-            if not data__requestId_any_of_count1:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId cannot be validated by any definition")
+            if not isinstance(data__requestId, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be string or null")
+            if isinstance(data__requestId, str):
+                data__requestId_len = len(data__requestId)
+                if data__requestId_len < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be longer than or equal to 1 characters")
+                if data__requestId_len > 256:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".requestId must be shorter than or equal to 256 characters")
         if "campaignId" in data_keys:
             data_keys.remove("campaignId")
             data__campaignId = data["campaignId"]
@@ -73,42 +60,16 @@ def validate(data, custom_formats={}, name_prefix=None):
         if "context" in data_keys:
             data_keys.remove("context")
             data__context = data["context"]
-            data__context_any_of_count2 = 0
-            if not data__context_any_of_count2:
-                try:
-                    if not isinstance(data__context, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be object")
-                    data__context_is_dict = isinstance(data__context, dict)
-                    if data__context_is_dict:
-                        data__context_keys = set(data__context.keys())
-                    data__context_any_of_count2 += 1
-                except JsonSchemaValueException: pass
-            if not data__context_any_of_count2:
-                try:
-                    if not isinstance(data__context, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be null")
-                    data__context_any_of_count2 += 1
-                except JsonSchemaValueException: pass
-            if not data__context_any_of_count2:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".context cannot be validated by any definition")
+            if not isinstance(data__context, (dict, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be object or null")
+            data__context_is_dict = isinstance(data__context, dict)
+            if data__context_is_dict:
+                data__context_keys = set(data__context.keys())
         if "mergePolicyName" in data_keys:
             data_keys.remove("mergePolicyName")
             data__mergePolicyName = data["mergePolicyName"]
-            data__mergePolicyName_any_of_count3 = 0
-            if not data__mergePolicyName_any_of_count3:
-                try:
-                    if not isinstance(data__mergePolicyName, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".mergePolicyName must be string")
-                    data__mergePolicyName_any_of_count3 += 1
-                except JsonSchemaValueException: pass
-            if not data__mergePolicyName_any_of_count3:
-                try:
-                    if not isinstance(data__mergePolicyName, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".mergePolicyName must be null")
-                    data__mergePolicyName_any_of_count3 += 1
-                except JsonSchemaValueException: pass
-            if not data__mergePolicyName_any_of_count3:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".mergePolicyName cannot be validated by any definition")
+            if not isinstance(data__mergePolicyName, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".mergePolicyName must be string or null")
     return data
 
 def validate____defs_recipient(data, custom_formats={}, name_prefix=None):
@@ -141,80 +102,41 @@ def validate____defs_recipient(data, custom_formats={}, name_prefix=None):
         if "namespace" in data_keys:
             data_keys.remove("namespace")
             data__namespace = data["namespace"]
-            data__namespace_any_of_count4 = 0
-            if not data__namespace_any_of_count4:
-                try:
-                    if not isinstance(data__namespace, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".namespace must be string")
-                    data__namespace_any_of_count4 += 1
-                except JsonSchemaValueException: pass
-            if not data__namespace_any_of_count4:
-                try:
-                    if not isinstance(data__namespace, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".namespace must be null")
-                    data__namespace_any_of_count4 += 1
-                except JsonSchemaValueException: pass
-            if not data__namespace_any_of_count4:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".namespace cannot be validated by any definition")
+            if not isinstance(data__namespace, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".namespace must be string or null")
         if "channelData" in data_keys:
             data_keys.remove("channelData")
             data__channelData = data["channelData"]
-            data__channelData_any_of_count5 = 0
-            if not data__channelData_any_of_count5:
+            data__channelData_any_of_count1 = 0
+            if not data__channelData_any_of_count1:
                 try:
                     validate____defs_channeldata(data__channelData, custom_formats, (name_prefix or "data") + ".channelData")
-                    data__channelData_any_of_count5 += 1
+                    data__channelData_any_of_count1 += 1
                 except JsonSchemaValueException: pass
-            if not data__channelData_any_of_count5:
+            if not data__channelData_any_of_count1:
                 try:
                     if not isinstance(data__channelData, (NoneType)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".channelData must be null")
-                    data__channelData_any_of_count5 += 1
+                    data__channelData_any_of_count1 += 1
                 except JsonSchemaValueException: pass
-            if not data__channelData_any_of_count5:
+            if not data__channelData_any_of_count1:
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".channelData cannot be validated by any definition")
         if "profile" in data_keys:
             data_keys.remove("profile")
             data__profile = data["profile"]
-            data__profile_any_of_count6 = 0
-            if not data__profile_any_of_count6:
-                try:
-                    if not isinstance(data__profile, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".profile must be object")
-                    data__profile_is_dict = isinstance(data__profile, dict)
-                    if data__profile_is_dict:
-                        data__profile_keys = set(data__profile.keys())
-                    data__profile_any_of_count6 += 1
-                except JsonSchemaValueException: pass
-            if not data__profile_any_of_count6:
-                try:
-                    if not isinstance(data__profile, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".profile must be null")
-                    data__profile_any_of_count6 += 1
-                except JsonSchemaValueException: pass
-            if not data__profile_any_of_count6:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".profile cannot be validated by any definition")
+            if not isinstance(data__profile, (dict, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".profile must be object or null")
+            data__profile_is_dict = isinstance(data__profile, dict)
+            if data__profile_is_dict:
+                data__profile_keys = set(data__profile.keys())
         if "context" in data_keys:
             data_keys.remove("context")
             data__context = data["context"]
-            data__context_any_of_count7 = 0
-            if not data__context_any_of_count7:
-                try:
-                    if not isinstance(data__context, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be object")
-                    data__context_is_dict = isinstance(data__context, dict)
-                    if data__context_is_dict:
-                        data__context_keys = set(data__context.keys())
-                    data__context_any_of_count7 += 1
-                except JsonSchemaValueException: pass
-            if not data__context_any_of_count7:
-                try:
-                    if not isinstance(data__context, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be null")
-                    data__context_any_of_count7 += 1
-                except JsonSchemaValueException: pass
-            if not data__context_any_of_count7:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".context cannot be validated by any definition")
+            if not isinstance(data__context, (dict, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".context must be object or null")
+            data__context_is_dict = isinstance(data__context, dict)
+            if data__context_is_dict:
+                data__context_keys = set(data__context.keys())
     return data
 
 def validate____defs_channeldata(data, custom_formats={}, name_prefix=None):
@@ -226,55 +148,29 @@ def validate____defs_channeldata(data, custom_formats={}, name_prefix=None):
         if "emailAddress" in data_keys:
             data_keys.remove("emailAddress")
             data__emailAddress = data["emailAddress"]
-            data__emailAddress_any_of_count8 = 0
-            if not data__emailAddress_any_of_count8:
-                try:
-                    if not isinstance(data__emailAddress, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".emailAddress must be string")
-                    data__emailAddress_any_of_count8 += 1
-                except JsonSchemaValueException: pass
-            if not data__emailAddress_any_of_count8:
-                try:
-                    if not isinstance(data__emailAddress, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".emailAddress must be null")
-                    data__emailAddress_any_of_count8 += 1
-                except JsonSchemaValueException: pass
-            if not data__emailAddress_any_of_count8:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".emailAddress cannot be validated by any definition")
+            if not isinstance(data__emailAddress, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".emailAddress must be string or null")
         if "mobilePhoneNumber" in data_keys:
             data_keys.remove("mobilePhoneNumber")
             data__mobilePhoneNumber = data["mobilePhoneNumber"]
-            data__mobilePhoneNumber_any_of_count9 = 0
-            if not data__mobilePhoneNumber_any_of_count9:
-                try:
-                    if not isinstance(data__mobilePhoneNumber, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".mobilePhoneNumber must be string")
-                    data__mobilePhoneNumber_any_of_count9 += 1
-                except JsonSchemaValueException: pass
-            if not data__mobilePhoneNumber_any_of_count9:
-                try:
-                    if not isinstance(data__mobilePhoneNumber, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".mobilePhoneNumber must be null")
-                    data__mobilePhoneNumber_any_of_count9 += 1
-                except JsonSchemaValueException: pass
-            if not data__mobilePhoneNumber_any_of_count9:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".mobilePhoneNumber cannot be validated by any definition")
+            if not isinstance(data__mobilePhoneNumber, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".mobilePhoneNumber must be string or null")
         if "pushInfo" in data_keys:
             data_keys.remove("pushInfo")
             data__pushInfo = data["pushInfo"]
-            data__pushInfo_any_of_count10 = 0
-            if not data__pushInfo_any_of_count10:
+            data__pushInfo_any_of_count2 = 0
+            if not data__pushInfo_any_of_count2:
                 try:
                     validate____defs_pushinfo(data__pushInfo, custom_formats, (name_prefix or "data") + ".pushInfo")
-                    data__pushInfo_any_of_count10 += 1
+                    data__pushInfo_any_of_count2 += 1
                 except JsonSchemaValueException: pass
-            if not data__pushInfo_any_of_count10:
+            if not data__pushInfo_any_of_count2:
                 try:
                     if not isinstance(data__pushInfo, (NoneType)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".pushInfo must be null")
-                    data__pushInfo_any_of_count10 += 1
+                    data__pushInfo_any_of_count2 += 1
                 except JsonSchemaValueException: pass
-            if not data__pushInfo_any_of_count10:
+            if not data__pushInfo_any_of_count2:
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".pushInfo cannot be validated by any definition")
     return data
 
@@ -287,55 +183,16 @@ def validate____defs_pushinfo(data, custom_formats={}, name_prefix=None):
         if "appID" in data_keys:
             data_keys.remove("appID")
             data__appID = data["appID"]
-            data__appID_any_of_count11 = 0
-            if not data__appID_any_of_count11:
-                try:
-                    if not isinstance(data__appID, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".appID must be string")
-                    data__appID_any_of_count11 += 1
-                except JsonSchemaValueException: pass
-            if not data__appID_any_of_count11:
-                try:
-                    if not isinstance(data__appID, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".appID must be null")
-                    data__appID_any_of_count11 += 1
-                except JsonSchemaValueException: pass
-            if not data__appID_any_of_count11:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".appID cannot be validated by any definition")
+            if not isinstance(data__appID, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".appID must be string or null")
         if "platform" in data_keys:
             data_keys.remove("platform")
             data__platform = data["platform"]
-            data__platform_any_of_count12 = 0
-            if not data__platform_any_of_count12:
-                try:
-                    if not isinstance(data__platform, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".platform must be string")
-                    data__platform_any_of_count12 += 1
-                except JsonSchemaValueException: pass
-            if not data__platform_any_of_count12:
-                try:
-                    if not isinstance(data__platform, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".platform must be null")
-                    data__platform_any_of_count12 += 1
-                except JsonSchemaValueException: pass
-            if not data__platform_any_of_count12:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".platform cannot be validated by any definition")
+            if not isinstance(data__platform, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".platform must be string or null")
         if "token" in data_keys:
             data_keys.remove("token")
             data__token = data["token"]
-            data__token_any_of_count13 = 0
-            if not data__token_any_of_count13:
-                try:
-                    if not isinstance(data__token, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".token must be string")
-                    data__token_any_of_count13 += 1
-                except JsonSchemaValueException: pass
-            if not data__token_any_of_count13:
-                try:
-                    if not isinstance(data__token, (NoneType)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".token must be null")
-                    data__token_any_of_count13 += 1
-                except JsonSchemaValueException: pass
-            if not data__token_any_of_count13:
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".token cannot be validated by any definition")
+            if not isinstance(data__token, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".token must be string or null")
     return data
