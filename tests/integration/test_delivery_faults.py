@@ -64,7 +64,13 @@ def _copy_to_queue(message: dict[str, Any]) -> None:
 
 
 def test_throttled_sends_are_retried_until_each_of_200_recipients_got_exactly_one_email(
-    api: Api, queue: Queue, outbox, faulty_ses: Install, dlq: DeadLetters, monkeypatch: pytest.MonkeyPatch
+    api: Api,
+    queue: Queue,
+    outbox,
+    faulty_ses: Install,
+    dlq: DeadLetters,
+    atomic_dynamodb: None,  # a message's recipients are claimed side by side; moto's tables are not thread-safe
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given SES throttles about 30% of sends (decided per address and attempt, from a fixed seed)
     def throttle_30_percent(to: str, attempt: int) -> Fault | None:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -85,6 +85,16 @@ class Invocation:
         self._claimed: list[store.Outcome] = []
         self._unclaimed: list[store.Outcome] = []
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads the recipients of a message are sent on side by side (each mostly waits on
+        DynamoDB and SES). One pool serves every message of the run, started on first need: a pool
+        per message paid for starting and joining its threads on every message."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="delivery-send")
+            return self._pool
 
     def add(self, outcomes: list[store.Outcome], claimed: list[bool]) -> None:
         with self._lock:
@@ -115,6 +125,8 @@ class Invocation:
         return self
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()  # nothing is under way by now: each message waits for its sends
         if error is None:
             self.flush()
 
@@ -131,10 +143,7 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
     campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
     attempt_id = uuid.uuid4().hex
     recipients = message["recipients"]
-    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(recipients))) as pool:
-        results = list(
-            pool.map(lambda r: _deliver_one(message, campaign, r, attempt_id, invocation.outcome_ref), recipients)
-        )
+    results = _deliver_all(message, campaign, recipients, attempt_id, invocation)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     recorded = [(r, res) for r, res in zip(recipients, results, strict=True) if res.state not in PENDING]
     outcomes = [
@@ -171,6 +180,30 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
             waiting_only=all(res.state == "wait" for res in retries),
         )
     return None
+
+
+def _deliver_all(
+    message: dict[str, Any],
+    campaign: dict[str, Any],
+    recipients: list[dict[str, Any]],
+    attempt_id: str,
+    invocation: Invocation,
+) -> list[Result]:
+    """_deliver_one for every recipient, results in order. A lone recipient runs on this thread:
+    there is nothing to overlap it with, and a hand-off to the pool would only cost CPU."""
+    ref = invocation.outcome_ref
+    if len(recipients) == 1:
+        return [_deliver_one(message, campaign, recipients[0], attempt_id, ref)]
+    pool = invocation.pool()
+    futures = [pool.submit(_deliver_one, message, campaign, r, attempt_id, ref) for r in recipients]
+    try:
+        return [future.result() for future in futures]
+    finally:
+        # If one raised, the recipients not started yet are not started, and the message is not
+        # decided before the sends under way have ended (as when the pool was the message's own).
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
 
 def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:

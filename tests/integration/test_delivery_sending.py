@@ -1,0 +1,127 @@
+"""How delivery spends its threads, and what a warm container keeps between campaign versions.
+
+The recipients of a queue message are claimed and sent side by side on a pool that lives as long
+as the function run; a lone recipient is sent on the run's own thread. Whatever the threads do,
+a message is only decided once none of its sends is under way."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from campaign_engine import delivery, store
+from tests.conftest import Api, Queue, trigger_body
+from tests.integration.conftest import emails_per_recipient, invoke_delivery, recipients, statuses
+
+
+def _claims_on_threads(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """Records the thread of every claim (the Thread objects themselves, so none is counted twice)."""
+    threads: list[threading.Thread] = []
+    lock = threading.Lock()
+    real_claim = store.claim_recipient
+
+    def claim(claim: store.Claim) -> store.RecipientState | None:
+        with lock:
+            threads.append(threading.current_thread())
+        return real_claim(claim)
+
+    monkeypatch.setattr(store, "claim_recipient", claim)
+    return threads
+
+
+def test_the_messages_of_a_run_share_one_send_pool_that_ends_with_the_run(
+    api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three queue messages of ten recipients each, delivered in one invocation
+    campaign = api.live_campaign()
+    people = recipients(30)
+    answer = api.trigger(trigger_body(campaign["id"], people, requestId="pooled"))
+    messages = queue.receive()
+    assert len(messages) == 3
+    threads = _claims_on_threads(monkeypatch)
+
+    # When delivery runs
+    result = invoke_delivery(queue, messages)
+
+    # Then everyone got one email, claimed on at most SEND_THREADS threads for the whole run (not a
+    # pool per message), none of them the invocation's own, and none left running after it
+    assert result.failed == set()
+    assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}
+    assert len(threads) == 30
+    distinct = {id(t): t for t in threads}.values()
+    assert len(distinct) <= delivery.SEND_THREADS
+    assert threading.current_thread() not in distinct
+    assert not any(t.is_alive() for t in distinct)
+    assert set(statuses(api, answer.body["executionId"]).values()) == {("sent", None)}
+
+
+def test_a_lone_recipient_is_sent_on_the_invocations_own_thread(
+    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = api.live_campaign()
+    api.trigger(trigger_body(campaign["id"], recipients(1), requestId="alone"))
+    threads = _claims_on_threads(monkeypatch)
+
+    assert invoke_delivery(queue, queue.receive()).failed == set()
+
+    assert threads == [threading.current_thread()]
+    assert emails_per_recipient(outbox) == {"user0@example.com": 1}
+
+
+def test_a_message_is_decided_only_once_none_of_its_sends_is_under_way(
+    api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a message of ten recipients whose first claim fails outright while the others are slow
+    campaign = api.live_campaign()
+    api.trigger(trigger_body(campaign["id"], recipients(10), requestId="one-fails"))
+    [message] = queue.receive()
+    real_claim = store.claim_recipient
+    lock = threading.Lock()
+    under_way: list[int] = [0]
+
+    def claim(claim: store.Claim) -> store.RecipientState | None:
+        if claim.user_id == "user0@example.com":
+            error = {"Error": {"Code": "InternalServerError", "Message": "boom"}}
+            raise ClientError(error, "PutItem")
+        with lock:
+            under_way[0] += 1
+        try:
+            time.sleep(0.05)
+            return real_claim(claim)
+        finally:
+            with lock:
+                under_way[0] -= 1
+
+    monkeypatch.setattr(store, "claim_recipient", claim)
+
+    # When the message is delivered within a run
+    with delivery.Invocation() as invocation:
+        with pytest.raises(ClientError):
+            delivery.deliver_message(message["Body"], invocation=invocation)
+        # Then by the time it fails, no claim or send of it is still running
+        assert under_way[0] == 0
+
+
+def test_a_new_campaign_version_sends_from_its_own_sender(api: Api, queue: Queue, outbox) -> None:
+    # Given a live campaign whose first version has been sent (a warm container keeps its sender headers)
+    campaign = api.live_campaign(sender={"fromEmail": "orders@example.com", "fromName": "Shop One"})
+    api.trigger(trigger_body(campaign["id"], recipients(1), requestId="v1"))
+    queue.drain()
+
+    # When a second version with another sender goes live and is triggered
+    sender: dict[str, Any] = {
+        "sender": {"fromEmail": "orders@example.com", "fromName": "Loja Dois Ção", "replyTo": "ajuda@example.com"}
+    }
+    edited = api.call("api", "api/patch_campaign.json", path_params={"campaignId": campaign["id"]}, body=sender)
+    assert edited.status == 200, edited.body
+    activated = api.call("api", "api/activate_campaign.json", path_params={"campaignId": campaign["id"]})
+    assert activated.body["liveVersion"] == 2, activated.body
+    api.trigger(trigger_body(campaign["id"], recipients(1), requestId="v2"))
+    queue.drain()
+
+    # Then each email names the sender of its own version
+    assert [e["from"] for e in outbox()] == ["Shop One <orders@example.com>", "Loja Dois Ção <orders@example.com>"]
