@@ -37,6 +37,35 @@ def aws_client(service: str, endpoint_url: str) -> Any:
     )
 
 
+def _remember_dispatch(dispatcher: Any) -> None:
+    """Moto's server finds each request's service under one process-wide lock, by matching the
+    host against every service's URL patterns and listing its own package directory. At the local
+    stack's rates that lock serialised every AWS call (most samples of a profile under load waited
+    on it). For a SigV4-signed request the answer depends only on the signing scope, the host, the
+    target's prefix and the first path segment, so it is looked up once per those."""
+    resolve = dispatcher.get_application
+    apps: dict[tuple[str, ...], Any] = {}
+
+    def get_application(environ: dict[str, Any]) -> Any:
+        authorization = environ.get("HTTP_AUTHORIZATION") or ""
+        if not authorization.startswith("AWS4-HMAC-SHA256 "):
+            return resolve(environ)  # unsigned or SigV2: moto's own inference, uncached
+        credential = authorization.split(",", 1)[0].split()[-1]  # Credential=KEY/date/region/service/aws4_request
+        path = environ.get("PATH_INFO") or ""
+        key = (
+            credential.split("/", 2)[-1],
+            str(environ.get("HTTP_HOST")),
+            str(environ.get("HTTP_X_AMZ_TARGET") or "").split(".", 1)[0],
+            path.split("/", 2)[1] if path.count("/") else path,
+        )
+        app = apps.get(key)
+        if app is None:
+            app = apps[key] = resolve(environ)
+        return app
+
+    dispatcher.get_application = get_application
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # The same option the server sets, so a port in TIME_WAIT counts as free as it will be.
@@ -62,6 +91,7 @@ class Emulator:
             port = 0
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
+        _remember_dispatch(self._server._server.app)  # type: ignore[union-attr]
         host, bound_port = self._server.get_host_and_port()
         self.url = f"http://{host}:{bound_port}"
         # Moto's state is global to the process: start from nothing even if mocks used it before.

@@ -150,7 +150,7 @@ def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None
     assert source.function == "DeliveryFunction"
     assert source.queue == "DeliveryQueue"
     assert source.batch_size == 10
-    assert source.batching_window_seconds == 1
+    assert source.batching_window_seconds == 0  # no window: a one-time code is sent at once
     assert source.report_batch_item_failures is True
     assert source.max_concurrency == 50
 
