@@ -23,23 +23,20 @@ def looks_like_email(value: str) -> bool:
     return len(value) <= 254 and _EMAIL_SHAPE.fullmatch(value) is not None
 
 
-def _dig(profile: Mapping[str, Any] | None, *path: str) -> Any:
-    node: Any = profile
-    for part in path:
-        # dict, not Mapping: parsed JSON is always a dict, and an ABC check costs ~10x more per step.
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _first(profile: Mapping[str, Any] | None, paths: tuple[tuple[str, ...], ...]) -> str | None:
     # XDM profiles keep these at the root; AJO's own samples nest them under `person`.
-    for path in paths:
-        for prefix in ((), ("person",)):
-            value = _dig(profile, *prefix, *path)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
+    # dict, not Mapping: parsed JSON is always a dict, and an ABC check costs ~10x more per step.
+    if not isinstance(profile, dict):
+        return None
+    person = profile.get("person")
+    roots = (profile, person) if isinstance(person, dict) else (profile,)
+    for first, *rest in paths:
+        for root in roots:
+            node = root.get(first)
+            for part in rest:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, str) and node.strip():
+                return node.strip()
     return None
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import delivery_queue, reports, store
+from campaign_engine import delivery_queue, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
@@ -83,8 +83,7 @@ class TriggerCall:
 
 def body_hash(call: TriggerCall) -> str:
     """Key order and formatting do not matter: the same body is the same JSON value."""
-    canonical = json.dumps(call.body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(trigger_body.canonical(call.body)).hexdigest()
 
 
 _snapshots: dict[str, tuple[float, tuple[str, dict[str, Any] | None] | None]] = {}
@@ -173,27 +172,44 @@ def _fast_context_check(campaign_id: str, version: int, schema_json: str) -> Any
         return None
 
 
-def _context_error(key: tuple[str, int, str] | None, context: dict[str, Any]) -> str | None:
-    if key is None:
-        return None
-    fast = _fast_context_check(*key)
-    if fast is not None:
-        import fastjsonschema
+class _Contexts:
+    """Each recipient's context (the request's, overlaid with its own) and the first error the
+    campaign's contextSchema finds in it. The request's own context is checked once per call."""
 
-        try:
-            fast(context)
-            return None  # valid: the common case, in microseconds
-        except fastjsonschema.JsonSchemaValueException:
-            pass  # invalid: jsonschema (draft 2020-12) names the path and decides
-    validator = _context_validator(*key)
-    error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
-    if error is None:
-        return None
-    return f"{error.json_path}: {error.message}"
+    def __init__(self, base: dict[str, Any], schema_key: tuple[str, int, str] | None) -> None:
+        self._base = base
+        self._key = schema_key
+        self._fast = _fast_context_check(*schema_key) if schema_key else None
+        self._base_error: list[str | None] = []
+
+    def of(self, own: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+        if own:
+            context = {**self._base, **own}
+            return context, self._error(context)
+        if not self._base_error:
+            self._base_error.append(self._error(self._base))
+        return self._base, self._base_error[0]
+
+    def _error(self, context: dict[str, Any]) -> str | None:
+        if self._key is None:
+            return None
+        if self._fast is not None:
+            import fastjsonschema
+
+            try:
+                self._fast(context)
+                return None  # valid: the common case, in microseconds
+            except fastjsonschema.JsonSchemaValueException:
+                pass  # invalid: jsonschema (draft 2020-12) names the path and decides
+        validator = _context_validator(*self._key)
+        error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
+        if error is None:
+            return None
+        return f"{error.json_path}: {error.message}"
 
 
 Verdict = list[Any]  # [userId, "accepted" | "rejected", reason, detail]: as the record stores it
-Entry = tuple[str, str]  # (userId, the recipient's queue entry encoded as JSON)
+Entry = tuple[str, bytes]  # (userId, the recipient's queue entry encoded as JSON)
 
 
 def _rejected(user_id: str, reason: str, detail: str) -> Verdict:
@@ -207,13 +223,13 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
     they are the caller's bug. Anything about the person is a per-recipient rejection."""
     channel = campaign["channel"]
     default_namespace = (campaign.get("audience") or {}).get("namespace", "email")
-    base_context = call.context or {}
     max_context = get_settings().max_context_bytes
     # A context cannot outgrow the body it came in: most calls skip the per-recipient measure.
     check_sizes = call.size is None or call.size > max_context
     schema = campaign.get("contextSchema")
     schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
-    encode = delivery_queue.dumps
+    encode = trigger_body.encode
+    contexts = _Contexts(call.context or {}, schema_key)
     verdicts: list[Verdict] = []
     entries: list[Entry] = []
     field_errors: list[FieldError] = []
@@ -240,9 +256,7 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
         if problem:
             verdicts.append(_rejected(user_id, "invalid_address", f"The address from the {source} {problem}"))
             continue
-        own_context = recipient.get("context")
-        context = {**base_context, **own_context} if own_context else base_context
-        context_error = _context_error(schema_key, context)
+        context, context_error = contexts.of(recipient.get("context"))
         if context_error:
             verdicts.append(_rejected(user_id, "invalid_context", context_error))
             continue
@@ -255,9 +269,9 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
                 "context": context,
             }
         )
-        # The context's size is its JSON in UTF-8. The entry holds it, and a character is at most
-        # 4 bytes, so only an entry near the limit needs the exact measure.
-        if check_sizes and len(encoded) * 4 > max_context and len(encode(context).encode()) > max_context:
+        # The context's size is its JSON in UTF-8; the entry holds it, so only an entry over the
+        # limit needs the exact measure.
+        if check_sizes and len(encoded) > max_context and len(encode(context)) > max_context:
             verdicts.append(_rejected(user_id, "context_too_large", f"context is over {max_context // 1024} KB"))
             continue
         verdicts.append([user_id, "accepted", None, None])
