@@ -46,13 +46,22 @@ class CpuResults:
     delivery: dict[str, Figure]  # per email, by mix: "single" (1 recipient per call), "per20"
 
 
-def _cpu_ms(run: Callable[[], tuple[float, int]], rounds: int) -> tuple[float, list[float]]:
-    """Median over rounds of CPU milliseconds per unit; `run` does one round: (CPU seconds, units)."""
-    samples = []
+def _interleaved(
+    product: Callable[[], tuple[float, int]], floor: Callable[[], tuple[float, int]], rounds: int
+) -> tuple[tuple[float, list[float]], tuple[float, list[float]]]:
+    """Median CPU milliseconds per unit of the product and of its floor over `rounds` rounds each
+    (a run does one round: CPU seconds, units), their rounds alternating: on a shared machine the
+    speed drifts over seconds, and alternating exposes both to the same drift."""
+    product_samples: list[float] = []
+    floor_samples: list[float] = []
     for _ in range(rounds):
-        seconds, units = run()
-        samples.append(seconds * 1000 / units)
-    return statistics.median(samples), samples
+        for run, samples in ((product, product_samples), (floor, floor_samples)):
+            seconds, units = run()
+            samples.append(seconds * 1000 / units)
+    return (
+        (statistics.median(product_samples), product_samples),
+        (statistics.median(floor_samples), floor_samples),
+    )
 
 
 def _timed(action: Callable[[], int]) -> tuple[float, int]:
@@ -111,8 +120,7 @@ def trigger_figure(work: Workload, recipients: int, iterations: int, rounds: int
                     method(**params)
             return iterations
 
-        ms, samples = _cpu_ms(product, rounds)
-        floor_ms, _ = _cpu_ms(lambda: _timed(floor), rounds)
+        (ms, samples), (floor_ms, _) = _interleaved(product, lambda: _timed(floor), rounds)
     work.fake.queues.clear()
     return Figure(ms, floor_ms, samples)
 
@@ -161,9 +169,8 @@ def delivery_figure(work: Workload, per_call: int, invocations: int, rounds: int
 
             return _timed(invoke)
 
-        ms, samples = _cpu_ms(product, rounds)
         floor = _delivery_floor(work, warm)
-        floor_ms, _ = _cpu_ms(lambda: _timed(lambda: floor(invocations)), rounds)
+        (ms, samples), (floor_ms, _) = _interleaved(product, lambda: _timed(lambda: floor(invocations)), rounds)
     return Figure(ms, floor_ms, samples)
 
 
@@ -237,8 +244,8 @@ def _live_campaign(work: Workload) -> dict[str, Any]:
 
 
 def run(work: Workload, *, quick: bool = False) -> CpuResults:
-    rounds = 3
-    trigger_plan = {1: 20, 20: 6, 1000: 1} if quick else {1: 150, 20: 40, 1000: 2}
+    rounds = 3 if quick else 5
+    trigger_plan = {1: 20, 20: 6, 1000: 1} if quick else {1: 150, 20: 40, 1000: 4}
     trigger = {n: trigger_figure(work, n, iterations, rounds) for n, iterations in trigger_plan.items()}
     invocations = 2 if quick else 8
     delivery = {

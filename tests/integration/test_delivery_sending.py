@@ -125,3 +125,37 @@ def test_a_new_campaign_version_sends_from_its_own_sender(api: Api, queue: Queue
 
     # Then each email names the sender of its own version
     assert [e["from"] for e in outbox()] == ["Shop One <orders@example.com>", "Loja Dois Ção <orders@example.com>"]
+
+
+def test_the_recipients_sent_before_another_one_failed_are_recorded_sent_not_unconfirmed(
+    api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a message of ten recipients, one of whose claims fails once with an unexpected error
+    campaign = api.live_campaign()
+    people = recipients(10)
+    answer = api.trigger(trigger_body(campaign["id"], people, requestId="one-fails-once"))
+    real_claim = store.claim_recipient
+    failed_once: list[str] = []
+
+    def claim(claim: store.Claim) -> store.RecipientState | None:
+        if claim.user_id == "user3@example.com" and not failed_once:
+            failed_once.append(claim.user_id)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+        return real_claim(claim)
+
+    monkeypatch.setattr(store, "claim_recipient", claim)
+
+    # When delivery runs: the message fails and comes back, then is delivered again
+    first = invoke_delivery(queue, queue.receive(visibility=0))
+    assert len(first.failed) == 1
+    recorded = statuses(api, answer.body["executionId"])
+    again = invoke_delivery(queue, queue.receive(visibility=0))
+
+    # Then those sent the first time were recorded sent by it (not left to become send_unconfirmed),
+    # the failed one was sent the second time, and nobody got two emails
+    sent_first = {user for user, (status, _) in recorded.items() if status == "sent"}
+    assert "user3@example.com" not in sent_first
+    assert sent_first  # the others ran alongside and were recorded
+    assert again.failed == set()
+    assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}
+    assert set(statuses(api, answer.body["executionId"]).values()) == {("sent", None)}

@@ -122,7 +122,7 @@ def test_concurrent_duplicates_make_one_execution_and_one_email_per_recipient(
     caller = Principal(key_id="key_0123456789ab", scopes=frozenset({"campaigns:trigger"}), labels=None)
 
     def trigger_once(_: int) -> dict:
-        return trigger_unitary(TriggerCall(body), caller)
+        return trigger_unitary(TriggerCall.from_value(body), caller)
 
     # When all eight arrive together
     answers = run_together(8, trigger_once)

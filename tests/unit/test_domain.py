@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
-from campaign_engine import delivery_queue
+from campaign_engine import delivery_queue, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, bearer_token, principal_from_context
 from campaign_engine.campaigns import merge_patch
@@ -17,9 +18,10 @@ from campaign_engine.models import Recipient, TriggerRequest
 from campaign_engine.trigger import TriggerCall, body_hash, new_execution_id, request_key, request_key_of_execution
 
 
-def recipient(**fields: object) -> dict[str, object]:
-    """A recipient as the validated trigger body holds it."""
-    return Recipient.model_validate({"userId": "u-1", **fields}).model_dump(by_alias=True, exclude_unset=True)
+def recipient(**fields: object) -> trigger_body.Recipient:
+    """A recipient as the trigger decodes it (and as pydantic accepts it)."""
+    dumped = Recipient.model_validate({"userId": "u-1", **fields}).model_dump(by_alias=True, exclude_unset=True)
+    return msgspec.convert(dumped, trigger_body.Recipient)
 
 
 class TestAddresses:
@@ -103,16 +105,16 @@ class TestIds:
         assert request_key_of_execution("../etc/passwd") is None
 
     def test_the_body_hash_ignores_key_order_and_formatting(self) -> None:
-        a = TriggerCall(json.loads('{"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}'))
-        b = TriggerCall(json.loads('{"requestId":"r","recipients":[{"userId":"u"}],"campaignId":"c"}'))
-        c = TriggerCall(json.loads('{"requestId":"r","recipients":[{"userId":"v"}],"campaignId":"c"}'))
+        a = TriggerCall.from_value(json.loads('{"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}'))
+        b = TriggerCall.from_value(json.loads('{"requestId":"r","recipients":[{"userId":"u"}],"campaignId":"c"}'))
+        c = TriggerCall.from_value(json.loads('{"requestId":"r","recipients":[{"userId":"v"}],"campaignId":"c"}'))
         assert body_hash(a) == body_hash(b) != body_hash(c)
 
     def test_a_body_in_python_field_names_hashes_as_the_same_body_in_the_contract_names(self) -> None:
         # pydantic accepts campaign_id for campaignId (populate_by_name); it is still the same request
         contract = {"campaignId": "c", "recipients": [{"userId": "u"}], "requestId": "r"}
         python_names = {"campaign_id": "c", "recipients": [{"user_id": "u"}], "request_id": "r"}
-        assert body_hash(TriggerCall(contract)) == body_hash(
+        assert body_hash(TriggerCall.from_value(contract)) == body_hash(
             TriggerCall.from_model(TriggerRequest.model_validate(python_names))
         )
 

@@ -1,15 +1,17 @@
 """Where a recipient's message goes, per channel, from the AJO recipient shape.
 
 Order: the request's channelData, then the profile, then the userId itself when its
-namespace is the channel's own (email / phone). A recipient is its JSON object as the trigger
-body carries it (validated, keys as the contract spells them)."""
+namespace is the channel's own (email / phone). A recipient is as trigger_body decodes it."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from campaign_engine.trigger_body import Recipient
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PUSH_PLATFORMS = {"apns", "apns_sandbox", "fcm", "gcm", "adm", "baidu", "wns", "mpns"}
@@ -29,8 +31,10 @@ def _first(profile: Mapping[str, Any] | None, paths: tuple[tuple[str, ...], ...]
     if not isinstance(profile, dict):
         return None
     person = profile.get("person")
-    roots = (profile, person) if isinstance(person, dict) else (profile,)
-    for first, *rest in paths:
+    firsts = _FIRST_STEPS[paths]
+    # Most profiles hold none of the fields: one set test per root (C) rules that out.
+    roots = [root for root in (profile, person) if isinstance(root, dict) and not firsts.isdisjoint(root)]
+    for first, *rest in paths:  # paths of one or two steps
         for root in roots:
             node = root.get(first)
             for part in rest:
@@ -40,12 +44,20 @@ def _first(profile: Mapping[str, Any] | None, paths: tuple[tuple[str, ...], ...]
     return None
 
 
+_Paths = tuple[tuple[str, ...], ...]
+_EMAIL_PATHS: _Paths = (("email",), ("personalEmail", "address"), ("workEmail", "address"))
+_PHONE_PATHS: _Paths = (("phone",), ("mobilePhone", "number"), ("homePhone", "number"))
+_FIRST_STEPS: dict[_Paths, frozenset[str]] = {
+    paths: frozenset(path[0] for path in paths) for paths in (_EMAIL_PATHS, _PHONE_PATHS)
+}
+
+
 def profile_email(profile: Mapping[str, Any] | None) -> str | None:
-    return _first(profile, (("email",), ("personalEmail", "address"), ("workEmail", "address")))
+    return _first(profile, _EMAIL_PATHS)
 
 
 def profile_phone(profile: Mapping[str, Any] | None) -> str | None:
-    return _first(profile, (("phone",), ("mobilePhone", "number"), ("homePhone", "number")))
+    return _first(profile, _PHONE_PATHS)
 
 
 def normalize_phone(value: str) -> str:
@@ -60,34 +72,32 @@ def normalize_phone(value: str) -> str:
     return f"+{country}{digits.lstrip('0')}"
 
 
-def resolve_address(channel: str, recipient: Mapping[str, Any], namespace: str) -> tuple[Any | None, str | None]:
+def resolve_address(channel: str, recipient: Recipient, namespace: str) -> tuple[Any | None, str | None]:
     """Returns (address, field) where field names the input it came from, or (None, None)."""
-    data = recipient.get("channelData") or {}
+    data = recipient.channelData
     if channel == "email":
-        given = data.get("emailAddress")
+        given = data.emailAddress if data else None
         if given:
             return given.strip(), "channelData.emailAddress"
-        found = profile_email(recipient.get("profile"))
+        found = profile_email(recipient.profile)
         if found:
             return found.strip(), "profile"
         if namespace.lower() == "email":
-            return recipient["userId"].strip(), "userId"
+            return recipient.userId.strip(), "userId"
         return None, None
     if channel == "sms":
-        given = data.get("mobilePhoneNumber")
+        given = data.mobilePhoneNumber if data else None
         if given:
             return normalize_phone(given), "channelData.mobilePhoneNumber"
-        found = profile_phone(recipient.get("profile"))
+        found = profile_phone(recipient.profile)
         if found:
             return normalize_phone(found), "profile"
         if namespace.lower() in ("phone", "phonenumber", "mobile"):
-            return normalize_phone(recipient["userId"]), "userId"
+            return normalize_phone(recipient.userId), "userId"
         return None, None
-    info = data.get("pushInfo") or {}
-    if info.get("token"):
-        return {"appID": info.get("appID"), "platform": (info.get("platform") or "").lower(), "token": info["token"]}, (
-            "channelData"
-        )
+    info = data.pushInfo if data else None
+    if info and info.token:
+        return {"appID": info.appID, "platform": (info.platform or "").lower(), "token": info.token}, "channelData"
     return None, None
 
 

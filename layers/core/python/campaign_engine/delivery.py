@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -143,9 +143,14 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
     campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
     attempt_id = uuid.uuid4().hex
     recipients = message["recipients"]
-    results = _deliver_all(message, campaign, recipients, attempt_id, invocation)
+    results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    recorded = [(r, res) for r, res in zip(recipients, results, strict=True) if res.state not in PENDING]
+    # A recipient that raised (or was not started after one did) has no result: it is retried
+    # with the message. The others' outcomes are recorded all the same, so that a recipient sent
+    # here is `sent` when the message comes back, not resolved as unconfirmed.
+    recorded = [
+        (r, res) for r, res in zip(recipients, results, strict=True) if res is not None and res.state not in PENDING
+    ]
     outcomes = [
         store.Outcome(
             execution_id=message["executionId"],
@@ -164,8 +169,10 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
         for r, res in recorded
     ]
     invocation.add(outcomes, [res.claimed for _, res in recorded])
-    _count(outcomes, duplicates=sum(res.state == "duplicate" for res in results))
-    retries = [res for res in results if res.state in ("retry", "wait")]
+    _count(outcomes, duplicates=sum(res is not None and res.state == "duplicate" for res in results))
+    if error is not None:
+        raise error
+    retries = [res for res in results if res is not None and res.state in ("retry", "wait")]
     logger.debug(
         "message delivered",
         execution_id=message["executionId"],
@@ -188,22 +195,34 @@ def _deliver_all(
     recipients: list[dict[str, Any]],
     attempt_id: str,
     invocation: Invocation,
-) -> list[Result]:
-    """_deliver_one for every recipient, results in order. A lone recipient runs on this thread:
-    there is nothing to overlap it with, and a hand-off to the pool would only cost CPU."""
+) -> tuple[list[Result | None], Exception | None]:
+    """_deliver_one for every recipient: results in order (None where it raised or never started)
+    and the first error. A lone recipient runs on this thread: there is nothing to overlap it
+    with, and a hand-off to the pool would only cost CPU."""
     ref = invocation.outcome_ref
     if len(recipients) == 1:
-        return [_deliver_one(message, campaign, recipients[0], attempt_id, ref)]
+        try:
+            return [_deliver_one(message, campaign, recipients[0], attempt_id, ref)], None
+        except Exception as error:
+            return [None], error
     pool = invocation.pool()
     futures = [pool.submit(_deliver_one, message, campaign, r, attempt_id, ref) for r in recipients]
-    try:
-        return [future.result() for future in futures]
-    finally:
-        # If one raised, the recipients not started yet are not started, and the message is not
-        # decided before the sends under way have ended (as when the pool was the message's own).
-        for future in futures:
-            future.cancel()
-        wait(futures)
+    first_error: Exception | None = None
+    results: list[Result | None] = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except CancelledError:
+            results.append(None)
+        except Exception as error:
+            results.append(None)
+            if first_error is None:
+                first_error = error
+                # The recipients not started yet are not started; those under way finish, and
+                # their results are kept: the message is not decided before they have ended.
+                for pending in futures:
+                    pending.cancel()
+    return results, first_error
 
 
 def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,7 +276,7 @@ class ExecutionRecord:
     idempotent_until: int
     expires_at: int
     # [userId, status, reason|None, detail|None, locale-hint|None] per recipient, in request order
-    verdicts: list[list[Any]]
+    verdicts: Sequence[Sequence[Any]]  # [userId, status, reason, detail] per recipient
     channel: str = "email"
     extra: dict[str, Any] = field(default_factory=dict)
 
