@@ -1,6 +1,5 @@
 """SQS consumer: render, claim, send, record. Failed records come back with backoff."""
 
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -37,10 +36,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The outcomes of the whole batch are written when it ends; if that fails, the function fails
     # and every record comes back to find its claims.
     with Invocation() as invocation:
+        # Every message starts at once, so that their waits on DynamoDB and SES overlap; the batch
+        # processor then takes each one's result in turn and reports the failed ones.
+        started = {
+            record["messageId"]: invocation.submit(deliver, SQSRecord(record), invocation)
+            for record in event.get("Records", [])
+        }
         return dict(
             process_partial_response(
                 event=event,
-                record_handler=partial(deliver, invocation=invocation),
+                record_handler=lambda record: started[record.message_id].result(),
                 processor=processor,
                 context=context,
             )

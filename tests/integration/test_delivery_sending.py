@@ -59,7 +59,7 @@ def test_the_messages_of_a_run_share_one_send_pool_that_ends_with_the_run(
     assert set(statuses(api, answer.body["executionId"]).values()) == {("sent", None)}
 
 
-def test_a_lone_recipient_is_sent_on_the_invocations_own_thread(
+def test_a_lone_recipient_is_sent_on_its_messages_thread_without_a_hand_off(
     api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     campaign = api.live_campaign()
@@ -68,8 +68,45 @@ def test_a_lone_recipient_is_sent_on_the_invocations_own_thread(
 
     assert invoke_delivery(queue, queue.receive()).failed == set()
 
-    assert threads == [threading.current_thread()]
+    [thread] = threads
+    assert thread.name.startswith("delivery-message")  # not handed on to the send pool
     assert emails_per_recipient(outbox) == {"user0@example.com": 1}
+
+
+def test_the_messages_of_a_batch_are_delivered_side_by_side(
+    api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given ten one-recipient calls, their messages in one batch, and SES answering slowly
+    campaign = api.live_campaign()
+    for n in range(10):
+        api.trigger(trigger_body(campaign["id"], recipients(1, prefix=f"m{n}-"), requestId=f"side-{n}"))
+    messages = queue.receive()
+    assert len(messages) == 10
+    lock = threading.Lock()
+    sending = [0, 0]  # now, at most
+    real_send = delivery.email_channel.send
+
+    def slow_send(**kwargs: Any) -> str:
+        with lock:
+            sending[0] += 1
+            sending[1] = max(sending[1], sending[0])
+        try:
+            time.sleep(0.05)
+            return real_send(**kwargs)
+        finally:
+            with lock:
+                sending[0] -= 1
+
+    monkeypatch.setattr(delivery.email_channel, "send", slow_send)
+
+    # When one invocation delivers the batch
+    result = invoke_delivery(queue, messages)
+
+    # Then the sends overlapped (one after another, the batch waited ten times on SES), and each
+    # recipient got one email
+    assert result.failed == set()
+    assert sending[1] > 1
+    assert sum(emails_per_recipient(outbox).values()) == 10
 
 
 def test_a_message_is_decided_only_once_none_of_its_sends_is_under_way(

@@ -16,8 +16,9 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -38,6 +39,8 @@ from campaign_engine.settings import get_settings
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
 CLAIM_LEASE_SECONDS = 120
 SEND_THREADS = 8
+# The messages of one batch (the event source's BatchSize) are delivered side by side.
+MESSAGE_THREADS = 10
 # Results that record nothing now: retry (the send certainly did not happen), wait (another
 # attempt holds the claim), duplicate (a final outcome is already recorded).
 PENDING = frozenset({"retry", "wait", "duplicate"})
@@ -86,6 +89,8 @@ class Invocation:
         self._unclaimed: list[store.Outcome] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._messages: ThreadPoolExecutor | None = None
+        self._counts: Counter[str] = Counter()
 
     def pool(self) -> ThreadPoolExecutor:
         """The threads the recipients of a message are sent on side by side (each mostly waits on
@@ -95,6 +100,24 @@ class Invocation:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="delivery-send")
             return self._pool
+
+    def submit(self, work: Callable[..., None], *args: Any) -> Future[None]:
+        """Starts one message of the batch on its own thread: with one recipient per message
+        (the common case of transactional calls) a batch's ten claims and sends used to wait on
+        DynamoDB and SES one after another, most of the function's billed time."""
+        with self._lock:
+            if self._messages is None:
+                self._messages = ThreadPoolExecutor(max_workers=MESSAGE_THREADS, thread_name_prefix="delivery-message")
+            return self._messages.submit(work, *args)
+
+    def count(self, outcomes: list[store.Outcome], duplicates: int) -> None:
+        """Metrics are counted here and emitted once at the end of the run, on its own thread:
+        Powertools metrics are not thread-safe, and one set per run is also fewer log bytes."""
+        with self._lock:
+            self._counts["SendsDeduplicated"] += duplicates
+            for outcome in outcomes:
+                self._counts["MessagesSent"] += outcome.state == "sent"
+                self._counts["MessagesFailed"] += outcome.state == "failed"
 
     def add(self, outcomes: list[store.Outcome], claimed: list[bool]) -> None:
         with self._lock:
@@ -114,6 +137,11 @@ class Invocation:
             reports.add_counts(
                 reports.tally((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
             )
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        for name, value in counts.items():
+            if value:
+                metrics.add_metric(name=name, unit="Count", value=value)
         logger.info(
             "delivery batch recorded",
             sent=sum(o.state == "sent" for o in outcomes),
@@ -125,8 +153,10 @@ class Invocation:
         return self
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()  # nothing is under way by now: each message waits for its sends
+        # Nothing is under way by now: the handler waits for every message, each for its sends.
+        for pool in (self._messages, self._pool):
+            if pool is not None:
+                pool.shutdown()
         if error is None:
             self.flush()
 
@@ -169,7 +199,7 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
         for r, res in recorded
     ]
     invocation.add(outcomes, [res.claimed for _, res in recorded])
-    _count(outcomes, duplicates=sum(res is not None and res.state == "duplicate" for res in results))
+    invocation.count(outcomes, duplicates=sum(res is not None and res.state == "duplicate" for res in results))
     if error is not None:
         raise error
     retries = [res for res in results if res is not None and res.state in ("retry", "wait")]
@@ -223,20 +253,6 @@ def _deliver_all(
                 for pending in futures:
                     pending.cancel()
     return results, first_error
-
-
-def _count(outcomes: Iterable[store.Outcome], duplicates: int) -> None:
-    # Metrics are counted here, on the invocation's thread: Powertools metrics are not thread-safe.
-    if duplicates:
-        metrics.add_metric(name="SendsDeduplicated", unit="Count", value=duplicates)
-    sent = failed = 0
-    for o in outcomes:
-        sent += o.state == "sent"
-        failed += o.state == "failed"
-    if sent:
-        metrics.add_metric(name="MessagesSent", unit="Count", value=sent)
-    if failed:
-        metrics.add_metric(name="MessagesFailed", unit="Count", value=failed)
 
 
 def _deliver_one(
