@@ -261,8 +261,8 @@ def run(
     from local import Stack
 
     # The functions' logs (as Lambda would ship them) are not part of the report.
-    # Pollers as the template's MaximumConcurrency allows (the local default is 8, for heavy soaks).
-    os.environ["LOCAL_MAX_POLLERS"] = "50"
+    # Pollers: the local stack's default (8; LOCAL_MAX_POLLERS). More only wait: every message
+    # sent wakes each waiting poller, and the emulator scans the whole queue for each of them.
     with env.quiet_stdout(), Stack(port=0, moto_port=0) as stack:
         result = measure_stack(stack, emails, concurrency)
         result.emulator_emails, result.emulator_seconds, result.emulator_errors = replay_on_emulator(

@@ -134,6 +134,7 @@ def table(results: dict[str, Any]) -> str:
             row(f"aws_requests_per_email.{mix}.{service}")
     for mix in results.get("cost_per_million_emails_usd", {}):
         row(f"cost_per_million_emails_usd.{mix}.total", unit=" $")
+        row(f"cost_per_million_emails_usd.{mix}.total_with_logs_and_storage", unit=" $")
     row("local_emails_per_second", unit="/s")
     row("local_emulator_emails_per_second", unit="/s")
     row("local_throughput_ratio")
