@@ -36,8 +36,9 @@ lint: venv
 unit integration e2e: venv
 	$(BIN)/python -m pytest -q tests/$@
 
+# sam build needs python3.13 on PATH (the functions' runtime): the venv's, whatever else is there.
 build: venv
-	$(BIN)/sam build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
 bench: venv
 	$(BIN)/python -m benchmarks
