@@ -13,7 +13,9 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,52 @@ def test_a_triggered_email_shows_in_the_outbox_until_cleared(local_stack: Stack)
     status, _, _ = local_stack.request("DELETE", "/_local/outbox")
     assert status == 204
     assert mine() == []
+
+
+def test_a_thousand_recipients_sent_four_times_at_once_are_one_execution_and_one_email_each(
+    local_stack: Stack,
+) -> None:
+    # Given a live campaign and one call of 1,000 recipients, which a client sends four times at once
+    campaign_id = local_stack.seed_demo()
+    run = uuid.uuid4().hex[:8]
+    body = demo_trigger(campaign_id, f"thousand-{run}")
+    template = body["recipients"][0]
+    addresses = [f"t{run}-{i}@example.com" for i in range(1000)]
+    body["recipients"] = [
+        {**template, "userId": a, "channelData": {"emailAddress": a}, "context": {"code": f"{i:06d}"}}
+        for i, a in enumerate(addresses)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: local_stack.request("POST", "/im/executions/unitary", body), range(4)))
+
+    # Then every answer is the same execution, with all 1,000 accepted
+    assert {status for status, _, _ in answers} == {202}
+    assert len({answer["executionId"] for _, _, answer in answers}) == 1
+    execution_id = answers[0][2]["executionId"]
+    assert all(sum(r["status"] == "accepted" for r in answer["recipients"]) == 1000 for _, _, answer in answers)
+
+    # And every recipient is sent exactly one email, and recorded sent, page by page
+    def all_sent() -> dict[str, Any] | None:
+        _, _, status = local_stack.request("GET", f"/im/executions/{execution_id}?limit=1")
+        return status if status["counts"].get("sent") == 1000 else None
+
+    status = wait_for(all_sent, timeout=180, interval=1)
+    assert status["status"] == "completed"
+    assert local_stack.outbox is not None
+    sent = Counter(
+        item["to"] for channel in local_stack.outbox.channels for item in channel.messages() if item["to"] in addresses
+    )
+    assert sent == dict.fromkeys(addresses, 1)
+    seen: list[str] = []
+    token = None
+    while True:
+        query = f"?limit=400&nextToken={token}" if token else "?limit=400"
+        _, _, page = local_stack.request("GET", f"/im/executions/{execution_id}{query}")
+        seen += [r["userId"] for r in page["recipients"] if r["status"] == "sent"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(addresses)
 
 
 def test_the_local_routes_need_the_admin_key(local_stack: Stack) -> None:

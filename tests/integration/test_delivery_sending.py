@@ -196,3 +196,31 @@ def test_the_recipients_sent_before_another_one_failed_are_recorded_sent_not_unc
     assert again.failed == set()
     assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}
     assert set(statuses(api, answer.body["executionId"]).values()) == {("sent", None)}
+
+
+def test_a_runs_outcomes_split_over_several_items_are_all_read_back(
+    api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given outcome items so small that one run's ten outcomes need several of them
+    monkeypatch.setattr(store, "OUTCOME_CHUNK_BYTES", 200)
+
+    campaign = api.live_campaign()
+    people = recipients(10)
+    answer = api.trigger(trigger_body(campaign["id"], people, requestId="split-outcomes"))
+
+    # When delivery runs
+    assert invoke_delivery(queue, queue.receive()).failed == set()
+    parts = [
+        item
+        for item in store.aws.dynamodb().scan(TableName=store.get_settings().executions_table)["Items"]
+        if item["pk"]["S"].startswith("OUT#")
+    ]
+
+    # Then the outcomes were spread over several items, and every recipient reads back as sent
+    # with its message id (claims point at the run's outcome items)
+    assert len(parts) > 2
+    assert {int(p["parts"]["N"]) for p in parts} == {len(parts)}
+    recorded = api.execution(answer.body["executionId"], limit="100").body["recipients"]
+    assert {r["status"] for r in recorded} == {"sent"}
+    assert all(r.get("messageId") for r in recorded)
+    assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}

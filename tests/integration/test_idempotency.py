@@ -5,9 +5,11 @@ caller notices: HTTP answers, emails in the outbox, statuses in GET /im/executio
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from campaign_engine import delivery_queue
+from campaign_engine import delivery_queue, trigger
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import Clock, drain_delivery, emails_per_recipient, recipients, run_together, statuses
 
@@ -67,7 +69,7 @@ def test_the_same_request_id_with_another_body_is_409_request_id_reused(api: Api
 
 
 def test_a_retry_after_the_trigger_died_before_queueing_everything_delivers_each_recipient_once(
-    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+    api: Api, queue: Queue, outbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a trigger whose first attempt writes its record, queues the first message of three, then dies
     campaign = api.live_campaign()
@@ -76,19 +78,20 @@ def test_a_retry_after_the_trigger_died_before_queueing_everything_delivers_each
     real_enqueue = delivery_queue.enqueue
     calls: list[int] = []
 
-    def dies_once(bodies: list[str]) -> None:
+    def dies_once(bodies: list[str], **options: Any) -> None:
         calls.append(len(bodies))
         if len(calls) == 1:
-            real_enqueue(bodies[:1])
+            real_enqueue(bodies[:1], **options)
             raise ConnectionError("the function died while queueing")
-        real_enqueue(bodies)
+        real_enqueue(bodies, **options)
 
     monkeypatch.setattr(delivery_queue, "enqueue", dies_once)
 
-    # When the caller gets a 500 and retries with the same requestId
+    # When the caller gets a 500 and retries with the same requestId, after the first call's timeout
     failed = api.trigger(body)
     assert failed.status == 500
     assert failed.body["code"] == "internal_error"
+    clock.advance(trigger.FIRST_CALL_MAX_SECONDS)
     retried = api.trigger(body)
 
     # Then the retry is accepted under the execution the first attempt recorded, and re-queues what was not sent
@@ -141,6 +144,40 @@ def test_concurrent_duplicates_make_one_execution_and_one_email_per_recipient(
     drain_delivery(queue)
     assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}
     assert set(statuses(api, answers[0]["executionId"]).values()) == {("sent", None)}
+
+
+def test_a_duplicate_while_the_first_call_may_still_run_queues_its_copies_for_after_it(
+    api: Api, queue: Queue, outbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first call that queued its recipients, and delivery that has not claimed them yet
+    campaign = api.live_campaign()
+    people = recipients(12)
+    body = trigger_body(campaign["id"], people, requestId="in-flight")
+    delays: list[int] = []
+    real_enqueue = delivery_queue.enqueue
+
+    def recording(bodies: list[str], *, delay_seconds: int = 0) -> None:
+        delays.append(delay_seconds)
+        real_enqueue(bodies, delay_seconds=delay_seconds)
+
+    monkeypatch.setattr(delivery_queue, "enqueue", recording)
+    first = api.trigger(body)
+
+    # When a duplicate arrives 3 s later (the first call could still be queueing), and another
+    # after the first call's timeout
+    clock.advance(3)
+    second = api.trigger(body)
+    clock.advance(trigger.FIRST_CALL_MAX_SECONDS)
+    third = api.trigger(body)
+
+    # Then both replay the first answer; the first's copies are delivered only once the first
+    # call must have ended (SQS keeps them invisible), the later one's at once
+    assert first.body == second.body == third.body
+    assert delays == [0, trigger.FIRST_CALL_MAX_SECONDS - 3, 0]
+    visible = queue.receive(visibility=0)  # the first call's two messages and the third's: not the second's
+    assert len(visible) == 4
+    drain_delivery(queue)
+    assert emails_per_recipient(outbox) == {p["userId"]: 1 for p in people}
 
 
 def _configure_window(monkeypatch: pytest.MonkeyPatch, hours: int) -> None:

@@ -51,8 +51,9 @@ def fits_in_message(header: dict[str, Any], recipient: dict[str, Any]) -> bool:
     return len(single.encode()) <= MAX_MESSAGE_BYTES
 
 
-def enqueue(bodies: list[str]) -> None:
-    """Sends every body, ten per request and within the request size limit; retries refused entries."""
+def enqueue(bodies: list[str], *, delay_seconds: int = 0) -> None:
+    """Sends every body, ten per request and within the request size limit; retries refused entries.
+    `delay_seconds` (at most 900) keeps the messages invisible that long."""
     client = aws.sqs()
     url = get_settings().delivery_queue_url
     batch: list[str] = []
@@ -60,16 +61,19 @@ def enqueue(bodies: list[str]) -> None:
     for body in bodies:
         length = len(body.encode())
         if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_MESSAGE_BYTES):
-            _send_batch(client, url, batch)
+            _send_batch(client, url, batch, delay_seconds)
             batch, size = [], 0
         batch.append(body)
         size += length
     if batch:
-        _send_batch(client, url, batch)
+        _send_batch(client, url, batch, delay_seconds)
 
 
-def _send_batch(client: Any, url: str, bodies: list[str]) -> None:
-    entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+def _send_batch(client: Any, url: str, bodies: list[str], delay_seconds: int = 0) -> None:
+    entries: list[dict[str, Any]] = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+    if delay_seconds:
+        for entry in entries:
+            entry["DelaySeconds"] = delay_seconds
     for attempt in range(5):
         response = client.send_message_batch(QueueUrl=url, Entries=entries)
         failed = {f["Id"] for f in response.get("Failed", [])}

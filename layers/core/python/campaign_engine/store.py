@@ -559,36 +559,51 @@ def write_outcome_batch(ref: str, outcomes: list[Outcome]) -> None:
         chunks[-1][key] = entry
         size += length
     expires = max(o.expires_at for o in outcomes)
-    for number, chunk in enumerate(chunks):
+    # Part 0 says how many parts there are and is written last: readers fetch it by key (no
+    # query per batch), and its presence means every part is there.
+    for number, chunk in reversed(list(enumerate(chunks))):
         aws.dynamodb().put_item(
             TableName=get_settings().executions_table,
             Item={
                 "pk": _s(ref),
                 "sk": _s(f"OUTCOMES#{number}"),
                 "expiresAt": _n(expires),
+                "parts": _n(len(chunks)),
                 "outcomes": _s(json.dumps(chunk, separators=(",", ":"))),
             },
         )
 
 
 def get_outcome_batches(refs: Iterable[str]) -> dict[str, list[Any]]:
-    """Outcome entries by "executionId|userId", from the given batches."""
+    """Outcome entries by "executionId|userId", from the given batches: their first parts by key,
+    100 per request (an execution of 1,000 recipients spans dozens of batches), then any others."""
     found: dict[str, list[Any]] = {}
-    for ref in set(refs):
-        kwargs: dict[str, Any] = {
-            "TableName": get_settings().executions_table,
-            "KeyConditionExpression": "pk = :ref",
-            "ExpressionAttributeValues": {":ref": _s(ref)},
-            "ConsistentRead": True,
-        }
-        while True:
-            response = aws.dynamodb().query(**kwargs)
-            for item in response.get("Items", []):
-                found.update(json.loads(item["outcomes"]["S"]))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    more: list[dict[str, Any]] = []
+    for item in _get_items([{"pk": _s(ref), "sk": _s("OUTCOMES#0")} for ref in set(refs)]):
+        found.update(json.loads(item["outcomes"]["S"]))
+        parts = int(item.get("parts", {}).get("N", "1"))
+        more += [{"pk": item["pk"], "sk": _s(f"OUTCOMES#{n}")} for n in range(1, parts)]
+    for item in _get_items(more):
+        found.update(json.loads(item["outcomes"]["S"]))
     return found
+
+
+def _get_items(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BatchGetItem of the executions table, strongly consistent, unprocessed keys retried."""
+    table = get_settings().executions_table
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        pending: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        for attempt in range(8):
+            response = aws.dynamodb().batch_get_item(RequestItems=pending)
+            items += response.get("Responses", {}).get(table, [])
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed after retries")
+    return items
 
 
 def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 import uuid
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 # Claims and records outlive every possible redelivery (queue retention, then the DLQ).
 RETENTION = timedelta(days=30)
+# The trigger function's timeout (template.yaml, Globals): a call whose record is younger may still
+# be queueing its recipients.
+FIRST_CALL_MAX_SECONDS = 10
 
 
 def request_key(campaign_id: str, request_id: str) -> str:
@@ -367,7 +371,7 @@ def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
     return record
 
 
-def _enqueue(record: store.ExecutionRecord, entries: list[Entry]) -> None:
+def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_seconds: int = 0) -> None:
     header = {
         "executionId": record.execution_id,
         "requestId": record.request_id,
@@ -376,7 +380,8 @@ def _enqueue(record: store.ExecutionRecord, entries: list[Entry]) -> None:
         "createdAt": record.created_at,
         "expiresAt": record.expires_at,
     }
-    delivery_queue.enqueue(list(delivery_queue.pack_encoded(header, (encoded for _, encoded in entries))))
+    bodies = list(delivery_queue.pack_encoded(header, (encoded for _, encoded in entries)))
+    delivery_queue.enqueue(bodies, delay_seconds=delay_seconds)
 
 
 def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[Entry]) -> dict[str, Any]:
@@ -389,13 +394,19 @@ def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, e
             extra={"requestId": existing.request_id},
         )
     # Re-queue what the first call accepted and delivery has not claimed: the first call may
-    # have died before queueing. Duplicates are dropped by delivery's send guard.
+    # have died before queueing. Duplicates are dropped by delivery's send guard. While the first
+    # call may still be running (a duplicate sent at the same time), its copies are delivered
+    # only once it must have ended: by then the first call's own messages are queued, and these
+    # copies find their recipients done instead of each waiting on another run's claim.
     accepted = {v[0] for v in existing.verdicts if v[1] == "accepted"}
     claimed = {s.user_id for s in store.iter_recipient_states(existing.execution_id)}
     missing = [e for e in entries if e[0] in accepted and e[0] not in claimed]
+    delay = 0
     if missing:
-        _enqueue(existing, missing)
-    logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing))
+        age = time.time() - datetime.fromisoformat(existing.created_at.replace("Z", "+00:00")).timestamp()
+        delay = max(0, min(FIRST_CALL_MAX_SECONDS, math.ceil(FIRST_CALL_MAX_SECONDS - age)))
+        _enqueue(existing, missing, delay_seconds=delay)
+    logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing), delay_seconds=delay)
     metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)
     return _answer(existing)
 
