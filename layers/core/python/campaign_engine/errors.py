@@ -37,6 +37,17 @@ def validation_failed(errors: list[FieldError], detail: str | None = None) -> Do
     )
 
 
+def check_body_size(body: str, limit: int) -> None:
+    """413 for a body over `limit` bytes, before anything parses it."""
+    if len(body) > limit:
+        raise DomainError(
+            code="payload_too_large",
+            status=413,
+            title="Payload too large",
+            detail=f"The body is over {limit // (1024 * 1024)} MB; send fewer recipients per call",
+        )
+
+
 def invalid_json(reason: str) -> DomainError:
     return DomainError(
         code="invalid_json",

@@ -10,21 +10,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from campaign_engine.auth import Principal, principal_from_context
-from campaign_engine.errors import DomainError
+from campaign_engine.errors import DomainError, check_body_size
 from campaign_engine.routes.problems import PROBLEM_JSON, install_error_handlers, problem_response
 from campaign_engine.settings import get_settings
 
 
 def _parse_body(body: str) -> Any:
     # The size check lives here because Powertools parses the body before any route runs.
-    limit = get_settings().max_body_bytes
-    if len(body) > limit:
-        raise DomainError(
-            code="payload_too_large",
-            status=413,
-            title="Payload too large",
-            detail=f"The body is over {limit // (1024 * 1024)} MB; send fewer recipients per call",
-        )
+    check_body_size(body, get_settings().max_body_bytes)
     return json.loads(body)
 
 

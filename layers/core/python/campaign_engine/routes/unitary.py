@@ -20,6 +20,7 @@ from campaign_engine.errors import (
     PROBLEM_JSON,
     DomainError,
     FieldError,
+    check_body_size,
     field_errors_from_pydantic,
     internal_error,
     invalid_json,
@@ -52,14 +53,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 
 def parse_call(body: str) -> TriggerCall:
     """The body as a valid TriggerCall, or the 400/413 that explains why it is not one."""
-    limit = get_settings().max_body_bytes
-    if len(body) > limit:
-        raise DomainError(
-            code="payload_too_large",
-            status=413,
-            title="Payload too large",
-            detail=f"The body is over {limit // (1024 * 1024)} MB; send fewer recipients per call",
-        )
+    check_body_size(body, get_settings().max_body_bytes)
     if not body.strip():
         raise validation_failed([FieldError("body", "is required")])
     try:
