@@ -348,7 +348,8 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
         reports.add_counts(reports.tally(rejected))
     accepted = len(entries)
     metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
-    metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)
+    if len(verdicts) > accepted:  # a zero is not worth its bytes in every call's metrics line
+        metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)
     # Debug, not info: a line per call was the largest log cost per email (CloudWatch Logs ingestion);
     # the execution record and the metrics above already say it. POWERTOOLS_LOGGER_SAMPLE_RATE
     # turns debug lines on for a share of invocations.
