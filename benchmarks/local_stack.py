@@ -261,7 +261,7 @@ def run(
     from local import Stack
 
     # The functions' logs (as Lambda would ship them) are not part of the report.
-    # Pollers: the local stack's default (8; LOCAL_MAX_POLLERS). More only wait: every message
+    # Pollers: the local stack's default (16; LOCAL_MAX_POLLERS). Many more only wait: every message
     # sent wakes each waiting poller, and the emulator scans the whole queue for each of them.
     with env.quiet_stdout(), Stack(port=0, moto_port=0) as stack:
         result = measure_stack(stack, emails, concurrency)

@@ -12,7 +12,7 @@ from local import Stack
 
 
 def test_soak_loses_and_duplicates_nothing(local_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    # The full 10,000 in `make test` too (about 6 minutes here); SOAK_RECIPIENTS makes it shorter
+    # The full 10,000 in `make test` too (about 3 minutes here); SOAK_RECIPIENTS makes it shorter
     # while working on something else.
     recipients = int(os.environ.get("SOAK_RECIPIENTS", "10000"))
     result = run_soak(local_stack, recipients=recipients, concurrency=16, per_call=25, replay_share=0.1)
