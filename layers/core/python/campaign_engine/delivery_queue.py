@@ -46,11 +46,6 @@ def pack_encoded(header: dict[str, Any], encoded_recipients: Iterable[bytes]) ->
         yield (head[:-3] + b"[" + b",".join(chunk) + b"]}").decode()
 
 
-def fits_in_message(header: dict[str, Any], recipient: dict[str, Any]) -> bool:
-    single = dumps({"v": MESSAGE_FORMAT, **header, "recipients": [recipient]})
-    return len(single.encode()) <= MAX_MESSAGE_BYTES
-
-
 def enqueue(bodies: list[str], *, delay_seconds: int = 0) -> None:
     """Sends every body, ten per request and within the request size limit; retries refused entries.
     `delay_seconds` (at most 900) keeps the messages invisible that long."""
