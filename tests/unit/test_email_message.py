@@ -15,19 +15,21 @@ import pytest
 from campaign_engine import email_message
 from campaign_engine.email_message import build_email
 
+# The one email every test starts from; each overrides what it is about.
+DEFAULTS: dict[str, Any] = {
+    "from_email": "news@example.com",
+    "from_name": "Loja Ção",
+    "to": "ann@example.com",
+    "reply_to": "help@example.com",
+    "subject": "Olá Ann — 20% off ✓",
+    "html": "<p>Olá <b>Ann</b></p>",
+    "text": "Olá Ann",
+    "headers": None,
+}
+
 
 def build(**overrides: Any) -> bytes:
-    arguments: dict[str, Any] = {
-        "from_email": "news@example.com",
-        "from_name": "Loja Ção",
-        "to": "ann@example.com",
-        "reply_to": "help@example.com",
-        "subject": "Olá Ann — 20% off ✓",
-        "html": "<p>Olá <b>Ann</b></p>",
-        "text": "Olá Ann",
-        "headers": None,
-    } | overrides
-    return build_email(**arguments)
+    return build_email(**(DEFAULTS | overrides))
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -150,16 +152,7 @@ def test_extra_recipients_or_replaced_headers_are_refused(overrides: dict[str, A
 
 def stdlib_built(**overrides: Any) -> bytes:
     """The same email built entirely with the stdlib's EmailMessage (as build_email once did)."""
-    args: dict[str, Any] = {
-        "from_email": "news@example.com",
-        "from_name": "Loja Ção",
-        "to": "ann@example.com",
-        "reply_to": "help@example.com",
-        "subject": "Olá Ann — 20% off ✓",
-        "html": "<p>Olá <b>Ann</b></p>",
-        "text": "Olá Ann",
-        "headers": None,
-    } | overrides
+    args = DEFAULTS | overrides
     smtp = policy.SMTP.clone(cte_type="7bit", refold_source="none")
     message = EmailMessage(policy=smtp)
     message["From"] = Address(args["from_name"] or "", addr_spec=args["from_email"])
