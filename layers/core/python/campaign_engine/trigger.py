@@ -81,10 +81,6 @@ class TriggerCall:
         return self.body.requestId
 
     @property
-    def recipients(self) -> list[trigger_body.Recipient]:
-        return self.body.recipients
-
-    @property
     def context(self) -> dict[str, Any] | None:
         return self.body.context
 
