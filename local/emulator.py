@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local import client
+from local import client, sqs_limits
 from local.template import REGION, Template
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class Emulator:
         }
 
     def create_resources(self, template: Template, sender_domains: list[str]) -> None:
+        sqs_limits.install()  # the queues refuse what AWS's would: no test passes on moto's leniency
         self._create_tables(template)
         self._create_queues(template)
         sesv2: SESV2Client = self.client("sesv2")

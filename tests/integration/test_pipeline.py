@@ -159,7 +159,9 @@ def test_a_retry_after_the_campaign_stopped_still_gets_its_first_answer(api: Api
     fresh = api.trigger(trigger_body(campaign["id"], requestId="after-stop"))
     assert (fresh.status, fresh.body["code"]) == (409, "campaign_not_live")
     queue.drain()
-    assert len(outbox()) == 2, "the accepted request is still delivered once"
+    assert outbox() == [], "a stop reaches messages already queued"
+    recipients = api.execution(first.body["executionId"]).body["recipients"]
+    assert {(r["status"], r["reason"]) for r in recipients} == {("excluded", "campaign_stopped")}
 
 
 def test_a_stop_reaches_warm_trigger_containers_within_the_campaign_cache_time(

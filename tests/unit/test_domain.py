@@ -95,6 +95,28 @@ class TestQueuePacking:
         assert all(len(b.encode()) <= delivery_queue.MAX_MESSAGE_BYTES for b in bodies)
         assert sum(len(json.loads(b)["recipients"]) for b in bodies) == 5
 
+    def test_the_largest_header_with_the_largest_entry_fits_one_sqs_message(self) -> None:
+        # requestId and campaignId at their longest, of the characters JSON spells longest
+        header = {
+            "executionId": "f" * 32,
+            "requestId": "\x00" * 256,
+            "campaignId": "\x00" * 128,
+            "campaignVersion": 10**9,
+            "createdAt": "2026-12-01T09:00:00.000000Z",
+            "expiresAt": 10**11,
+        }
+        entry = b'"' + b"x" * (delivery_queue.MAX_ENTRY_BYTES - 2) + b'"'
+        [body] = delivery_queue.pack_encoded(header, [entry])
+        assert len(body.encode()) <= delivery_queue.SQS_MAX_MESSAGE_BYTES
+
+    def test_characters_sqs_refuses_are_sent_as_json_escapes(self) -> None:
+        entries = [{"userId": "u", "context": {"code": "A\uffffB\ufffe"}}]
+        [body] = delivery_queue.pack_messages({**self.header, "requestId": "r\uffff"}, entries)
+        assert "\uffff" not in body
+        assert "\ufffe" not in body
+        assert json.loads(body)["recipients"] == entries
+        assert json.loads(body)["requestId"] == "r\uffff"
+
 
 class TestIds:
     def test_an_execution_id_leads_back_to_its_request(self) -> None:

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from campaign_engine import aws, feedback, reports, store
+from campaign_engine import aws, campaign_gate, feedback, reports, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -173,7 +173,11 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
     campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
     attempt_id = uuid.uuid4().hex
     recipients = message["recipients"]
-    results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation)
+    # A campaign stopped, archived or past its window since these recipients were accepted sends
+    # them nothing; each is excluded (once, through its claim, like a send).
+    closed = campaign_gate.closed_reason(message["campaignId"], campaign)
+    work = _deliver_one if closed is None else partial(_exclude_one, closed=closed)
+    results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation, work=work)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     # A recipient that raised (or was not started after one did) has no result: it is retried
     # with the message. The others' outcomes are recorded all the same, so that a recipient sent
@@ -225,18 +229,20 @@ def _deliver_all(
     recipients: list[dict[str, Any]],
     attempt_id: str,
     invocation: Invocation,
+    *,
+    work: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str, str], Result],
 ) -> tuple[list[Result | None], Exception | None]:
-    """_deliver_one for every recipient: results in order (None where it raised or never started)
-    and the first error. A lone recipient runs on this thread: there is nothing to overlap it
-    with, and a hand-off to the pool would only cost CPU."""
+    """`work` (_deliver_one, or _exclude_one) for every recipient: results in order (None where it
+    raised or never started) and the first error. A lone recipient runs on this thread: there is
+    nothing to overlap it with, and a hand-off to the pool would only cost CPU."""
     ref = invocation.outcome_ref
     if len(recipients) == 1:
         try:
-            return [_deliver_one(message, campaign, recipients[0], attempt_id, ref)], None
+            return [work(message, campaign, recipients[0], attempt_id, ref)], None
         except Exception as error:
             return [None], error
     pool = invocation.pool()
-    futures = [pool.submit(_deliver_one, message, campaign, r, attempt_id, ref) for r in recipients]
+    futures = [pool.submit(work, message, campaign, r, attempt_id, ref) for r in recipients]
     first_error: Exception | None = None
     results: list[Result | None] = []
     for future in futures:
@@ -305,6 +311,34 @@ def _deliver_one(
         # A message that cannot be built (a header value with a newline, no sender) never will be.
         return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
     return Result("sent", message_id=message_id, locale=locale, claimed=True)
+
+
+def _exclude_one(
+    message: dict[str, Any],
+    campaign: dict[str, Any],
+    recipient: dict[str, Any],
+    attempt_id: str,
+    outcome_ref: str,
+    *,
+    closed: tuple[str, str],
+) -> Result:
+    """The recipient is excluded, through the same claim as a send: a redelivered record whose
+    recipients were sent (or are being sent) before the stop keeps their outcome."""
+    existing = store.claim_recipient(
+        store.Claim(
+            execution_id=message["executionId"],
+            user_id=recipient["userId"],
+            campaign_id=message["campaignId"],
+            request_id=message["requestId"],
+            attempt_id=attempt_id,
+            outcome_ref=outcome_ref,
+            expires_at=int(message["expiresAt"]),
+        )
+    )
+    if existing is not None:
+        return _already_claimed(existing, outcome_ref)
+    reason, detail = closed
+    return Result("excluded", reason, detail, claimed=True)
 
 
 def send_rendered(

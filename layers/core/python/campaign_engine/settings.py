@@ -24,6 +24,9 @@ class Settings:
     max_body_bytes: int = 6 * 1024 * 1024
     # The request- and recipient-level context together, per recipient (AJO allows 200 KB).
     max_context_bytes: int = 200 * 1024
+    # A recipient's profile, as JSON in UTF-8. With the context it must fit one queue message
+    # (delivery_queue.MAX_ENTRY_BYTES); the entry as a whole is checked against that too.
+    max_profile_bytes: int = 200 * 1024
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
