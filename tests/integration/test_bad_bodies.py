@@ -70,3 +70,20 @@ def test_json_nested_tens_of_thousands_deep_is_invalid_json(
     answer = _send(api, function, event_file, in_path, body=deep)
     _assert_problem(answer, 400, "invalid_json")
     assert "nested too deep" in answer.body["detail"]
+
+
+def test_the_openapi_document_declares_415_on_every_route_with_a_body(api: Api) -> None:
+    document = api.call("api", "api/openapi.json").body
+    with_a_body = {
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    }
+    assert with_a_body >= {
+        ("post", "/campaigns"),
+        ("patch", "/campaigns/{campaignId}"),
+        ("post", "/im/executions/unitary"),
+    }
+    for method, path in with_a_body:
+        assert "415" in document["paths"][path][method]["responses"], (method, path)
