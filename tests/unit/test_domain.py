@@ -156,6 +156,9 @@ def test_principals() -> None:
     assert p == Principal("k", frozenset({"campaigns:read"}), frozenset({"a", "b"}))
     assert p.may_access(["a"])
     assert not p.may_access(["a", "c"])
+    assert not p.may_access([]), "a label-limited key never reaches an unlabelled campaign"
+    assert Principal("k", frozenset({"admin"}), frozenset({"a"})).may_access([])
+    assert Principal("k", frozenset({"campaigns:read"}), None).may_access([])
     assert not p.can("campaigns:write")
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, conflict, field_errors_from_pydantic, not_found
+from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
+from campaign_engine.errors import DomainError, FieldError, conflict, field_errors_from_pydantic
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
 from campaign_engine.review import review_campaign
@@ -35,11 +35,21 @@ def _dump(model: Any) -> dict[str, Any]:
 
 def _load(campaign_id: str, principal: Principal, scope: str) -> store.CampaignHead:
     require(principal, scope)
-    head = store.get_campaign_head(campaign_id, consistent=True)
-    if head is None:
-        raise not_found("campaign_not_found", "Campaign", campaign_id)
-    require_labels(principal, head.doc.get("labels") or [], campaign_id)
-    return head
+    return require_campaign_access(principal, store.get_campaign_head(campaign_id, consistent=True), campaign_id)
+
+
+def _require_labels_held(principal: Principal, labels: list[str]) -> None:
+    """A key cannot make a campaign carry labels it does not hold, nor (label-limited) none at all:
+    it would lose the campaign, or hand it to keys it has no say over."""
+    if not principal.may_access(labels):
+        raise DomainError(
+            code="forbidden",
+            status=403,
+            title="Forbidden",
+            detail="This API key can only give a campaign labels it holds"
+            + (f" ({', '.join(sorted(principal.labels))})" if principal.labels else ""),
+            errors=[FieldError("labels", "must be labels this API key holds")],
+        )
 
 
 def _view(head: store.CampaignHead) -> Campaign:
@@ -48,13 +58,7 @@ def _view(head: store.CampaignHead) -> Campaign:
 
 def create(body: CampaignCreate, principal: Principal) -> Campaign:
     require(principal, "campaigns:write")
-    if not principal.may_access(body.labels or []):
-        raise DomainError(
-            code="forbidden",
-            status=403,
-            title="Forbidden",
-            detail="This API key cannot create campaigns with these labels",
-        )
+    _require_labels_held(principal, body.labels or [])
     now = _now()
     doc = {
         **_dump(body),
@@ -89,11 +93,16 @@ def list_campaigns(
     next_token: str | None,
 ) -> CampaignList:
     require(principal, "campaigns:read")
+    # Filtered while the page is filled, so a label-limited key gets full pages of its own campaigns.
     heads, token = store.list_campaign_heads(
-        status=status, channel=channel, tag=tag, limit=limit, next_token=next_token
+        status=status,
+        channel=channel,
+        tag=tag,
+        limit=limit,
+        next_token=next_token,
+        visible=lambda head: may_access_campaign(principal, head),
     )
-    visible = [h for h in heads if principal.may_access(h.doc.get("labels") or [])]
-    return CampaignList(items=[_view(h) for h in visible], next_token=token)
+    return CampaignList(items=[_view(h) for h in heads], next_token=token)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -111,6 +120,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> Campaign:
     """Edits a draft in place; on a live or scheduled campaign edits (or starts) its pending draft."""
+    head = _load(campaign_id, principal, "campaigns:write")  # 403 before anything is checked
     for fixed in (
         "id",
         "type",
@@ -132,7 +142,6 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
                 errors=[FieldError(fixed, "cannot be changed")],
             )
     CampaignPatch.model_validate(raw_patch)  # refuses unknown fields and bad values, naming them
-    head = _load(campaign_id, principal, "campaigns:write")
     status = head.doc["status"]
     if status not in EDITABLE:
         raise conflict(
@@ -142,6 +151,7 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
         )
     base = head.draft if head.draft is not None else head.doc
     merged = merge_patch(base, raw_patch)
+    _require_labels_held(principal, merged.get("labels") or [])
     merged["updatedAt"] = _now()
     if status != "draft":
         merged["status"] = "draft"

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require_labels
+from campaign_engine.auth import Principal, no_access, require_labels
 from campaign_engine.errors import DomainError, not_found
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.trigger import request_key_of_execution
@@ -38,11 +38,16 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     record = store.get_execution_record(key) if key else None
     if record is not None and record.execution_id != execution_id:
         record = store.get_replaced_execution_record(execution_id)
+    if principal.label_limited:
+        # The same 403 whether the execution does not exist or is of a campaign the key may not
+        # reach: it learns neither, nor which campaign the execution is of. Checked against the
+        # labels of the campaign's current version, as the trigger that made the execution is.
+        if record is None:
+            raise no_access()
+        head = store.get_campaign_head(record.campaign_id)
+        require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
     if record is None:
         raise not_found("execution_not_found", "Execution", execution_id)
-    if principal.labels is not None and not principal.can("admin"):
-        head = store.get_campaign_head(record.campaign_id)
-        require_labels(principal, (head.doc.get("labels") or []) if head else [], record.campaign_id)
 
     states = {s.user_id: s for s in store.recipient_states(execution_id)}
     outcomes: list[RecipientOutcome] = []

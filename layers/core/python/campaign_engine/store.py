@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,19 +118,31 @@ def get_campaign_head(campaign_id: str, *, consistent: bool = False) -> Campaign
     return _head_from_item(item) if item else None
 
 
-def get_live_snapshot(campaign_id: str) -> tuple[str, dict[str, Any] | None] | None:
-    """What a trigger needs, in one read: the status and the live version's document."""
+LiveSnapshot = tuple[str, dict[str, Any] | None, list[str]]
+
+
+def get_live_snapshot(campaign_id: str) -> LiveSnapshot | None:
+    """What a trigger needs, in one read: the status, the live version's document, and the
+    campaign's access labels (checked before anything about the campaign is said)."""
     response = aws.dynamodb().get_item(
         TableName=get_settings().campaigns_table,
         Key={"pk": _s(_campaign_pk(campaign_id)), "sk": _s(HEAD)},
-        ProjectionExpression="#status, live",
+        ProjectionExpression="#status, live, labels",
         ExpressionAttributeNames={"#status": "status"},
     )
     item = response.get("Item")
     if not item:
         return None
-    plain = _plain(item)
-    return plain["status"], json.loads(plain["live"]) if plain.get("live") else None
+    status = item["status"]["S"]
+    live = json.loads(item["live"]["S"]) if "live" in item else None
+    if "labels" in item:
+        labels = [label["S"] for label in item["labels"]["L"]]
+    elif live is not None:  # a head written before labels had an attribute: the live version's are the same
+        labels = live.get("labels") or []
+    else:  # ... and not live: the document says (a read only such a campaign's triggers pay, and refused anyway)
+        head = get_campaign_head(campaign_id)
+        labels = (head.doc.get("labels") or []) if head else []
+    return status, live, labels
 
 
 def _head_item(head: CampaignHead) -> dict[str, Any]:
@@ -148,6 +160,8 @@ def _head_item(head: CampaignHead) -> dict[str, Any]:
     }
     if doc.get("tags"):
         item["tags"] = {"L": [_s(t) for t in doc["tags"]]}
+    # Always present (empty too), so that the trigger's one read of the head has them.
+    item["labels"] = {"L": [_s(label) for label in doc.get("labels") or []]}
     if head.draft is not None:
         item["draft"] = _s(json.dumps(head.draft, separators=(",", ":")))
     if head.live is not None:
@@ -222,9 +236,16 @@ def delete_campaign(campaign_id: str, expected_revision: int) -> None:
 
 
 def list_campaign_heads(
-    *, status: str | None, channel: str | None, tag: str | None, limit: int, next_token: str | None
+    *,
+    status: str | None,
+    channel: str | None,
+    tag: str | None,
+    limit: int,
+    next_token: str | None,
+    visible: Callable[[CampaignHead], bool] | None = None,
 ) -> tuple[list[CampaignHead], str | None]:
-    """A filtered scan over head items, paged: campaigns are few, so a scan beats an index's write cost."""
+    """A filtered scan over head items, paged: campaigns are few, so a scan beats an index's write cost.
+    `visible` filters too (the caller's access labels), while the page is filled."""
     filters = ["sk = :head"]
     values: dict[str, Any] = {":head": _s(HEAD)}
     names: dict[str, str] = {}
@@ -252,7 +273,10 @@ def list_campaign_heads(
             kwargs["ExclusiveStartKey"] = start
         response = aws.dynamodb().scan(**kwargs, Limit=max(limit * 4, 50))
         for item in response.get("Items", []):
-            heads.append(_head_from_item(item))
+            head = _head_from_item(item)
+            if visible is not None and not visible(head):
+                continue
+            heads.append(head)
             if len(heads) == limit:
                 last = heads[-1].campaign_id
                 return heads, encode_token({"pk": _s(_campaign_pk(last)), "sk": _s(HEAD)})

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from campaign_engine import delivery_queue, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
-from campaign_engine.auth import Principal, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
+from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
+from campaign_engine.errors import DomainError, FieldError, conflict, validation_failed
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
 
@@ -91,13 +91,14 @@ def body_hash(call: TriggerCall) -> str:
     return hashlib.sha256(trigger_body.canonical(call.body)).hexdigest()
 
 
-_snapshots: dict[str, tuple[float, tuple[str, dict[str, Any] | None] | None]] = {}
+_snapshots: dict[str, tuple[float, store.LiveSnapshot | None]] = {}
 
 
-def live_snapshot(campaign_id: str) -> tuple[str, dict[str, Any] | None] | None:
+def live_snapshot(campaign_id: str) -> store.LiveSnapshot | None:
     """The campaign's status and live version, read at most once per CAMPAIGN_CACHE_SECONDS per
     container: at high rates the read would cost as much as the rest of the trigger. A stop or
-    an activation reaches warm containers within that time (1 s by default; 0 reads every time)."""
+    an activation reaches warm containers within that time (1 s by default; 0 reads every time).
+    The access labels come with it: checking them costs no read."""
     ttl = get_settings().campaign_cache_seconds
     now = time.monotonic()
     cached = _snapshots.get(campaign_id)
@@ -318,10 +319,10 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     campaign_id = call.campaign_id
     snapshot = live_snapshot(campaign_id)
     if snapshot is None:
-        raise not_found("campaign_not_found", "Campaign", campaign_id)
-    status, live = snapshot
-    if live is not None:
-        require_labels(principal, live.get("labels") or [], campaign_id)
+        raise campaign_not_found(principal, campaign_id)
+    status, live, labels = snapshot
+    # Before the campaign's state: a key without its labels must not learn it (nor that it exists).
+    require_labels(principal, labels, campaign_id)
     try:
         campaign = check_campaign_accepts_triggers(campaign_id, status, live, now)
     except DomainError:

@@ -115,7 +115,12 @@ def openapi_document() -> str:
             operation["security"] = [{"bearer": []}]
             responses["400"] = _problem("validation_failed or invalid_json, naming every bad field")
             responses["401"] = _problem("No API key, or an unknown one")
-            responses["403"] = _problem("The key lacks the scope, or access to the campaign's labels")
+            responses["403"] = _problem(
+                "The key lacks the scope, or access to the campaign's labels. A key limited to labels gets "
+                "this same 403, never a 404, for a campaign or execution it may not reach or that does not exist"
+            )
+            if "requestBody" in operation:
+                responses["415"] = _problem("unsupported_media_type: the body is not JSON by its Content-Type")
             if "{" in path:
                 responses.setdefault("404", _problem("campaign_not_found / execution_not_found"))
             for status, codes in _EXTRA_PROBLEMS.get((method, path), {}).items():
