@@ -39,14 +39,14 @@ class InProcessAws(Emulator):
 
 
 def _clear_caches() -> None:
-    from campaign_engine import aws, delivery, settings, trigger
+    from campaign_engine import aws, campaign_gate, delivery, settings
     from campaign_engine.routes import meta
 
     settings.get_settings.cache_clear()
     for factory in (aws.dynamodb, aws.sqs, aws.sesv2, aws.sns):
         factory.cache_clear()
     delivery.campaign_version.cache_clear()
-    trigger._snapshots.clear()
+    campaign_gate._snapshots.clear()
     meta.openapi_document.cache_clear()
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import delivery_queue, reports, store, trigger_body
+from campaign_engine import campaign_gate, delivery_queue, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, conflict, validation_failed
@@ -89,27 +89,6 @@ def body_hash(call: TriggerCall) -> str:
     """The same request is the same hash: key order, formatting and fields the platform does not
     read do not matter."""
     return hashlib.sha256(trigger_body.canonical(call.body)).hexdigest()
-
-
-_snapshots: dict[str, tuple[float, store.LiveSnapshot | None]] = {}
-
-
-def live_snapshot(campaign_id: str) -> store.LiveSnapshot | None:
-    """The campaign's status and live version, read at most once per CAMPAIGN_CACHE_SECONDS per
-    container: at high rates the read would cost as much as the rest of the trigger. A stop or
-    an activation reaches warm containers within that time (1 s by default; 0 reads every time).
-    The access labels come with it: checking them costs no read."""
-    ttl = get_settings().campaign_cache_seconds
-    now = time.monotonic()
-    cached = _snapshots.get(campaign_id)
-    if cached is not None and now - cached[0] < ttl:
-        return cached[1]
-    snapshot = store.get_live_snapshot(campaign_id)
-    if ttl > 0:
-        if len(_snapshots) > 1000:
-            _snapshots.clear()
-        _snapshots[campaign_id] = (now, snapshot)
-    return snapshot
 
 
 def check_campaign_accepts_triggers(
@@ -317,7 +296,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     settings = get_settings()
     now = datetime.now(UTC)
     campaign_id = call.campaign_id
-    snapshot = live_snapshot(campaign_id)
+    snapshot = campaign_gate.live_snapshot(campaign_id)
     if snapshot is None:
         raise campaign_not_found(principal, campaign_id)
     status, live, labels = snapshot
