@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local import iam
 from local.template import Function
 
 Handler = Callable[[Any, Any], Any]
@@ -64,7 +65,8 @@ class LocalFunction:
         )
         started = time.monotonic()
         try:
-            return self.handler(event, context)
+            with iam.acting_as(self.logical_id):  # its calls run under its template role
+                return self.handler(event, context)
         finally:
             # A thread cannot be stopped, so a timeout is reported rather than enforced.
             elapsed = time.monotonic() - started
