@@ -24,6 +24,8 @@ class Settings:
     max_body_bytes: int = 6 * 1024 * 1024
     # The request- and recipient-level context together, per recipient (AJO allows 200 KB).
     max_context_bytes: int = 200 * 1024
+    # The SNS platform applications push may use, as "<SNS platform>/<appID>" (PushApplicationArns).
+    push_applications: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -44,4 +46,7 @@ def get_settings() -> Settings:
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
+        push_applications=frozenset(
+            arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
+        ),
     )
