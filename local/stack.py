@@ -278,6 +278,7 @@ class Stack:
                 memory_mb=128,
                 timeout_seconds=60,
                 handler=handler,
+                has_template_role=False,
             )
             return Route.compile(HttpRoute(method, path, "LocalRoutes", authorizer), target)
 
