@@ -35,10 +35,14 @@ defect it must catch; it needs each function to sign with its own role's keys, w
 functions share one process and one set of cached clients (campaign_engine.aws); and it is
 process-wide, so the test harness's own calls would need credentials too.
 
+Only calls made while a function runs are checked: the harness's own calls (creating tables,
+seeding, reading the queue as the event source mapping does) are not a function's and pass.
+
 What is not modelled: IAM condition keys, NotAction/NotResource and resource-based policies (a
 template statement using them is refused loudly rather than guessed); SES authorises a send
-against the address identity when the address itself is verified and its domain otherwise: here
-the domain identity is checked (the template grants domain or address identities by name).
+against the address identity when the address itself is a verified identity and against its
+domain otherwise: here the domain identity is checked, unless the call names
+FromEmailAddressIdentityArn.
 """
 
 from __future__ import annotations
