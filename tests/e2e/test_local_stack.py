@@ -161,6 +161,7 @@ FAKE_FILES = {
         Transform: AWS::Serverless-2016-10-31
         Globals:
           Function:
+            Runtime: python3.13
             Timeout: 5
             MemorySize: 128
             Layers: [!Ref CoreLayer]
@@ -196,6 +197,8 @@ FAKE_FILES = {
               CodeUri: functions/echo/
               Handler: app.handler
               Timeout: 7
+              Policies:
+                - SQSSendMessagePolicy: {QueueName: !GetAtt JobsQueue.QueueName}
               Events:
                 Ping: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /ping, Method: GET, Auth: {Authorizer: NONE}}}
                 Item: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: "/items/{itemId}", Method: GET}}
@@ -205,11 +208,15 @@ FAKE_FILES = {
                 Plain: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /plain, Method: GET}}
                 Boom: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /boom, Method: GET}}
                 Jobs: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /jobs, Method: POST}}
+                Record: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /record, Method: POST}}
           WorkerFunction:
             Type: AWS::Serverless::Function
             Properties:
               CodeUri: functions/worker/
               Handler: app.handler
+              Policies:
+                - SESCrudPolicy: {IdentityName: example.com}
+                - DynamoDBWritePolicy: {TableName: !Ref ExecutionsTable}
               Events:
                 Jobs:
                   Type: SQS
@@ -287,6 +294,15 @@ FAKE_FILES = {
                 raise RuntimeError("boom")
             if route == "GET /plain":
                 return {"hello": "world"}
+            if route == "POST /record":  # a write its role (SQSSendMessagePolicy only) does not allow
+                try:
+                    boto3.client("dynamodb").put_item(
+                        TableName=os.environ["EXECUTIONS_TABLE"], Item={"pk": {"S": "p"}, "sk": {"S": "s"}}
+                    )
+                except Exception as error:
+                    refusal = json.dumps(getattr(error, "response", {}).get("Error"))
+                    return {"statusCode": 403, "headers": {"Content-Type": "application/json"}, "body": refusal}
+                return {"statusCode": 201, "body": ""}
             if route == "POST /jobs":
                 sqs = boto3.client("sqs")
                 for job in json.loads(event["body"]):
@@ -481,6 +497,17 @@ def test_failures_are_api_gateways_answers(fake: FakeStack) -> None:
     response = connection.getresponse()
     assert (response.status, json.loads(response.read())) == (413, {"message": "Request Entity Too Large"})
     connection.close()
+
+
+def test_a_function_calls_aws_only_as_its_template_role_allows(fake: FakeStack) -> None:
+    # Given EchoFunction, whose template role may only send to the jobs queue
+    # When it writes to the executions table
+    status, _, error = fake.request("POST", "/record", {})
+
+    # Then AWS's refusal reaches it, naming the action and the table (the emulator alone would have written)
+    assert status == 403
+    assert error["Code"] == "AccessDeniedException"
+    assert "dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/" in error["Message"]
 
 
 def test_sqs_records_reach_the_consumer_and_only_failures_stay(fake: FakeStack) -> None:
