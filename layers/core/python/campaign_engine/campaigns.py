@@ -287,7 +287,7 @@ def advance_schedules(now: datetime | None = None) -> list[tuple[str, str]]:
                         head.live = {**head.live, "status": target}
                     try:
                         store.put_campaign_head(head, expected_revision=head.revision)
-                    except DomainError:
+                    except store.ConcurrentModification:
                         continue  # edited meanwhile: the next tick looks again
                     changes.append((head.campaign_id, target))
                     logger.info("campaign status changed by schedule", campaign_id=head.campaign_id, status=target)

@@ -18,8 +18,28 @@ from campaign_engine.errors import (
     validation_failed,
 )
 from campaign_engine.observability import logger
+from campaign_engine.store import BadPageToken, ConcurrentModification, StoreError
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response", "store_problem"]
+
+
+def store_problem(error: StoreError) -> DomainError:
+    """What a caller is answered for a refusal of the data layer."""
+    if isinstance(error, ConcurrentModification):
+        return DomainError(
+            code="concurrent_modification",
+            status=409,
+            title="Conflict",
+            detail="The campaign changed while this request was processed; read it again and retry",
+        )
+    if isinstance(error, BadPageToken):
+        return DomainError(
+            code="invalid_next_token",
+            status=400,
+            title="Invalid nextToken",
+            detail="nextToken is not one this API returned",
+        )
+    return internal_error()
 
 
 def problem_response(error: DomainError, request_id: str | None = None) -> Response:
@@ -34,6 +54,10 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
         if error.status >= 500:
             logger.error("request failed", code=error.code)
         return problem_response(error)
+
+    @app.exception_handler(StoreError)
+    def _store(error: StoreError) -> Response:
+        return _domain(store_problem(error))
 
     @app.exception_handler(RequestValidationError)
     def _validation(error: RequestValidationError) -> Response:
