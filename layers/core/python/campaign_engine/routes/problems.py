@@ -1,4 +1,5 @@
-"""RFC 9457 problem details for every error, in one place."""
+"""RFC 9457 problem details for every error, in one place: domain errors (their status and title
+from errors.PROBLEM_TYPES), the store's refusals, validation, unknown routes, anything unexpected."""
 
 from __future__ import annotations
 
@@ -24,21 +25,14 @@ __all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response", "store_
 
 
 def store_problem(error: StoreError) -> DomainError:
-    """What a caller is answered for a refusal of the data layer."""
+    """What a caller is answered for a refusal of the data layer (the store speaks no HTTP)."""
     if isinstance(error, ConcurrentModification):
         return DomainError(
             code="concurrent_modification",
-            status=409,
-            title="Conflict",
             detail="The campaign changed while this request was processed; read it again and retry",
         )
     if isinstance(error, BadPageToken):
-        return DomainError(
-            code="invalid_next_token",
-            status=400,
-            title="Invalid nextToken",
-            detail="nextToken is not one this API returned",
-        )
+        return DomainError(code="invalid_next_token", detail="nextToken is not one this API returned")
     return internal_error()
 
 
@@ -69,9 +63,7 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(NotFoundError)
     def _no_route(_: NotFoundError) -> Response:
-        return problem_response(
-            DomainError(code="route_not_found", status=404, title="Not found", detail="No such route")
-        )
+        return problem_response(DomainError(code="route_not_found", detail="No such route"))
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -73,7 +73,7 @@ def record_outcomes(outcomes: Iterable[Outcome]) -> None:
 
 # Outcomes of claimed sends are written once per delivery invocation, into one item for all its
 # recipients: a recipient item per outcome would cost a write unit per email. A claim names the
-# item its outcome goes to, so readers merge the two (recipient_states).
+# item its outcome goes to, so readers merge the two (recipients.resolve_claimed).
 OUTCOME_CHUNK_BYTES = 350 * 1024
 
 
