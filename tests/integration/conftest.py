@@ -249,7 +249,7 @@ def clock(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Clock:
     from campaign_engine import delivery, store, trigger
 
     fake = Clock()
-    for module in (trigger, store, delivery):
+    for module in (trigger, store.executions, store.recipients, store.outcomes, delivery):
         monkeypatch.setattr(module, "time", fake)
     return fake
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from campaign_engine import store
-from campaign_engine.errors import DomainError, not_found
+from campaign_engine.errors import DomainError
 
 SCOPES = ("campaigns:read", "campaigns:write", "campaigns:trigger", "profiles:write", "reports:read", "admin")
 KEY_PREFIX = "tc_"
@@ -94,8 +94,6 @@ def principal_from_context(context: dict[str, Any] | None) -> Principal:
         reason = (context or {}).get("error", "missing_key")
         raise DomainError(
             code="unauthorized",
-            status=401,
-            title="Unauthorized",
             detail="Send a valid API key as 'Authorization: Bearer <key>'"
             + (" (the key is not known)" if reason == "unknown_key" else ""),
         )
@@ -109,9 +107,7 @@ def principal_from_context(context: dict[str, Any] | None) -> Principal:
 
 def require(principal: Principal, scope: str) -> None:
     if not principal.can(scope):
-        raise DomainError(
-            code="forbidden", status=403, title="Forbidden", detail=f"This API key lacks the {scope!r} scope"
-        )
+        raise DomainError(code="forbidden", detail=f"This API key lacks the {scope!r} scope")
 
 
 def no_access(campaign_id: str | None = None) -> DomainError:
@@ -120,8 +116,6 @@ def no_access(campaign_id: str | None = None) -> DomainError:
     is not named: the caller did not send it.)"""
     return DomainError(
         code="forbidden",
-        status=403,
-        title="Forbidden",
         detail="This API key has no access to this campaign (its access labels)",
         extra={"campaignId": campaign_id} if campaign_id else {},
     )
@@ -137,7 +131,7 @@ def campaign_not_found(principal: Principal, campaign_id: str) -> DomainError:
     campaign it may not reach: a campaign that does not exist is one of those."""
     if principal.label_limited:
         return no_access(campaign_id)
-    return not_found("campaign_not_found", "Campaign", campaign_id)
+    return DomainError(code="campaign_not_found", detail=f"No campaign with id {campaign_id!r}")
 
 
 def may_access_campaign(principal: Principal, head: store.CampaignHead) -> bool:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
-from campaign_engine.errors import DomainError, FieldError, conflict, field_errors_from_pydantic
+from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
 from campaign_engine.review import review_campaign
@@ -44,8 +44,6 @@ def _require_labels_held(principal: Principal, labels: list[str]) -> None:
     if not principal.may_access(labels):
         raise DomainError(
             code="forbidden",
-            status=403,
-            title="Forbidden",
             detail="This API key can only give a campaign labels it holds"
             + (f" ({', '.join(sorted(principal.labels))})" if principal.labels else ""),
             errors=[FieldError("labels", "must be labels this API key holds")],
@@ -136,18 +134,16 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
         if fixed in raw_patch:
             raise DomainError(
                 code="validation_failed",
-                status=400,
-                title="The request is not valid",
                 detail=f"{fixed} cannot be changed",
                 errors=[FieldError(fixed, "cannot be changed")],
             )
     CampaignPatch.model_validate(raw_patch)  # refuses unknown fields and bad values, naming them
     status = head.doc["status"]
     if status not in EDITABLE:
-        raise conflict(
-            "campaign_not_editable",
-            f"A {status} campaign cannot be edited; duplicate it instead",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_editable",
+            detail=f"A {status} campaign cannot be edited; duplicate it instead",
+            extra={"campaignId": campaign_id},
         )
     base = head.draft if head.draft is not None else head.doc
     merged = merge_patch(base, raw_patch)
@@ -164,8 +160,6 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
     except ValidationError as exc:
         raise DomainError(
             code="validation_failed",
-            status=400,
-            title="The request is not valid",
             detail="The patched campaign is not valid",
             errors=field_errors_from_pydantic(exc.errors()),
         ) from exc
@@ -181,10 +175,10 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
 def delete(campaign_id: str, principal: Principal) -> None:
     head = _load(campaign_id, principal, "campaigns:write")
     if head.doc["status"] != "draft":
-        raise conflict(
-            "campaign_not_draft",
-            "Only a draft campaign can be deleted; stop or archive it instead",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_draft",
+            detail="Only a draft campaign can be deleted; stop or archive it instead",
+            extra={"campaignId": campaign_id},
         )
     store.delete_campaign(campaign_id, head.revision)
 
@@ -199,15 +193,17 @@ def activate(campaign_id: str, principal: Principal) -> Campaign:
     status = head.doc["status"]
     candidate = head.draft if head.draft is not None else head.doc
     if status not in EDITABLE:
-        raise conflict("campaign_not_activatable", f"A {status} campaign cannot be activated", campaignId=campaign_id)
+        raise DomainError(
+            code="campaign_not_activatable",
+            detail=f"A {status} campaign cannot be activated",
+            extra={"campaignId": campaign_id},
+        )
     if status in ("live", "scheduled") and head.draft is None:
         return _view(head)  # already active with nothing pending: activation is idempotent
     result = review_campaign(candidate)
     if not result.ok:
         raise DomainError(
             code="review_failed",
-            status=422,
-            title="The campaign cannot be activated",
             detail="; ".join(f"{e.field}: {e.message}" for e in result.errors[:5]),
             errors=[FieldError(e.field, e.message) for e in result.errors],
             extra={"campaignId": campaign_id},
@@ -233,13 +229,13 @@ def activate(campaign_id: str, principal: Principal) -> Campaign:
     return _view(saved)
 
 
-def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...], to: str, code: str) -> Campaign:
+def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...], to: str, *, code: str) -> Campaign:
     head = _load(campaign_id, principal, "campaigns:write")
     status = head.doc["status"]
     if status == to:
         return _view(head)
     if status not in allowed:
-        raise conflict(code, f"A {status} campaign cannot be {to}", campaignId=campaign_id)
+        raise DomainError(code=code, detail=f"A {status} campaign cannot be {to}", extra={"campaignId": campaign_id})
     head.doc = {**head.doc, "status": to, "updatedAt": _now()}
     if head.live is not None:
         head.live = {**head.live, "status": to}
@@ -249,12 +245,16 @@ def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...]
 
 
 def stop(campaign_id: str, principal: Principal) -> Campaign:
-    return _transition(campaign_id, principal, ("scheduled", "live"), "stopped", "campaign_not_stoppable")
+    return _transition(campaign_id, principal, ("scheduled", "live"), "stopped", code="campaign_not_stoppable")
 
 
 def archive(campaign_id: str, principal: Principal) -> Campaign:
     return _transition(
-        campaign_id, principal, ("scheduled", "live", "stopped", "completed"), "archived", "campaign_not_archivable"
+        campaign_id,
+        principal,
+        ("scheduled", "live", "stopped", "completed"),
+        "archived",
+        code="campaign_not_archivable",
     )
 
 
@@ -287,7 +287,7 @@ def advance_schedules(now: datetime | None = None) -> list[tuple[str, str]]:
                         head.live = {**head.live, "status": target}
                     try:
                         store.put_campaign_head(head, expected_revision=head.revision)
-                    except DomainError:
+                    except store.ConcurrentModification:
                         continue  # edited meanwhile: the next tick looks again
                     changes.append((head.campaign_id, target))
                     logger.info("campaign status changed by schedule", campaign_id=head.campaign_id, status=target)

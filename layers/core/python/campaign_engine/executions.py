@@ -7,7 +7,7 @@ from datetime import datetime
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, no_access, require_labels
-from campaign_engine.errors import DomainError, not_found
+from campaign_engine.errors import DomainError
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.trigger import request_key_of_execution
 
@@ -30,8 +30,6 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     if not (principal.can("reports:read") or principal.can("campaigns:trigger")):
         raise DomainError(
             code="forbidden",
-            status=403,
-            title="Forbidden",
             detail="Reading executions needs the 'reports:read' or 'campaigns:trigger' scope",
         )
     key = request_key_of_execution(execution_id)
@@ -47,7 +45,7 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         head = store.get_campaign_head(record.campaign_id)
         require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
     if record is None:
-        raise not_found("execution_not_found", "Execution", execution_id)
+        raise DomainError(code="execution_not_found", detail=f"No execution with id {execution_id!r}")
 
     states = {s.user_id: s for s in store.recipient_states(execution_id)}
     outcomes: list[RecipientOutcome] = []

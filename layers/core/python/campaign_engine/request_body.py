@@ -28,8 +28,6 @@ def is_json_media_type(content_type: str | None) -> bool:
 def unsupported_media_type(content_type: str) -> DomainError:
     return DomainError(
         code="unsupported_media_type",
-        status=415,
-        title="Unsupported media type",
         detail=f"The body must be JSON sent as 'Content-Type: application/json', not {content_type[:100]!r}",
         errors=[FieldError("Content-Type", "must be application/json")],
     )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from campaign_engine import campaign_gate, delivery_queue, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, conflict, validation_failed
+from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
 
@@ -95,18 +95,20 @@ def check_campaign_accepts_triggers(
     campaign_id: str, status: str, live: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     if live is None or status not in ("live", "scheduled"):
-        raise conflict(
-            "campaign_not_live",
-            f"The campaign is {status}; only a live campaign accepts triggers",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_live",
+            detail=f"The campaign is {status}; only a live campaign accepts triggers",
+            extra={"campaignId": campaign_id},
         )
     schedule = live.get("schedule") or {}
     start = _parse_time(schedule.get("start"))
     end = _parse_time(schedule.get("end"))
     if (start and now < start) or (end and now >= end):
         window = f"{schedule.get('start') or '-'} to {schedule.get('end') or '-'}"
-        raise conflict(
-            "outside_schedule_window", f"The campaign accepts triggers from {window}", campaignId=campaign_id
+        raise DomainError(
+            code="outside_schedule_window",
+            detail=f"The campaign accepts triggers from {window}",
+            extra={"campaignId": campaign_id},
         )
     return live
 
@@ -378,8 +380,6 @@ def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, e
     if existing.body_hash != attempted.body_hash:
         raise DomainError(
             code="request_id_reused",
-            status=409,
-            title="Conflict",
             detail="This requestId was already used with a different body; use a new requestId",
             extra={"requestId": existing.request_id},
         )

@@ -38,7 +38,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         principal = principal_from_context(authorizer.get("lambda"))
         if event.get("routeKey", ROUTE_KEY) != ROUTE_KEY:
-            raise DomainError(code="route_not_found", status=404, title="Not found", detail="No such route")
+            raise DomainError(code="route_not_found", detail="No such route")
         call = parse_call(json_text(event))
         return _answer(202, "application/json", trigger_unitary(call, principal))
     except DomainError as error:
