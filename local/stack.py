@@ -288,10 +288,13 @@ class Stack:
         body: Any = None,
         headers: dict[str, str] | None = None,
         key: str | _Admin | None = ADMIN,
+        *,
+        timeout: float | None = client.TIMEOUT_SECONDS,
     ) -> client.Answer:
-        """Call the local API; the admin key by default, `key=None` for no Authorization header."""
+        """Call the local API; the admin key by default, `key=None` for no Authorization header;
+        `timeout=None` waits for the answer however long it takes."""
         bearer = self.api_key if isinstance(key, _Admin) else key
-        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer)
+        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer, timeout=timeout)
 
     def seed_demo(self) -> str:
         """Create and activate the demo email campaign through the API itself; its id."""
