@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from local.gateway import Gateway, LambdaAuthorizer, Route
 from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
+from local.timeouts import scale_emulator_timeouts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SENDER_DOMAIN = "example.com"
@@ -104,6 +106,7 @@ class Stack:
         self.outbox: Outbox | None = None
         self.ses_events: SesEventPublisher | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._undo_timeouts: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -121,6 +124,7 @@ class Stack:
 
     def _start(self) -> None:
         moto_url = self.emulator.start()
+        self._undo_timeouts = scale_emulator_timeouts(moto_url)
         template = self.template = Template.load(
             self.root / "template.yaml", endpoint_url=moto_url, parameters=LOCAL_PARAMETERS
         )
@@ -175,6 +179,9 @@ class Stack:
             self.ses_events.stop()
             self.ses_events = None
         self.emulator.stop()
+        if self._undo_timeouts is not None:
+            self._undo_timeouts()
+            self._undo_timeouts = None
         for name, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)

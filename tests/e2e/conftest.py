@@ -56,11 +56,16 @@ def wait_for(
     progress: Callable[[], Any] | None = None,
     stall: float = STALL_SECONDS,
     interval: float = 0.1,
+    timeout: float | None = None,
 ) -> T:
     """Calls `probe` until `until(value)` holds (by default: until the value is truthy); that value.
 
     Fails only when neither the probe's value nor `progress()` (a snapshot of whatever shows the
-    system at work, such as `stack_progress`) changed for `stall` seconds, with what was seen last."""
+    system at work, such as `stack_progress`) changed for `stall` seconds, with what was seen last.
+    `timeout`, from callers written for the wall-clock version, is taken as a stall limit (never
+    under STALL_SECONDS)."""
+    if timeout is not None:
+        stall = max(stall, timeout)
     last: tuple[Any, Any] | None = None
     moved_at = time.monotonic()
     while True:

@@ -39,7 +39,8 @@ def test_a_slow_run_cuts_the_batches_in_proportion_once_for_the_runs_then_in_fli
         run(concurrency, 0.2)
     first = concurrency.acquire(RUNNING)
     second = concurrency.acquire(RUNNING)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     concurrency.release(first, 20.0)
     assert concurrency.limit == 8, "16 runs at once took 20 s each: 8 take about 10 s"
     concurrency.release(second, 20.0)
@@ -65,5 +66,6 @@ def test_pollers_over_the_limit_wait_for_a_slot_and_stop_when_the_stack_stops() 
     assert first is not None
     concurrency.release(first, None)  # an empty receive: a slot freed, nothing learnt
     waiter.join()
-    assert got and got[0] is not None
+    assert got
+    assert got[0] is not None
     assert concurrency.limit == START_BATCHES
