@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from local.gateway import Gateway, LambdaAuthorizer, Route
 from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
+from local.timeouts import scale_emulator_timeouts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUSH_PLATFORMS = ("APNS", "APNS_SANDBOX", "GCM")  # the SNS platforms each local push app exists on
@@ -122,6 +124,7 @@ class Stack:
         self.ses_events: SesEventPublisher | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._iam: iam.Enforcer | None = None
+        self._undo_timeouts: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Stack:
 
     def _start(self) -> None:
         moto_url = self.emulator.start()
+        self._undo_timeouts = scale_emulator_timeouts(moto_url)
         template = self.template = Template.load(
             self.root / "template.yaml",
             endpoint_url=moto_url,
@@ -199,6 +203,9 @@ class Stack:
         self.emulator.stop()
         iam.uninstall(self._iam)
         self._iam = None
+        if self._undo_timeouts is not None:
+            self._undo_timeouts()
+            self._undo_timeouts = None
         for name, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -313,10 +320,13 @@ class Stack:
         body: Any = None,
         headers: dict[str, str] | None = None,
         key: str | _Admin | None = ADMIN,
+        *,
+        timeout: float | None = client.TIMEOUT_SECONDS,
     ) -> client.Answer:
-        """Call the local API; the admin key by default, `key=None` for no Authorization header."""
+        """Call the local API; the admin key by default, `key=None` for no Authorization header;
+        `timeout=None` waits for the answer however long it takes."""
         bearer = self.api_key if isinstance(key, _Admin) else key
-        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer)
+        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer, timeout=timeout)
 
     def seed_demo(self) -> str:
         """Create and activate the demo email campaign through the API itself; its id."""
