@@ -1,0 +1,748 @@
+"""A campaign's contextSchema: checked when it is set, and every recipient's context checked against it.
+
+The schema is the campaign author's text and the context the caller's: both stay data. The schema is
+interpreted by jsonschema (JSON Schema 2020-12), never compiled to code (a schema compiler's string
+escaping is not a security boundary). What interpretation leaves open is bounded here, in the one
+place create, PATCH, review, preview and the trigger all use:
+- size and nesting depth of the schema;
+- regexes (`pattern`, `patternProperties`, and through them `propertyNames`): run by the `regex`
+  engine with a timeout, on strings of bounded length, and at most a few slow matches per call;
+- `$ref`: only references inside the schema resolve; nothing is ever fetched;
+- `format`: a fixed set of pure checkers.
+
+What a check reports names the JSON path and the rule, never the context's values: the answer is
+stored with the execution for 30 days and served by the status route."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import regex
+
+MAX_SCHEMA_BYTES = 64 * 1024
+MAX_SCHEMA_DEPTH = 32
+# Longer strings (values and keys) are not matched against a pattern: they fail it.
+MAX_MATCHED_CHARS = 10_000
+MATCH_TIMEOUT_SECONDS = 0.05
+# Per trigger call: after this many timed-out matches, every further match fails at once, so one call
+# costs at most a fraction of a second of regex time however many recipients it names.
+MAX_SLOW_MATCHES_PER_CALL = 3
+_SHOWN_CHARS = 120  # of a schema's value (a pattern) or a path quoted in a message
+
+# Keywords whose value is a schema, a list of schemas, or an object of schemas (2020-12, plus the
+# draft-07 spellings jsonschema still follows): the walks below visit exactly these, so a value in
+# `enum`, `const`, `default` or `examples` is never mistaken for a schema.
+_SCHEMA_VALUED = frozenset(
+    {
+        "additionalProperties",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "additionalItems",
+        "items",
+        "contains",
+        "propertyNames",
+        "not",
+        "if",
+        "then",
+        "else",
+    }
+)
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Is a schema acceptable?
+# ---------------------------------------------------------------------------------------------
+
+
+def schema_problems(schema: Any) -> list[str]:
+    """Why `schema` cannot be a campaign's contextSchema, each message naming where; [] when it can."""
+    if not isinstance(schema, dict):
+        return ["contextSchema: must be a JSON object"]
+    size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_SCHEMA_BYTES:
+        return [f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"]
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        return [f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"]
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    # The meta-schema check without format checks: its "regex" format would compile the schema's
+    # patterns with `re`, which is what the checks below do with the engine that runs them.
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    invalid = best_match(meta.iter_errors(schema))
+    if invalid is not None:
+        where = _schema_path(list(invalid.absolute_path))
+        return [f"{where}: not valid JSON Schema: {_shown(invalid.message)}"]
+    problems: list[str] = []
+    has_pattern_properties = has_unevaluated_properties = False
+    has_inner_id = False
+    refs: list[tuple[str, str]] = []
+    for path, node in _subschemas(schema):
+        for pattern, where in _patterns_of(node, path):
+            if (reason := _pattern_problem(pattern)) is not None:
+                problems.append(f"{where}: the pattern {_shown(pattern)} cannot be used: {reason}")
+        has_pattern_properties |= isinstance(node.get("patternProperties"), dict)
+        has_unevaluated_properties |= "unevaluatedProperties" in node
+        has_inner_id |= bool(path) and "$id" in node
+        for keyword in ("$ref", "$dynamicRef"):
+            if isinstance(ref := node.get(keyword), str):
+                refs.append((ref, f"{_schema_path(path)}.{keyword}"))
+    for ref, where in refs:
+        if not ref.startswith("#"):
+            problems.append(
+                f"{where}: {_shown(ref)} is outside the schema; only references inside it (starting with #) "
+                "are allowed, and nothing is ever fetched"
+            )
+        elif not has_inner_id and not _resolves(schema, ref):
+            problems.append(f"{where}: {_shown(ref)} does not point anywhere inside the schema")
+    if has_pattern_properties and has_unevaluated_properties:
+        # jsonschema matches patternProperties with `re`, unbounded, when it works out which keys
+        # unevaluatedProperties sees; every other use of a pattern goes through the bounded engine.
+        problems.append("contextSchema: patternProperties cannot be combined with unevaluatedProperties")
+    return problems
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_SCHEMA_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[list[str | int], dict[str, Any]]]:
+    """(path, subschema) for the schema and every schema inside it."""
+    stack: list[tuple[list[str | int], Any]] = [([], schema)]
+    while stack:
+        path, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        yield path, node
+        for keyword, value in node.items():
+            if keyword in _SCHEMA_MAPS and isinstance(value, dict):
+                stack.extend(([*path, keyword, name], sub) for name, sub in value.items())
+            elif keyword in _SCHEMA_LISTS and isinstance(value, list):
+                stack.extend(([*path, keyword, index], sub) for index, sub in enumerate(value))
+            elif keyword in _SCHEMA_VALUED:
+                stack.append(([*path, keyword], value))
+
+
+def _patterns_of(node: dict[str, Any], path: list[str | int]) -> Iterator[tuple[str, str]]:
+    if isinstance(pattern := node.get("pattern"), str):
+        yield pattern, f"{_schema_path(path)}.pattern"
+    if isinstance(patterns := node.get("patternProperties"), dict):
+        where = f"{_schema_path(path)}.patternProperties"
+        yield from ((p, where) for p in patterns)
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    try:
+        _compiled(pattern)
+    except Exception as error:  # regex.error, or a RecursionError from a pattern nested too deep
+        return str(error) or type(error).__name__
+    return None
+
+
+def _resolves(schema: dict[str, Any], ref: str) -> bool:
+    from referencing.exceptions import Unresolvable
+
+    try:
+        _resolver_for(schema).lookup(ref)
+    except Unresolvable:
+        return False
+    return True
+
+
+def _schema_path(path: list[str | int]) -> str:
+    return "contextSchema" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded regexes
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+@dataclass
+class MatchBudget:
+    """What one trigger call (or one preview) may still spend on slow matches."""
+
+    slow_matches: int = 0
+    # Matches that timed out: the second pass that describes a failure does not wait on them again.
+    timed_out: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def spent(self) -> bool:
+        return self.slow_matches >= MAX_SLOW_MATCHES_PER_CALL
+
+
+_budget: ContextVar[MatchBudget | None] = ContextVar("context_schema_budget", default=None)
+
+
+class _Unmatchable(Exception):
+    """A string the pattern was not run on to the end: it counts as not matching."""
+
+
+def _search(pattern: str, text: str, compiled: regex.Pattern[str] | None = None) -> bool:
+    if len(text) > MAX_MATCHED_CHARS:
+        raise _Unmatchable(f"is over {MAX_MATCHED_CHARS} characters, too long to match against a pattern")
+    budget = _budget.get()
+    if budget is not None:
+        if budget.timed_out and (pattern, text) in budget.timed_out:
+            raise _Unmatchable(_TOO_SLOW)
+        if budget.spent:
+            raise _Unmatchable("cannot be matched: the schema's patterns took too long in this call")
+    try:
+        # Positional arguments (string, pos, endpos, concurrent, partial, timeout): keywords cost ~1 µs more.
+        found = (compiled or _compiled(pattern)).search(text, 0, None, None, False, MATCH_TIMEOUT_SECONDS)
+        return found is not None
+    except TimeoutError:
+        if budget is not None:
+            budget.slow_matches += 1
+            budget.timed_out.add((pattern, text))
+        raise _Unmatchable(_TOO_SLOW) from None
+
+
+_TOO_SLOW = "cannot be matched: the pattern takes too long on it"
+
+
+def matches_pattern(pattern: str, text: str) -> bool | None:
+    """Whether `text` matches; None when the pattern cannot be used or run to the end on it."""
+    try:
+        return _search(pattern, text)
+    except Exception:  # _Unmatchable, or a pattern the engine refuses
+        return None
+
+
+# Keyword functions: jsonschema's own, with every regex run by _search. Their messages are replaced
+# by describe() anyway; the cause tells it when a string was not matched to the end.
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = _search(pattern, instance)
+    except _Unmatchable as unmatchable:
+        yield ValidationError("unmatchable", cause=unmatchable)
+        return
+    if not matched:
+        yield ValidationError("does not match the pattern")
+
+
+def _key_matches(pattern: str, key: str) -> bool | _Unmatchable:
+    try:
+        return _search(pattern, key)
+    except _Unmatchable as unmatchable:
+        return unmatchable
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            matched = _key_matches(pattern, key)
+            if isinstance(matched, _Unmatchable):
+                yield ValidationError("unmatchable", cause=matched, path=[key])
+            elif matched:
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    for key in instance:
+        if key in properties:
+            continue
+        matches = [_key_matches(p, key) for p in patterns]
+        unmatchable = next((m for m in matches if isinstance(m, _Unmatchable)), None)
+        if unmatchable is not None:
+            yield ValidationError("unmatchable", cause=unmatchable, path=[key])
+        elif any(matches):
+            continue
+        elif validator.is_type(additional, "object"):
+            yield from validator.descend(instance[key], additional, path=key)
+        elif not additional:
+            yield ValidationError("not allowed", path=[key])
+
+
+# ---------------------------------------------------------------------------------------------
+# format: a fixed set of pure checkers (others are annotations, as 2020-12 makes them by default)
+# ---------------------------------------------------------------------------------------------
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+_HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", re.ASCII)
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def _is_date(value: str) -> bool:
+    if not _DATE.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_time(value: str) -> bool:
+    match = _TIME.fullmatch(value)
+    if not match:
+        return False
+    hour, minute, second = int(value[0:2]), int(value[3:5]), int(value[6:8])
+    return hour <= 23 and minute <= 59 and second <= 60  # a leap second is a valid RFC 3339 time
+
+
+def _is_date_time(value: str) -> bool:
+    if len(value) < 20 or value[10] not in "Tt":
+        return False
+    if not (_is_date(value[:10]) and _is_time(value[11:])):
+        return False
+    try:
+        datetime.fromisoformat(value[:19])
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ip(version: int) -> Any:
+    def check(value: str) -> bool:
+        try:
+            return ipaddress.ip_address(value).version == version and "%" not in value
+        except ValueError:
+            return False
+
+    return check
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36 and all(value[i] == "-" for i in (8, 13, 18, 23))
+
+
+def _is_hostname(value: str) -> bool:
+    labels = value.rstrip(".").split(".") if value else []
+    return 0 < len(value) <= 253 and all(_HOSTNAME_LABEL.fullmatch(label) for label in labels)
+
+
+FORMATS: dict[str, Any] = {
+    "date": _is_date,
+    "time": _is_time,
+    "date-time": _is_date_time,
+    "email": lambda v: len(v) <= 320 and _EMAIL.fullmatch(v) is not None,
+    "ipv4": _is_ip(4),
+    "ipv6": _is_ip(6),
+    "uuid": _is_uuid,
+    "hostname": _is_hostname,
+    "uri": lambda v: len(v) <= 8192 and _URI.fullmatch(v) is not None,
+}
+
+
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    for name, check in FORMATS.items():
+        checker.checks(name)(lambda value, _check=check: not isinstance(value, str) or _check(value))
+    return checker
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a context
+# ---------------------------------------------------------------------------------------------
+
+
+class ContextError(NamedTuple):
+    """Where a context fails its schema and the rule it breaks; never the value found there."""
+
+    path: str  # JSON path: $.order.total
+    rule: str  # must be of type integer
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rule}"
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # nothing is fetched: not over HTTP, not from a file
+
+
+def _resolver_for(schema: dict[str, Any]) -> Any:
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    registry: Any = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+    return registry.resolver_with_root(DRAFT202012.create_resource(schema))
+
+
+@lru_cache(maxsize=1)
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(
+        Draft202012Validator,
+        validators={
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "additionalProperties": _additional_properties,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast answer for the common schemas: closures built from the schema (data, never code)
+# ---------------------------------------------------------------------------------------------
+# jsonschema's generic machinery costs ~10x what the trigger spent per recipient before. Most
+# contextSchemas use a few plain keywords; for those, a tree of closures answers "valid" in a few
+# microseconds. It may only say "valid" where jsonschema would: anything it is unsure of (a keyword
+# outside its set, an enum of objects, a pattern that timed out) answers "not valid", and then
+# jsonschema decides and describes.
+
+Check = Any  # Callable[[Any], bool]
+
+_ANNOTATIONS = frozenset(
+    {"title", "description", "default", "examples", "$comment", "$schema", "deprecated", "readOnly", "writeOnly"}
+)
+_PY_TYPES: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
+_SCALARS = (str, int, float, bool, type(None))
+_FAST_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "const",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minItems",
+        "maxItems",
+        "format",
+        "dependentRequired",
+    }
+)
+
+
+class _NoFastPath(Exception):
+    pass
+
+
+def fast_check(schema: Any) -> Check | None:
+    """A closure that answers True only for contexts jsonschema finds valid; None when the schema
+    uses something it does not handle."""
+    try:
+        return _fast(schema)
+    except _NoFastPath:
+        return None
+
+
+def _same_scalar(allowed: list[Any]) -> Check:
+    if not all(isinstance(a, _SCALARS) for a in allowed):
+        raise _NoFastPath
+    pairs = [(type(a), a) for a in allowed]
+    return lambda v: any(type(v) is kind and v == a for kind, a in pairs)
+
+
+def _fast(schema: Any) -> Check:
+    # Loops, not all(generator): a generator per node per recipient was most of the cost.
+    if schema is True or schema == {}:
+        return lambda v: True
+    if schema is False:
+        return lambda v: False
+    if not isinstance(schema, dict) or not set(schema) <= _FAST_KEYWORDS | _ANNOTATIONS:
+        raise _NoFastPath
+    checks: list[Check] = []
+    if "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        tests = [_PY_TYPES[k] for k in kinds]
+        checks.append(tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
+    if "enum" in schema:
+        checks.append(_same_scalar(list(schema["enum"])))
+    if "const" in schema:
+        checks.append(_same_scalar([schema["const"]]))
+    checks.extend(_string_checks(schema))
+    checks.extend(_number_checks(schema))
+    checks.extend(_array_checks(schema))
+    checks.extend(_object_checks(schema))
+    if not checks:
+        return lambda v: True
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(v: Any) -> bool:
+        for check in checks:  # noqa: SIM110 - a loop: all(generator) costs a generator per call
+            if not check(v):
+                return False
+        return True
+
+    return every
+
+
+def _string_checks(schema: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    low, high = schema.get("minLength"), schema.get("maxLength")
+    if low is not None or high is not None:
+        low, high = low or 0, high if high is not None else math.inf
+        checks.append(lambda v: not isinstance(v, str) or low <= len(v) <= high)
+    if "pattern" in schema:
+        pattern = schema["pattern"]
+        compiled = _compiled(pattern)
+
+        def matches(v: Any) -> bool:
+            if not isinstance(v, str):
+                return True
+            try:
+                return _search(pattern, v, compiled)
+            except _Unmatchable:
+                return False
+
+        checks.append(matches)
+    if schema.get("format") in FORMATS:
+        valid_format = FORMATS[schema["format"]]
+        checks.append(lambda v: not isinstance(v, str) or valid_format(v))
+    return checks
+
+
+def _number_checks(schema: dict[str, Any]) -> list[Check]:
+    bounds = [(k, schema[k]) for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in schema]
+    if not bounds:
+        return []
+    low = max((b for k, b in bounds if k == "minimum"), default=-math.inf)
+    high = min((b for k, b in bounds if k == "maximum"), default=math.inf)
+    above = max((b for k, b in bounds if k == "exclusiveMinimum"), default=-math.inf)
+    below = min((b for k, b in bounds if k == "exclusiveMaximum"), default=math.inf)
+
+    def within(v: Any) -> bool:
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return True
+        return low <= v <= high and above < v < below
+
+    return [within]
+
+
+def _array_checks(schema: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    fewest, most = schema.get("minItems"), schema.get("maxItems")
+    if fewest is not None or most is not None:
+        fewest, most = fewest or 0, most if most is not None else math.inf
+        checks.append(lambda v: not isinstance(v, list) or fewest <= len(v) <= most)
+    if "items" in schema:
+        item = _fast(schema["items"])
+
+        def items(v: Any) -> bool:
+            if isinstance(v, list):
+                for x in v:
+                    if not item(x):
+                        return False
+            return True
+
+        checks.append(items)
+    return checks
+
+
+def _object_checks(schema: dict[str, Any]) -> list[Check]:
+    required = list(schema.get("required") or ())
+    dependencies = [(k, list(needed)) for k, needed in (schema.get("dependentRequired") or {}).items()]
+    properties = [(k, _fast(sub)) for k, sub in (schema.get("properties") or {}).items()]
+    extra = _fast(schema["additionalProperties"]) if "additionalProperties" in schema else None
+    if not (required or dependencies or properties or extra):
+        return []
+    known = frozenset(k for k, _ in properties)
+
+    def check_object(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for key in required:
+            if key not in v:
+                return False
+        for key, needed in dependencies:
+            if key in v:
+                for other in needed:
+                    if other not in v:
+                        return False
+        for key, check in properties:
+            if key in v and not check(v[key]):
+                return False
+        if extra is not None:
+            for key, x in v.items():
+                if key not in known and not extra(x):
+                    return False
+        return True
+
+    return [check_object]
+
+
+class ContextChecker:
+    """One campaign version's schema, ready to check contexts (built once per container)."""
+
+    def __init__(self, schema: Any) -> None:
+        problems = schema_problems(schema)
+        # A schema stored before these checks existed (or written around them) fails its own
+        # recipients, with the reason, instead of running.
+        self.unusable = ContextError("$", f"cannot be checked: the campaign's {problems[0]}") if problems else None
+        self._validator: Any = None
+        if not problems:
+            from referencing import Registry
+
+            registry: Any = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+            self._validator = _validator_class()(schema, registry=registry, format_checker=_format_checker())
+        self._fast = fast_check(schema) if not problems else None
+
+    def first_error(self, context: Any, budget: MatchBudget | None = None) -> ContextError | None:
+        if self.unusable is not None:
+            return self.unusable
+        token = _budget.set(budget or MatchBudget())
+        try:
+            if self._fast is not None and self._fast(context):
+                return None
+            if self._validator.is_valid(context):  # the common case: no error objects built
+                return None
+            errors = list(self._validator.iter_errors(context))
+            if not errors:
+                return None
+            return describe(min(errors, key=lambda e: (len(e.absolute_path), e.json_path)))
+        except RecursionError:
+            return ContextError("$", "cannot be checked: the schema refers to itself without end")
+        except Exception as error:  # an unresolvable $ref, or any fault in the schema: this recipient fails
+            return ContextError("$", f"cannot be checked against the campaign's contextSchema ({type(error).__name__})")
+        finally:
+            _budget.reset(token)
+
+
+@lru_cache(maxsize=256)
+def checker_for(campaign_id: str, version: int, schema_json: str) -> ContextChecker:
+    """A version's schema never changes, so its checker is built once per container."""
+    return ContextChecker(json.loads(schema_json))
+
+
+def context_error(schema: Any, context: Any) -> ContextError | None:
+    """For one-off checks (preview): the first error, or None."""
+    return ContextChecker(schema).first_error(context)
+
+
+# ---------------------------------------------------------------------------------------------
+# What an error says: the path and the rule, from the schema's keyword and its value (the
+# author's text), never from jsonschema's message (which quotes the caller's value)
+# ---------------------------------------------------------------------------------------------
+
+_RULES = {
+    "minLength": "must be at least {} characters long",
+    "maxLength": "must be at most {} characters long",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "multipleOf": "must be a multiple of {}",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "minProperties": "must have at least {} properties",
+    "maxProperties": "must have at most {} properties",
+    "minContains": "must have at least {} items that match contains",
+    "maxContains": "must have at most {} items that match contains",
+    "format": "must be a valid {}",
+    "pattern": "must match the pattern {}",
+}
+_FIXED_RULES = {
+    "enum": "must be one of the values the schema lists",
+    "const": "must be the value the schema sets",
+    "uniqueItems": "must not repeat items",
+    "contains": "must have an item that matches contains",
+    "not": "must not match the schema under not",
+    "anyOf": "must match at least one schema of anyOf",
+    "oneOf": "must match exactly one schema of oneOf",
+    "allOf": "must match every schema of allOf",
+    "additionalProperties": "is not allowed (additionalProperties)",
+    "unevaluatedProperties": "has properties the schema does not allow (unevaluatedProperties)",
+    "unevaluatedItems": "has items the schema does not allow (unevaluatedItems)",
+    "items": "has items the schema does not allow",
+    "prefixItems": "has items the schema does not allow",
+    "$ref": "does not match the schema its $ref points to",
+}
+
+
+def describe(error: Any) -> ContextError:
+    path = _shown(error.json_path)
+    keyword, value = error.validator, error.validator_value
+    rule: str
+    if isinstance(error.cause, _Unmatchable):
+        rule = str(error.cause)
+    elif keyword == "type":
+        kinds = value if isinstance(value, list) else [value]
+        rule = "must be of type " + " or ".join(str(k) for k in kinds)
+    elif keyword == "required":
+        have = error.instance if isinstance(error.instance, dict) else {}
+        missing = [str(name) for name in value if name not in have]
+        rule = "must have the property " + _shown(", ".join(missing))
+    elif keyword == "dependentRequired":
+        have = error.instance if isinstance(error.instance, dict) else {}
+        rule = "must have the properties the schema's dependentRequired lists"
+        for present, needed in value.items():
+            missing = [str(name) for name in needed if name not in have]
+            if present in have and missing:
+                rule = f"must have {_shown(', '.join(missing))} when it has {_shown(str(present))}"
+                break
+    elif keyword in _RULES:
+        rule = _RULES[keyword].format(_shown(str(value)))
+    elif keyword in _FIXED_RULES:
+        rule = _FIXED_RULES[keyword]
+    elif keyword is None or value is False:
+        rule = "is not allowed (the schema is false here)"
+    else:
+        rule = f"does not satisfy {_shown(str(keyword))}"
+    if "propertyNames" in error.relative_schema_path:
+        rule = f"a property name {rule}"
+    return ContextError(path, rule)
