@@ -490,11 +490,16 @@ def fast_check(schema: Any) -> Check | None:
         return None
 
 
+def _kind(value: Any) -> type:
+    """JSON Schema's equality: 1 equals 1.0, but true is not 1."""
+    return float if type(value) is int else type(value)
+
+
 def _same_scalar(allowed: list[Any]) -> Check:
     if not all(isinstance(a, _SCALARS) for a in allowed):
         raise _NoFastPath
-    pairs = [(type(a), a) for a in allowed]
-    return lambda v: any(type(v) is kind and v == a for kind, a in pairs)
+    pairs = [(_kind(a), a) for a in allowed]
+    return lambda v: any(_kind(v) is kind and v == a for kind, a in pairs)
 
 
 def _fast(schema: Any) -> Check:

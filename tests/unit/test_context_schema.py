@@ -1,0 +1,158 @@
+"""context_schema: the fast answer never accepts what JSON Schema rejects; a stored schema that escaped
+the checks on create fails its own recipients instead of running; review names unusable schemas."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.request
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from campaign_engine import context_schema
+from campaign_engine.context_schema import ContextChecker, fast_check, schema_problems
+from campaign_engine.review import review_campaign
+
+SCHEMAS: list[dict[str, Any]] = [
+    {"type": "object", "required": ["orderId"], "properties": {"orderId": {"type": "string"}}},
+    {
+        "type": "object",
+        "required": ["orderId", "total"],
+        "properties": {
+            "orderId": {"type": "string", "pattern": "^[0-9]+$", "minLength": 1, "maxLength": 8},
+            "total": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1000},
+            "count": {"type": "integer", "maximum": 10, "exclusiveMinimum": 0},
+            "tier": {"enum": ["gold", "silver", 1, None, True]},
+            "flag": {"const": False},
+            "when": {"type": "string", "format": "date-time"},
+            "email": {"format": "email"},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+            "customer": {
+                "type": "object",
+                "properties": {"age": {"type": "integer"}},
+                "additionalProperties": {"type": "string"},
+            },
+        },
+        "dependentRequired": {"coupon": ["couponExpires"]},
+        "additionalProperties": False,
+    },
+]
+VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    1.0,
+    2.5,
+    -1,
+    999.5,
+    1000,
+    "",
+    "12",
+    "abc",
+    "123456789",
+    "gold",
+    "a@b.co",
+    "2026-12-01T09:00:00Z",
+    "2026-13-01T09:00:00Z",
+    [],
+    ["a"],
+    ["a", 1],
+    ["a", "b", "c"],
+    {},
+    {"age": 3},
+    {"age": "3"},
+    {"age": 3, "name": "x"},
+    {"name": 1},
+]
+KEYS = ["orderId", "total", "count", "tier", "flag", "when", "email", "tags", "customer", "coupon", "other"]
+
+
+def _contexts() -> list[Any]:
+    contexts: list[Any] = [[], "text", None]
+    for first, second in itertools.product(KEYS, KEYS[:4]):
+        for value in VALUES:
+            contexts.append({"orderId": "12", "total": 1, first: value, second: value})
+            contexts.append({first: value})
+    contexts.append({"orderId": "12", "total": 1, "coupon": "x", "couponExpires": "y"})
+    return contexts
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_fast_answer_never_accepts_what_json_schema_rejects(schema: dict[str, Any]) -> None:
+    fast = fast_check(schema)
+    assert fast is not None, "the common keywords have a fast answer"
+    reference = Draft202012Validator(schema, format_checker=context_schema._format_checker())
+    checker = ContextChecker(schema)
+    agreed = 0
+    for context in _contexts():
+        valid = reference.is_valid(context)
+        if fast(context):
+            assert valid, f"the fast answer accepted {context!r}"
+        agreed += fast(context) == valid
+        assert (checker.first_error(context) is None) == valid, context
+    assert agreed == len(_contexts()), "the fast answer also accepts every valid context (no needless slow path)"
+
+
+def test_keywords_outside_the_fast_set_go_to_json_schema() -> None:
+    for schema in (
+        {"anyOf": [{"type": "string"}]},
+        {"properties": {"a": {"$ref": "#/$defs/x"}}, "$defs": {"x": {}}},
+        {"properties": {"a": {"enum": [[1]]}}},
+    ):
+        assert fast_check(schema) is None, schema
+    checker = ContextChecker({"properties": {"a": {"enum": [[1]]}}})
+    assert checker.first_error({"a": [True]}) is not None, "[True] is not [1] in JSON Schema"
+    assert checker.first_error({"a": [1]}) is None
+
+
+def test_a_stored_schema_that_escaped_the_checks_fails_its_recipients_without_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given schemas stored before the checks existed: an external $ref, an oversize one, a self-reference
+    fetched: list[Any] = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: fetched.append(a))
+    external = ContextChecker({"properties": {"a": {"$ref": "https://example.com/schema.json"}}})
+    oversize = ContextChecker({"properties": {f"k{i}": {"description": "x" * 100} for i in range(1000)}})
+    endless = ContextChecker({"$ref": "#"})
+
+    # Then each recipient checked against them fails with the reason, and nothing is fetched
+    error = external.first_error({"a": 1})
+    assert error is not None
+    assert error.path == "$"
+    assert "outside the schema" in error.rule
+    assert "64 KB" in str(oversize.first_error({}))
+    assert str(endless.first_error({})) == "$: cannot be checked: the schema refers to itself without end"
+    assert fetched == []
+
+
+def test_review_names_an_unusable_schema() -> None:
+    doc = {
+        "channel": "sms",
+        "content": {"defaultLocale": "en-US", "locales": {"en-US": {"body": "Code {{ context.code }}"}}},
+        "contextSchema": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "pattern": "(unclosed"},
+                "other": {"$ref": "https://example.com/other.json"},
+            },
+        },
+    }
+    result = review_campaign(doc)
+    messages = sorted(e.message for e in result.errors if e.code == "invalid_context_schema")
+    assert len(messages) == 2, result.errors
+    assert messages[0].startswith("contextSchema.properties.code.pattern: the pattern (unclosed cannot be used")
+    assert messages[1].startswith("contextSchema.properties.other.$ref: https://example.com/other.json is outside")
+
+
+def test_limits_are_reported_by_name() -> None:
+    assert schema_problems({"type": "object"}) == []
+    assert schema_problems({"type": "nonsense"})[0].startswith("contextSchema.type: not valid JSON Schema")
+    assert schema_problems({"properties": {"a": {"$ref": "#/$defs/missing"}}}) == [
+        "contextSchema.properties.a.$ref: #/$defs/missing does not point anywhere inside the schema"
+    ]
+    assert schema_problems({"patternProperties": {"^a": {}}, "unevaluatedProperties": False}) == [
+        "contextSchema: patternProperties cannot be combined with unevaluatedProperties"
+    ]
