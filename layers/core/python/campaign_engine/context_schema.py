@@ -456,23 +456,34 @@ _SCALARS = (str, int, float, bool, type(None))
 _FAST_KEYWORDS = frozenset(
     {
         "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
         "enum",
         "const",
         "minLength",
         "maxLength",
         "pattern",
+        "format",
         "minimum",
         "maximum",
         "exclusiveMinimum",
         "exclusiveMaximum",
         "minItems",
         "maxItems",
-        "format",
+        "items",
+        "prefixItems",
+        "properties",
+        "required",
+        "additionalProperties",
+        "patternProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
         "dependentRequired",
+        "dependentSchemas",
+        "anyOf",
+        "allOf",
+        "$ref",
+        "$defs",
+        "definitions",
     }
 )
 
@@ -483,9 +494,9 @@ class _NoFastPath(Exception):
 
 def fast_check(schema: Any) -> Check | None:
     """A closure that answers True only for contexts jsonschema finds valid; None when the schema
-    uses something it does not handle."""
+    uses something it does not handle (oneOf, not, if/then/else, unevaluated*, $id, ...)."""
     try:
-        return _fast(schema)
+        return _FastCompiler(schema).compile(schema)
     except _NoFastPath:
         return None
 
@@ -502,27 +513,7 @@ def _same_scalar(allowed: list[Any]) -> Check:
     return lambda v: any(_kind(v) is kind and v == a for kind, a in pairs)
 
 
-def _fast(schema: Any) -> Check:
-    # Loops, not all(generator): a generator per node per recipient was most of the cost.
-    if schema is True or schema == {}:
-        return lambda v: True
-    if schema is False:
-        return lambda v: False
-    if not isinstance(schema, dict) or not set(schema) <= _FAST_KEYWORDS | _ANNOTATIONS:
-        raise _NoFastPath
-    checks: list[Check] = []
-    if "type" in schema:
-        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        tests = [_PY_TYPES[k] for k in kinds]
-        checks.append(tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
-    if "enum" in schema:
-        checks.append(_same_scalar(list(schema["enum"])))
-    if "const" in schema:
-        checks.append(_same_scalar([schema["const"]]))
-    checks.extend(_string_checks(schema))
-    checks.extend(_number_checks(schema))
-    checks.extend(_array_checks(schema))
-    checks.extend(_object_checks(schema))
+def _every(checks: list[Check]) -> Check:
     if not checks:
         return lambda v: True
     if len(checks) == 1:
@@ -537,6 +528,13 @@ def _fast(schema: Any) -> Check:
     return every
 
 
+def _matcher(pattern: str) -> Check:
+    """True when `v` matches, False when it does not; raises _Unmatchable when the pattern cannot be
+    run to the end on it (the callers answer "not valid", and jsonschema then reports it)."""
+    compiled = _compiled(pattern)
+    return lambda v: _search(pattern, v, compiled)
+
+
 def _string_checks(schema: dict[str, Any]) -> list[Check]:
     checks: list[Check] = []
     low, high = schema.get("minLength"), schema.get("maxLength")
@@ -544,18 +542,15 @@ def _string_checks(schema: dict[str, Any]) -> list[Check]:
         low, high = low or 0, high if high is not None else math.inf
         checks.append(lambda v: not isinstance(v, str) or low <= len(v) <= high)
     if "pattern" in schema:
-        pattern = schema["pattern"]
-        compiled = _compiled(pattern)
+        matches = _matcher(schema["pattern"])
 
-        def matches(v: Any) -> bool:
-            if not isinstance(v, str):
-                return True
+        def string_matches(v: Any) -> bool:
             try:
-                return _search(pattern, v, compiled)
+                return not isinstance(v, str) or matches(v)
             except _Unmatchable:
                 return False
 
-        checks.append(matches)
+        checks.append(string_matches)
     if schema.get("format") in FORMATS:
         valid_format = FORMATS[schema["format"]]
         checks.append(lambda v: not isinstance(v, str) or valid_format(v))
@@ -579,56 +574,138 @@ def _number_checks(schema: dict[str, Any]) -> list[Check]:
     return [within]
 
 
-def _array_checks(schema: dict[str, Any]) -> list[Check]:
-    checks: list[Check] = []
-    fewest, most = schema.get("minItems"), schema.get("maxItems")
-    if fewest is not None or most is not None:
-        fewest, most = fewest or 0, most if most is not None else math.inf
-        checks.append(lambda v: not isinstance(v, list) or fewest <= len(v) <= most)
-    if "items" in schema:
-        item = _fast(schema["items"])
+class _FastCompiler:
+    # Loops, not all(generator), in the closures: a generator per node per recipient was most of the cost.
 
-        def items(v: Any) -> bool:
-            if isinstance(v, list):
-                for x in v:
-                    if not item(x):
-                        return False
-            return True
+    def __init__(self, root: dict[str, Any]) -> None:
+        self._root = root
+        self._refs: dict[str, Check] = {}
 
-        checks.append(items)
-    return checks
+    def compile(self, schema: Any) -> Check:
+        if schema is True or schema == {}:
+            return lambda v: True
+        if schema is False:
+            return lambda v: False
+        if not isinstance(schema, dict) or not set(schema) <= _FAST_KEYWORDS | _ANNOTATIONS:
+            raise _NoFastPath
+        checks: list[Check] = []
+        if "type" in schema:
+            kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+            tests = [_PY_TYPES[k] for k in kinds]
+            checks.append(tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
+        if "enum" in schema:
+            checks.append(_same_scalar(list(schema["enum"])))
+        if "const" in schema:
+            checks.append(_same_scalar([schema["const"]]))
+        checks.extend(_string_checks(schema))
+        checks.extend(_number_checks(schema))
+        checks.extend(self._array_checks(schema))
+        checks.extend(self._object_checks(schema))
+        if "allOf" in schema:
+            checks.append(_every([self.compile(sub) for sub in schema["allOf"]]))
+        if "anyOf" in schema:
+            branches = [self.compile(sub) for sub in schema["anyOf"]]
+            checks.append(lambda v: any(branch(v) for branch in branches))
+        if "$ref" in schema:
+            checks.append(self._ref(schema["$ref"]))
+        return _every(checks)
 
+    def _ref(self, ref: str) -> Check:
+        """A local JSON pointer, compiled once; a recursive schema refers to its own closure."""
+        if ref in self._refs:
+            return self._refs[ref]
+        if not ref.startswith("#") or (ref != "#" and not ref.startswith("#/")):
+            raise _NoFastPath  # an anchor: jsonschema resolves it
+        target: Any = self._root
+        for token in ref[2:].split("/") if ref != "#" else []:
+            key = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and key in target:
+                target = target[key]
+            elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+                target = target[int(key)]
+            else:
+                raise _NoFastPath
+        resolved: list[Check] = []
+        self._refs[ref] = lambda v: resolved[0](v)  # noqa: PLW0108 - bound late: the target may refer back here
+        resolved.append(self.compile(target))
+        return self._refs[ref]
 
-def _object_checks(schema: dict[str, Any]) -> list[Check]:
-    required = list(schema.get("required") or ())
-    dependencies = [(k, list(needed)) for k, needed in (schema.get("dependentRequired") or {}).items()]
-    properties = [(k, _fast(sub)) for k, sub in (schema.get("properties") or {}).items()]
-    extra = _fast(schema["additionalProperties"]) if "additionalProperties" in schema else None
-    if not (required or dependencies or properties or extra):
-        return []
-    known = frozenset(k for k, _ in properties)
+    def _array_checks(self, schema: dict[str, Any]) -> list[Check]:
+        checks: list[Check] = []
+        fewest, most = schema.get("minItems"), schema.get("maxItems")
+        if fewest is not None or most is not None:
+            fewest, most = fewest or 0, most if most is not None else math.inf
+            checks.append(lambda v: not isinstance(v, list) or fewest <= len(v) <= most)
+        prefix = [self.compile(sub) for sub in schema.get("prefixItems") or ()]
+        rest = self.compile(schema["items"]) if "items" in schema else None
+        if prefix or rest is not None:
 
-    def check_object(v: Any) -> bool:
-        if not isinstance(v, dict):
-            return True
-        for key in required:
-            if key not in v:
+            def items(v: Any) -> bool:
+                if isinstance(v, list):
+                    for check, x in zip(prefix, v, strict=False):
+                        if not check(x):
+                            return False
+                    if rest is not None:
+                        for x in v[len(prefix) :]:
+                            if not rest(x):
+                                return False
+                return True
+
+            checks.append(items)
+        return checks
+
+    def _object_checks(self, schema: dict[str, Any]) -> list[Check]:
+        required = list(schema.get("required") or ())
+        dependencies = [(k, list(needed)) for k, needed in (schema.get("dependentRequired") or {}).items()]
+        dependent = [(k, self.compile(sub)) for k, sub in (schema.get("dependentSchemas") or {}).items()]
+        properties = [(k, self.compile(sub)) for k, sub in (schema.get("properties") or {}).items()]
+        patterns = [(_matcher(p), self.compile(sub)) for p, sub in (schema.get("patternProperties") or {}).items()]
+        extra = self.compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
+        names = self.compile(schema["propertyNames"]) if "propertyNames" in schema else None
+        fewest, most = schema.get("minProperties", 0), schema.get("maxProperties", math.inf)
+        if not (required or dependencies or dependent or properties or patterns or extra or names) and (
+            "minProperties" not in schema and "maxProperties" not in schema
+        ):
+            return []
+        known = frozenset(k for k, _ in properties)
+
+        def check_object(v: Any) -> bool:
+            if not isinstance(v, dict):
+                return True
+            if not fewest <= len(v) <= most:
                 return False
-        for key, needed in dependencies:
-            if key in v:
-                for other in needed:
-                    if other not in v:
-                        return False
-        for key, check in properties:
-            if key in v and not check(v[key]):
-                return False
-        if extra is not None:
-            for key, x in v.items():
-                if key not in known and not extra(x):
+            for key in required:
+                if key not in v:
                     return False
-        return True
+            for key, needed in dependencies:
+                if key in v:
+                    for other in needed:
+                        if other not in v:
+                            return False
+            for key, sub in dependent:
+                if key in v and not sub(v):
+                    return False
+            for key, check in properties:
+                if key in v and not check(v[key]):
+                    return False
+            if patterns or extra is not None or names is not None:
+                for key, x in v.items():
+                    if names is not None and not names(key):
+                        return False
+                    matched = False
+                    for matches, check in patterns:
+                        try:
+                            if matches(key):
+                                if not check(x):
+                                    return False
+                                matched = True
+                        except _Unmatchable:
+                            return False  # jsonschema reports the key the pattern could not be run on
+                    if extra is not None and not matched and key not in known and not extra(x):
+                        return False
+            return True
 
-    return [check_object]
+        return [check_object]
 
 
 class ContextChecker:
