@@ -21,6 +21,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,6 +35,8 @@ MAX_SCHEMA_DEPTH = 32
 # Longer strings (values and keys) are not matched against a pattern: they fail it.
 MAX_MATCHED_CHARS = 10_000
 MATCH_TIMEOUT_SECONDS = 0.05
+# What one pattern may unroll into (counted repeats multiplied out); the schema's patterns, 10x that.
+MAX_PATTERN_EXPANSION = 10_000
 # Per trigger call: after this many timed-out matches, every further match fails at once, so one call
 # costs at most a fraction of a second of regex time however many recipients it names.
 MAX_SLOW_MATCHES_PER_CALL = 3
@@ -70,11 +73,11 @@ def schema_problems(schema: Any) -> list[str]:
     """Why `schema` cannot be a campaign's contextSchema, each message naming where; [] when it can."""
     if not isinstance(schema, dict):
         return ["contextSchema: must be a JSON object"]
+    if _depth(schema) > MAX_SCHEMA_DEPTH:  # first: measuring the size recurses
+        return [f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"]
     size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_SCHEMA_BYTES:
         return [f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"]
-    if _depth(schema) > MAX_SCHEMA_DEPTH:
-        return [f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"]
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
@@ -89,9 +92,16 @@ def schema_problems(schema: Any) -> list[str]:
     has_pattern_properties = has_unevaluated_properties = False
     has_inner_id = False
     refs: list[tuple[str, str]] = []
+    expansion = 0
     for path, node in _subschemas(schema):
         for pattern, where in _patterns_of(node, path):
-            if (reason := _pattern_problem(pattern)) is not None:
+            size = _expanded_size(pattern)
+            expansion += size if size <= MAX_PATTERN_EXPANSION else 0  # an oversize one is refused alone
+            if expansion > MAX_PATTERN_EXPANSION * 10:  # compile no more of them
+                if not any("the schema's patterns" in problem for problem in problems):
+                    limit = MAX_PATTERN_EXPANSION * 10
+                    problems.append(f"{where}: the schema's patterns together repeat more than {limit} items")
+            elif (reason := _pattern_problem(pattern)) is not None:
                 problems.append(f"{where}: the pattern {_shown(pattern)} cannot be used: {reason}")
         has_pattern_properties |= isinstance(node.get("patternProperties"), dict)
         has_unevaluated_properties |= "unevaluatedProperties" in node
@@ -153,11 +163,68 @@ def _patterns_of(node: dict[str, Any], path: list[str | int]) -> Iterator[tuple[
 
 
 def _pattern_problem(pattern: str) -> str | None:
+    # Checked before compiling: the engine unrolls counted repeats, so (?:a{1000}){1000} alone takes
+    # a second and a quarter of a gigabyte to compile.
+    if _expanded_size(pattern) > MAX_PATTERN_EXPANSION:
+        return f"its counted repeats ({{n}}, {{m,n}}) multiply out to more than {MAX_PATTERN_EXPANSION} items"
     try:
         _compiled(pattern)
     except Exception as error:  # regex.error, or a RecursionError from a pattern nested too deep
         return str(error) or type(error).__name__
     return None
+
+
+_COUNT = re.compile(r"\{(\d*)(,(\d*))?\}")
+
+
+def _expanded_size(pattern: str) -> int:
+    """An upper bound on the items the engine unrolls `pattern` into: every atom is one, a counted
+    repeat multiplies what it repeats (nested ones multiply together)."""
+    sizes = [0]  # of each open group
+    last = 1  # size of the atom a quantifier repeats
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        step = 1
+        if char == "(":
+            sizes.append(0)
+            i += 1
+            continue
+        if char == ")" and len(sizes) > 1:
+            last = max(sizes.pop(), 1)
+            sizes[-1] += last
+            i += 1
+            continue
+        if char == "{" and (count := _COUNT.match(pattern, i)) and (count.group(1) or count.group(3)):
+            low, high = count.group(1), count.group(3)
+            digits = high if high else low
+            times = int(digits) if len(digits) <= 9 else 10**9
+            sizes[-1] += last * max(times - 1, 0)
+            last *= max(times, 1)
+            i = count.end()
+            continue
+        if char == "\\":
+            step = 2
+            if i + 2 < len(pattern) and pattern[i + 1].isalpha() and pattern[i + 2] in "{<":
+                close = pattern.find("}" if pattern[i + 2] == "{" else ">", i + 2)  # \p{L}, \g<name>
+                step = (close + 1 - i) if close > 0 else len(pattern) - i
+        elif char == "[":
+            step = _class_length(pattern, i)
+        last = 1
+        sizes[-1] += 1
+        i += step
+    return sum(sizes)
+
+
+def _class_length(pattern: str, start: int) -> int:
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1 - start
 
 
 def _resolves(schema: dict[str, Any], ref: str) -> bool:
@@ -229,6 +296,17 @@ def _search(pattern: str, text: str, compiled: regex.Pattern[str] | None = None)
 
 
 _TOO_SLOW = "cannot be matched: the pattern takes too long on it"
+
+
+@contextmanager
+def match_budget() -> Iterator[MatchBudget]:
+    """Bounds the slow matches of everything run inside (matches_pattern has none of its own)."""
+    budget = MatchBudget()
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
 
 
 def matches_pattern(pattern: str, text: str) -> bool | None:

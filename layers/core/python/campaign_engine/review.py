@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from campaign_engine.context_schema import matches_pattern
+from campaign_engine.context_schema import match_budget, matches_pattern
 from campaign_engine.models import ReviewIssue, ReviewResult
 from campaign_engine.render import check_content, template_variables
 
@@ -92,23 +92,22 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
         schema_errors = schema_problems(schema)
         for schema_error in schema_errors:
             error("contextSchema", schema_error, "invalid_context_schema")
-        if not schema_errors:
-            for locale, part, variable, kind in context_variable_issues(schema, locales):
-                field = f"content.locales.{locale}.{part}"
-                if kind == "undefined":
-                    message = (
-                        f"reads {variable}, which contextSchema does not define: add it to the schema's properties"
-                    )
-                    error(field, message, "undefined_context_variable")
-                elif kind == "forbidden":
-                    message = (
-                        f"reads {variable}, which contextSchema requires but forbids (additionalProperties or "
-                        "unevaluatedProperties is false there): add it to the schema's properties"
-                    )
-                    error(field, message, "undefined_context_variable")
-                else:
-                    message = f"reads {variable}, which contextSchema requires but does not describe in properties"
-                    warning(field, message, "undescribed_context_variable")
+        with match_budget():  # patternProperties are run against the variables' names
+            issues = [] if schema_errors else context_variable_issues(schema, locales)
+        for locale, part, variable, kind in issues:
+            field = f"content.locales.{locale}.{part}"
+            if kind == "undefined":
+                message = f"reads {variable}, which contextSchema does not define: add it to the schema's properties"
+                error(field, message, "undefined_context_variable")
+            elif kind == "forbidden":
+                message = (
+                    f"reads {variable}, which contextSchema requires but forbids (additionalProperties or "
+                    "unevaluatedProperties is false there): add it to the schema's properties"
+                )
+                error(field, message, "undefined_context_variable")
+            else:
+                message = f"reads {variable}, which contextSchema requires but does not describe in properties"
+                warning(field, message, "undescribed_context_variable")
 
     if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
         warning("audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience")
