@@ -4,6 +4,9 @@ the checks on create fails its own recipients instead of running; review names u
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from typing import Any
@@ -14,6 +17,7 @@ from jsonschema import Draft202012Validator
 from campaign_engine import context_schema
 from campaign_engine.context_schema import ContextChecker, fast_check, schema_problems
 from campaign_engine.review import review_campaign
+from tests.conftest import ROOT
 
 SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "required": ["orderId"], "properties": {"orderId": {"type": "string"}}},
@@ -218,3 +222,19 @@ def test_counted_repeats_are_bounded_before_compiling() -> None:
     assert schema_problems(many) == [
         "contextSchema.properties.k8.pattern: the schema's patterns together repeat more than 100000 items"
     ]
+
+
+def test_the_trigger_imports_jsonschema_only_for_a_context_that_fails() -> None:
+    # jsonschema's import cost a trigger container ~100 ms on its first call
+    script = (
+        "import json, sys\n"
+        "from campaign_engine import context_schema\n"
+        "schema = {'type': 'object', 'required': ['orderId'], 'properties': {'orderId': {'pattern': '^[0-9]+$'}}}\n"
+        "checker = context_schema.checker_for('c', 1, json.dumps(schema))\n"
+        "assert checker.first_error({'orderId': '12'}) is None\n"
+        "print('jsonschema' in sys.modules)\n"
+        "print(checker.first_error({'orderId': 'x'}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "core" / "python")}
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert ran.stdout.splitlines() == ["False", "$.orderId: must match the pattern ^[0-9]+$"]

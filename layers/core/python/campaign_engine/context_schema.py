@@ -69,8 +69,10 @@ _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitio
 # ---------------------------------------------------------------------------------------------
 
 
-def schema_problems(schema: Any) -> list[str]:
-    """Why `schema` cannot be a campaign's contextSchema, each message naming where; [] when it can."""
+def schema_problems(schema: Any, *, full: bool = True) -> list[str]:
+    """Why `schema` cannot be a campaign's contextSchema, each message naming where; [] when it can.
+    Without `full`, only the bounds: size, depth, patterns, $refs that leave the schema (the
+    meta-schema and where each local $ref lands are left to whoever reviewed it)."""
     if not isinstance(schema, dict):
         return ["contextSchema: must be a JSON object"]
     if _depth(schema) > MAX_SCHEMA_DEPTH:  # first: measuring the size recurses
@@ -78,16 +80,8 @@ def schema_problems(schema: Any) -> list[str]:
     size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_SCHEMA_BYTES:
         return [f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"]
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    # The meta-schema check without format checks: its "regex" format would compile the schema's
-    # patterns with `re`, which is what the checks below do with the engine that runs them.
-    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
-    invalid = best_match(meta.iter_errors(schema))
-    if invalid is not None:
-        where = _schema_path(list(invalid.absolute_path))
-        return [f"{where}: not valid JSON Schema: {_shown(invalid.message)}"]
+    if full and (invalid := _meta_schema_error(schema)) is not None:
+        return [invalid]
     problems: list[str] = []
     has_pattern_properties = has_unevaluated_properties = False
     has_inner_id = False
@@ -115,13 +109,26 @@ def schema_problems(schema: Any) -> list[str]:
                 f"{where}: {_shown(ref)} is outside the schema; only references inside it (starting with #) "
                 "are allowed, and nothing is ever fetched"
             )
-        elif not has_inner_id and not _resolves(schema, ref):
+        elif full and not has_inner_id and not _resolves(schema, ref):
             problems.append(f"{where}: {_shown(ref)} does not point anywhere inside the schema")
     if has_pattern_properties and has_unevaluated_properties:
         # jsonschema matches patternProperties with `re`, unbounded, when it works out which keys
         # unevaluatedProperties sees; every other use of a pattern goes through the bounded engine.
         problems.append("contextSchema: patternProperties cannot be combined with unevaluatedProperties")
     return problems
+
+
+def _meta_schema_error(schema: dict[str, Any]) -> str | None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    # Without format checks: the meta-schema's "regex" format would compile the schema's patterns
+    # with `re`; schema_problems compiles them with the engine that runs them, bounded.
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    invalid = best_match(meta.iter_errors(schema))
+    if invalid is None:
+        return None
+    return f"{_schema_path(list(invalid.absolute_path))}: not valid JSON Schema: {_shown(invalid.message)}"
 
 
 def _depth(value: Any) -> int:
@@ -575,7 +582,7 @@ def fast_check(schema: Any) -> Check | None:
     uses something it does not handle (oneOf, not, if/then/else, unevaluated*, $id, ...)."""
     try:
         return _FastCompiler(schema).compile(schema)
-    except _NoFastPath:
+    except Exception:  # _NoFastPath, or a shape the meta-schema would refuse: jsonschema answers
         return None
 
 
@@ -787,20 +794,28 @@ class _FastCompiler:
 
 
 class ContextChecker:
-    """One campaign version's schema, ready to check contexts (built once per container)."""
+    """One campaign version's schema, ready to check contexts (built once per container).
 
-    def __init__(self, schema: Any) -> None:
-        problems = schema_problems(schema)
+    `reviewed`: the schema passed review (a live version did): the bounds are checked again, the
+    meta-schema is not, and jsonschema is imported only when a context fails the fast answer or
+    the schema has none: importing it cost a trigger container ~100 ms on its first call."""
+
+    def __init__(self, schema: Any, *, reviewed: bool = False) -> None:
+        problems = schema_problems(schema, full=not reviewed)
         # A schema stored before these checks existed (or written around them) fails its own
         # recipients, with the reason, instead of running.
         self.unusable = ContextError("$", f"cannot be checked: the campaign's {problems[0]}") if problems else None
+        self._schema = schema
         self._validator: Any = None
-        if not problems:
+        self._fast = fast_check(schema) if not problems else None
+
+    def _full(self) -> Any:
+        if self._validator is None:
             from referencing import Registry
 
             registry: Any = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
-            self._validator = _validator_class()(schema, registry=registry, format_checker=_format_checker())
-        self._fast = fast_check(schema) if not problems else None
+            self._validator = _validator_class()(self._schema, registry=registry, format_checker=_format_checker())
+        return self._validator
 
     def first_error(self, context: Any, budget: MatchBudget | None = None) -> ContextError | None:
         if self.unusable is not None:
@@ -809,9 +824,10 @@ class ContextChecker:
         try:
             if self._fast is not None and self._fast(context):
                 return None
-            if self._validator.is_valid(context):  # the common case: no error objects built
+            validator = self._full()
+            if validator.is_valid(context):  # no error objects built
                 return None
-            errors = list(self._validator.iter_errors(context))
+            errors = list(validator.iter_errors(context))
             if not errors:
                 return None
             return describe(min(errors, key=lambda e: (len(e.absolute_path), e.json_path)))
@@ -825,13 +841,9 @@ class ContextChecker:
 
 @lru_cache(maxsize=256)
 def checker_for(campaign_id: str, version: int, schema_json: str) -> ContextChecker:
-    """A version's schema never changes, so its checker is built once per container."""
-    return ContextChecker(json.loads(schema_json))
-
-
-def context_error(schema: Any, context: Any) -> ContextError | None:
-    """For one-off checks (preview): the first error, or None."""
-    return ContextChecker(schema).first_error(context)
+    """The trigger's checker of a live version: a version never changes, so it is built once per
+    container; a live version passed review."""
+    return ContextChecker(json.loads(schema_json), reviewed=True)
 
 
 # ---------------------------------------------------------------------------------------------
