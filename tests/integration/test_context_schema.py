@@ -406,3 +406,28 @@ def test_a_variable_the_schema_requires_blocks_activation_only_where_the_schema_
         assert "context.total" in error["message"]
         blocked = api.call("api", "api/activate_campaign.json", path_params={"campaignId": campaign["id"]})
         assert blocked.status == 422
+
+
+def test_non_finite_numbers_and_endless_self_references_are_refused(api: Api) -> None:
+    # Given numbers JSON cannot store (Python's parser reads NaN and 1e400): refused, not silently nulled
+    body = json.dumps(_campaign_body(_with(properties={"total": {"type": "number", "maximum": 1}})))
+    for number in ("1e400", "NaN", "-Infinity"):
+        created = api.call(
+            "api", "api/create_campaign.json", raw_body=body.replace('"maximum": 1', f'"maximum": {number}')
+        )
+        assert created.status == 400, created.body
+        assert created.body["errors"] == [
+            {"field": "contextSchema", "message": "contextSchema: numbers must be finite (no NaN or Infinity)"}
+        ]
+
+    # Given a schema whose $ref loops back on itself without reading into the context
+    endless = _with(**{"$ref": "#/$defs/loop", "$defs": {"loop": {"$ref": "#/$defs/loop"}}})
+    campaign = api.create_campaign(contextSchema=endless)
+
+    # Then review says so and activation is refused, instead of every recipient failing later
+    review = api.call_event("api", _route("POST /campaigns/{campaignId}/review"), {"campaignId": campaign["id"]})
+    [error] = review.body["errors"]
+    assert (error["field"], error["code"]) == ("contextSchema", "invalid_context_schema")
+    assert "refers to itself without end" in error["message"]
+    activated = api.call("api", "api/activate_campaign.json", path_params={"campaignId": campaign["id"]})
+    assert activated.status == 422

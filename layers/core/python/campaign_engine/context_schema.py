@@ -79,7 +79,10 @@ def schema_problems(schema: Any, *, full: bool = True) -> list[str]:
         return ["contextSchema: must be a JSON object"]
     if _depth(schema) > MAX_SCHEMA_DEPTH:  # first: measuring the size recurses
         return [f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"]
-    size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")).encode())
+    try:
+        size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:  # stored as JSON, NaN and Infinity would silently become null
+        return ["contextSchema: numbers must be finite (no NaN or Infinity)"]
     if size > MAX_SCHEMA_BYTES:
         return [f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"]
     if full and (invalid := _meta_schema_error(schema)) is not None:
@@ -901,6 +904,15 @@ class ContextChecker:
             return ContextError("$", f"cannot be checked against the campaign's contextSchema ({type(error).__name__})")
         finally:
             _budget.reset(token)
+
+
+def endless_schema(schema: Any) -> list[str]:
+    """A schema that refers to itself without reading into the context (`{"$ref": "#"}`) fails every
+    context: review says so instead of activating it."""
+    error = ContextChecker(schema).first_error({})
+    if error is not None and error.rule.startswith("cannot be checked: the schema refers to itself"):
+        return ["contextSchema: refers to itself without end ($ref loops back without reading into the context)"]
+    return []
 
 
 @lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from campaign_engine.addresses import looks_like_email
 
@@ -160,7 +161,8 @@ class CampaignFields(StrictModel):
             from campaign_engine.context_schema import schema_problems
 
             if problems := schema_problems(value):
-                raise ValueError("; ".join(problems[:3]))
+                # A custom error: its message is shown as is, without pydantic's "Value error, ".
+                raise PydanticCustomError("context_schema", "; ".join(problems[:3]))
         return value
 
 

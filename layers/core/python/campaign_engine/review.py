@@ -87,9 +87,9 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
 
     schema = doc.get("contextSchema")
     if schema:
-        from campaign_engine.context_schema import schema_problems
+        from campaign_engine.context_schema import endless_schema, schema_problems
 
-        schema_errors = schema_problems(schema)
+        schema_errors = schema_problems(schema) or endless_schema(schema)
         for schema_error in schema_errors:
             error("contextSchema", schema_error, "invalid_context_schema")
         with match_budget():  # patternProperties are run against the variables' names
