@@ -213,7 +213,7 @@ def test_review_spends_a_bounded_time_on_catastrophic_pattern_properties() -> No
     # When it is reviewed, then the answer comes promptly (each name takes ~0.5 s with Python's re)
     started = time.monotonic()
     review_campaign(doc)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # ~0.5 s here; ~10 s with Python's re
 
 
 def test_counted_repeats_are_bounded_before_compiling() -> None:
@@ -256,4 +256,4 @@ def test_unique_items_and_unevaluated_keywords_take_linear_time() -> None:
         "$: has more than 1000 properties, too many to check unevaluatedProperties on"
     )
     assert unevaluated.first_error({"a": "x", "b": 1}) is None
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # ~0.3 s here; over 20 s with jsonschema's own
