@@ -143,7 +143,8 @@ class _Contexts:
         self._checker: Any = None
         self._budget: Any = None
         if schema_key:
-            # Imported here: most campaigns have no contextSchema, and jsonschema is slow to import.
+            # Imported here: most campaigns have no contextSchema (and jsonschema, slow to import, is
+            # imported by the checker only when a context fails its fast answer).
             from campaign_engine import context_schema
 
             self._checker = context_schema.checker_for(*schema_key)
