@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
-from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic
+from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic, validation_failed
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
 from campaign_engine.review import review_campaign
@@ -155,6 +155,12 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
         merged.pop("liveVersion", None)
         merged.pop("draftVersion", None)
         merged.pop("activatedAt", None)
+    # A merge patch merges into the stored schema: the result, not only the patch, must be usable.
+    if "contextSchema" in raw_patch and merged.get("contextSchema") is not None:
+        from campaign_engine.context_schema import schema_problems
+
+        if problems := schema_problems(merged["contextSchema"]):
+            raise validation_failed([FieldError("contextSchema", "; ".join(problems[:3]))])
     try:
         validated = _dump(Campaign.model_validate(merged))
     except ValidationError as exc:

@@ -69,6 +69,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "The content cannot be rendered",
             "The content does not compile, or fails with this data; `errors` names the part and line",
         ),
+        ProblemType(
+            "invalid_context",
+            422,
+            "The context does not satisfy the contextSchema",
+            "The sample context fails the campaign's contextSchema; `errors` names the path and the rule",
+        ),
+        ProblemType(
+            "invalid_context_schema",
+            422,
+            "The contextSchema cannot be used",
+            "The campaign's stored contextSchema breaks a bound (size, depth, patterns, $ref)",
+        ),
         ProblemType("no_matching_locale", 422, "No content for this locale", "No content matches the locale asked for"),
         ProblemType(
             "internal_error", 500, "Internal error", "The request failed; it is safe to retry with the same requestId"

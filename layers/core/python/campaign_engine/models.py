@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from campaign_engine.addresses import looks_like_email
 
@@ -146,8 +147,23 @@ class CampaignFields(StrictModel):
     tracking: Tracking | None = None
     context_schema: Annotated[
         dict[str, Any] | None,
-        Field(alias="contextSchema", description="JSON Schema every recipient's context must satisfy"),
+        Field(
+            alias="contextSchema",
+            description="JSON Schema (2020-12) every recipient's context must satisfy: at most 64 KB and 32 "
+            "levels deep; $ref only inside the schema; patterns are run with a time limit",
+        ),
     ] = None
+
+    @field_validator("context_schema")
+    @classmethod
+    def _usable_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from campaign_engine.context_schema import schema_problems
+
+            if problems := schema_problems(value):
+                # A custom error: its message is shown as is, without pydantic's "Value error, ".
+                raise PydanticCustomError("context_schema", "; ".join(problems[:3]))
+        return value
 
 
 class CampaignCreate(CampaignFields):

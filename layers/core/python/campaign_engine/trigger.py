@@ -19,7 +19,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from campaign_engine import campaign_gate, delivery_queue, reports, store, trigger_body
@@ -117,56 +116,21 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-# Keywords of JSON Schema 2020-12 that the fast validator (draft-07) does not know: a schema using
-# them is always checked by jsonschema itself.
-DRAFT_2020_ONLY = frozenset(
-    {
-        "prefixItems",
-        "$defs",
-        "dependentSchemas",
-        "dependentRequired",
-        "unevaluatedProperties",
-        "unevaluatedItems",
-        "$dynamicRef",
-        "$dynamicAnchor",
-        "minContains",
-        "maxContains",
-        "$anchor",
-        "$vocabulary",
-    }
-)
-
-
-@lru_cache(maxsize=256)
-def _context_validator(campaign_id: str, version: int, schema_json: str) -> Any:
-    # Imported here: most campaigns have no contextSchema, and jsonschema is slow to import.
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
-
-
-@lru_cache(maxsize=256)
-def _fast_context_check(campaign_id: str, version: int, schema_json: str) -> Any:
-    """A compiled check (fastjsonschema: ~30x faster), or None when the schema needs 2020-12."""
-    schema_text = schema_json
-    if any(f'"{keyword}"' in schema_text for keyword in DRAFT_2020_ONLY) or '"items": [' in schema_text:
-        return None
-    import fastjsonschema
-
-    try:
-        return fastjsonschema.compile(json.loads(schema_json))
-    except fastjsonschema.JsonSchemaDefinitionException:
-        return None
-
-
 class _Contexts:
     """Each recipient's context (the request's, overlaid with its own) and the first error the
     campaign's contextSchema finds in it. The request's own context is checked once per call."""
 
     def __init__(self, base: dict[str, Any], schema_key: tuple[str, int, str] | None) -> None:
         self._base = base
-        self._key = schema_key
-        self._fast = _fast_context_check(*schema_key) if schema_key else None
+        self._checker: Any = None
+        self._budget: Any = None
+        if schema_key:
+            # Imported here: most campaigns have no contextSchema (and jsonschema, slow to import, is
+            # imported by the checker only when a context fails its fast answer).
+            from campaign_engine import context_schema
+
+            self._checker = context_schema.checker_for(*schema_key)
+            self._budget = context_schema.MatchBudget()  # slow regex matches this call may still spend
         self._base_error: list[str | None] = []
 
     def of(self, own: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
@@ -178,19 +142,10 @@ class _Contexts:
         return context, self._error(context)
 
     def _error(self, context: dict[str, Any]) -> str | None:
-        if self._key is None:
+        if self._checker is None:
             return None
-        if self._fast is not None:
-            try:
-                self._fast(context)
-                return None  # valid: the common case, in a microsecond
-            except Exception:  # noqa: S110 - a refusal (or any fault of the fast check): jsonschema decides
-                pass
-        validator = _context_validator(*self._key)
-        error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
-        if error is None:
-            return None
-        return f"{error.json_path}: {error.message}"
+        error = self._checker.first_error(context, self._budget)
+        return None if error is None else str(error)
 
 
 # (userId, "accepted" | "rejected", reason, detail): as the record stores it. A tuple of strings

@@ -79,7 +79,12 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
     "POST /campaigns/{campaignId}/activate": ("campaign_not_activatable", "concurrent_modification", "review_failed"),
     "POST /campaigns/{campaignId}/stop": ("campaign_not_stoppable", "concurrent_modification"),
     "POST /campaigns/{campaignId}/archive": ("campaign_not_archivable", "concurrent_modification"),
-    "POST /campaigns/{campaignId}/preview": ("render_error", "no_matching_locale"),
+    "POST /campaigns/{campaignId}/preview": (
+        "render_error",
+        "no_matching_locale",
+        "invalid_context",
+        "invalid_context_schema",
+    ),
 }
 _EVERY_ROUTE = ("validation_failed", "unauthorized", "forbidden", "internal_error")
 _WITH_BODY = ("invalid_json", "payload_too_large", "unsupported_media_type")
