@@ -74,11 +74,27 @@ _EXTRA_PROBLEMS = {
 }
 
 
+# API Gateway's own answer, given before any function runs and not reshapeable on an HTTP API:
+# a request with no (or an empty) Authorization header is refused 401 {"message": "Unauthorized"}.
+GATEWAY_MESSAGE_SCHEMA = {
+    "type": "object",
+    "description": "API Gateway's own answer (no Authorization header at all)",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+
+
+def _unauthorized() -> dict[str, Any]:
+    answer = _problem("No API key, or an unknown one; API Gateway itself answers a request without one")
+    answer["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
+    return answer
 
 
 @lru_cache(maxsize=1)
@@ -99,6 +115,7 @@ def openapi_document() -> str:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE_SCHEMA
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API key: Authorization: Bearer <key>"}
     }
@@ -106,6 +123,8 @@ def openapi_document() -> str:
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            if "204" in responses:  # Powertools gives every answer a JSON body; a 204 has none
+                responses["204"].pop("content", None)
             declared = responses.get("200", {}).get("description") == "Successful Response"
             if declared and any(code.startswith("2") and code != "200" for code in responses):
                 responses.pop("200")
@@ -114,7 +133,7 @@ def openapi_document() -> str:
                 continue
             operation["security"] = [{"bearer": []}]
             responses["400"] = _problem("validation_failed or invalid_json, naming every bad field")
-            responses["401"] = _problem("No API key, or an unknown one")
+            responses["401"] = _unauthorized()
             responses["403"] = _problem("The key lacks the scope, or access to the campaign's labels")
             if "{" in path:
                 responses.setdefault("404", _problem("campaign_not_found / execution_not_found"))
