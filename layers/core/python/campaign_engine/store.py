@@ -5,13 +5,15 @@ Item layout
   its pending draft of a live campaign (`draft`) and the snapshot triggers use (`live`);
   `CAMPAIGN#<id>` / `V#000001` are immutable version snapshots that delivery caches forever.
 - Executions table: `REQ#<hash of requestId>` / `EXECUTION` is the idempotency record and the
-  verdicts of one trigger request; `EXEC#<executionId>` / `R#<userId>` is the send guard of
-  one recipient (claimed before the send) and, once known, its outcome.
+  verdicts of one trigger request; `EXEC#<executionId>` / `R#<userId>` (`R#sha256:<digest>`
+  for an id too long for a key) is the send guard of one recipient (claimed before the send)
+  and, once known, its outcome.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -57,22 +59,46 @@ def encode_token(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def invalid_next_token() -> DomainError:
+    return DomainError(
+        code="invalid_next_token",
+        status=400,
+        title="Invalid nextToken",
+        detail="nextToken is not one this API returned",
+    )
+
+
 def decode_token(token: str | None) -> dict[str, Any] | None:
+    """The object a token holds; callers check its shape (a caller can forge any object)."""
     if not token:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(key, dict):
-            raise ValueError
-        return key
-    except ValueError as exc:
-        raise DomainError(
-            code="invalid_next_token",
-            status=400,
-            title="Invalid nextToken",
-            detail="nextToken is not one this API returned",
-        ) from exc
+    except (ValueError, RecursionError):
+        raise invalid_next_token() from None
+    if not isinstance(key, dict):
+        raise invalid_next_token()
+    return key
+
+
+def _campaign_page_start(token: str | None) -> dict[str, Any] | None:
+    """The head key a campaigns page token names. DynamoDB is never handed a forged key: it
+    would refuse it (a 500), or start the scan where the caller chose."""
+    start = decode_token(token)
+    if start is None:
+        return None
+    pk, sk = start.get("pk"), start.get("sk")
+    if (
+        set(start) != {"pk", "sk"}
+        or sk != _s(HEAD)
+        or not isinstance(pk, dict)
+        or set(pk) != {"S"}
+        or not isinstance(pk["S"], str)
+        or not pk["S"].startswith(_campaign_pk(""))
+    ):
+        raise invalid_next_token()
+    return start
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -245,7 +271,7 @@ def list_campaign_heads(
     }
     if names:
         kwargs["ExpressionAttributeNames"] = names
-    start = decode_token(next_token)
+    start = _campaign_page_start(next_token)
     heads: list[CampaignHead] = []
     while True:
         if start:
@@ -390,8 +416,18 @@ class RecipientState:
     outcome_ref: str | None = None
 
 
+# DynamoDB's limit on a sort key, in UTF-8 bytes (moto enforces it too).
+MAX_SORT_KEY_BYTES = 1024
+
+
 def _recipient_key(execution_id: str, user_id: str) -> dict[str, Any]:
-    return {"pk": _s(f"EXEC#{execution_id}"), "sk": _s(f"R#{user_id}")}
+    sort_key = f"R#{user_id}"
+    # A userId may be 256 characters, up to 1,024 bytes: with its prefix it may not fit a sort
+    # key, and the recipient's claim could then never be written (accepted, never sent). Such an
+    # id is keyed by its digest; every reader takes the userId from the item, not the key.
+    if len(sort_key) * 4 > MAX_SORT_KEY_BYTES and len(sort_key.encode()) > MAX_SORT_KEY_BYTES:
+        sort_key = "R#sha256:" + hashlib.sha256(user_id.encode()).hexdigest()
+    return {"pk": _s(f"EXEC#{execution_id}"), "sk": _s(sort_key)}
 
 
 def _state_from_item(item: dict[str, Any]) -> RecipientState:
