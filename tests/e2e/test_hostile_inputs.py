@@ -10,8 +10,9 @@ import base64
 import http.client
 import json
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -467,6 +468,36 @@ def test_a_bad_query_string_is_a_400_or_ignored(local_stack: Stack, query: str) 
     status, headers, answer = call(local_stack, "GET", f"/campaigns?{query}")
     if status != 200:
         assert_refused((status, headers, answer), 400)
+
+
+def test_a_report_since_a_moment_in_another_offset_counts_from_that_moment(local_stack: Stack) -> None:
+    status, _, created = call(local_stack, "POST", "/campaigns", DEMO_CAMPAIGN)
+    assert status == 201, created
+    campaign_id = created["id"]
+    assert call(local_stack, "POST", f"/campaigns/{campaign_id}/activate")[0] == 200
+    _, _, accepted = trigger(local_stack, demo_trigger(campaign_id, f"since-{uuid.uuid4()}"))
+
+    def completed() -> dict[str, Any] | None:
+        _, _, answer = call(local_stack, "GET", f"/im/executions/{accepted['executionId']}")
+        return answer if answer["status"] == "completed" else None
+
+    wait_for(completed)
+    now = datetime.now(UTC)
+
+    def total_since(moment: datetime) -> int:
+        status, _, report = call(
+            local_stack, "GET", f"/campaigns/{campaign_id}/report?since={quote(moment.isoformat())}"
+        )
+        assert status == 200, report
+        return int(report["total"])
+
+    # Half an hour ago, written in UTC+05:00 (a later hour on the clock than UTC's).
+    assert total_since((now - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=5)))) == 1
+    # An hour from now, written in UTC-05:00 (an earlier hour on the clock).
+    assert total_since((now + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))) == 0
+    # Beyond year 1 or 9999 once moved to UTC: everything, or nothing; never a 500.
+    assert total_since(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))) == 1
+    assert total_since(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14)))) == 0
 
 
 # ---------------------------------------------------------------------------
