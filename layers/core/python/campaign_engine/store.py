@@ -181,6 +181,17 @@ def _head_item(head: CampaignHead) -> dict[str, Any]:
     return item
 
 
+# A head item holds up to three copies of a campaign (its view, a pending draft and the live
+# version) and its tags once more, within DynamoDB's 400 KB per item: each document is held to
+# a quarter of that, as stored, so that no later edit or activation can fail to be written.
+MAX_CAMPAIGN_DOCUMENT_BYTES = 96 * 1024
+
+
+def campaign_document_bytes(doc: dict[str, Any]) -> int:
+    """A campaign document's size as the head item stores it (ASCII JSON: characters are bytes)."""
+    return len(json.dumps(doc, separators=(",", ":")))
+
+
 def put_campaign_head(head: CampaignHead, *, expected_revision: int | None) -> CampaignHead:
     """Writes the head with optimistic locking: two concurrent edits cannot both win."""
     new = CampaignHead(head.campaign_id, head.doc, (expected_revision or 0) + 1, head.draft, head.live)

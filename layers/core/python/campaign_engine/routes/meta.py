@@ -67,7 +67,11 @@ _EXTRA_PROBLEMS = {
     },
     ("post", "/campaigns/{campaignId}/activate"): {409: "campaign_not_activatable", 422: "review_failed"},
     ("post", "/campaigns/{campaignId}/preview"): {422: "render_error, no_matching_locale"},
-    ("patch", "/campaigns/{campaignId}"): {409: "campaign_not_editable, concurrent_modification"},
+    ("post", "/campaigns"): {413: "payload_too_large, campaign_too_large"},
+    ("patch", "/campaigns/{campaignId}"): {
+        409: "campaign_not_editable, concurrent_modification",
+        413: "payload_too_large, campaign_too_large",
+    },
     ("delete", "/campaigns/{campaignId}"): {409: "campaign_not_draft"},
     ("post", "/campaigns/{campaignId}/stop"): {409: "campaign_not_stoppable"},
     ("post", "/campaigns/{campaignId}/archive"): {409: "campaign_not_archivable"},
