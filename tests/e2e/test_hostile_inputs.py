@@ -24,7 +24,7 @@ from tests.e2e.conftest import wait_for
 TIMEOUT_S = 20  # an answer slower than this is a hang
 GATEWAY_MESSAGES = {401: "Unauthorized", 404: "Not Found", 413: "Request Entity Too Large"}
 
-ITEM_4 = "issue 9 item 4 (bad input that answers 500), fixed on branch fix/input"
+ITEM_4 = "issue 9 item 4 (bad input: 415, invalid_json, a 413 the client can read), fixed on branch fix/input"
 
 
 def call(
