@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 Answer = tuple[int, dict[str, str], Any]
+TIMEOUT_SECONDS = 30.0
 
 
 def request(
@@ -18,11 +19,12 @@ def request(
     body: Any = None,
     headers: dict[str, str] | None = None,
     key: str | None = None,
-    timeout: float = 30,
+    timeout: float | None = TIMEOUT_SECONDS,
 ) -> Answer:
     """(status, lower-cased headers, then the body: parsed JSON, text, or None when empty).
 
-    `body` is sent as JSON unless it is already str or bytes; `key` becomes a Bearer token."""
+    `body` is sent as JSON unless it is already str or bytes; `key` becomes a Bearer token;
+    `timeout` bounds each wait on the socket (None: no bound)."""
     target = urlsplit(base_url)
     sent = {name.lower(): value for name, value in (headers or {}).items()}
     if key is not None:

@@ -32,6 +32,55 @@ log = logging.getLogger("local.event_sources")
 MAX_POLLERS = 16
 LONG_POLL_SECONDS = 2  # short enough that stop() never waits long for a poller
 ERROR_BACKOFF_SECONDS = 1.0
+# Lambda gives every invocation a CPU of its own; here the mapping's runs share this process (and
+# its GIL) with the emulator and one another, so a run lasts about (recipients in flight in every
+# run) / (what this machine delivers per second): 16 runs of 100 recipients took 25-40 s each on
+# one shared core, past the delivery function's 30 s. So, as Lambda's pollers do, a mapping starts
+# with a few batches at once and takes one more after each run that took under a sixth of the
+# function's timeout (up to the pollers' number); a run over a third of it cuts the number in
+# proportion.
+START_BATCHES = 2
+SLOW_SHARE_OF_TIMEOUT = 1 / 3
+FAST_SHARE_OF_TIMEOUT = 1 / 6
+
+
+class Concurrency:
+    """How many batches of one event source mapping are being processed at once, sized to the
+    machine by how long its runs take (see SLOW_SHARE_OF_TIMEOUT)."""
+
+    def __init__(self, cap: int, timeout_seconds: float, name: str = "") -> None:
+        self.cap = max(1, cap)
+        self.limit = min(self.cap, START_BATCHES)
+        self.name = name
+        self._slow = timeout_seconds * SLOW_SHARE_OF_TIMEOUT
+        self._fast = timeout_seconds * FAST_SHARE_OF_TIMEOUT
+        self._active = 0
+        self._resized_at = time.monotonic()
+        self._condition = threading.Condition()
+
+    def acquire(self, stopping: threading.Event) -> float | None:
+        """Waits for a free slot; its start time, or None once `stopping` is set."""
+        with self._condition:
+            while self._active >= self.limit:
+                if stopping.is_set():
+                    return None
+                self._condition.wait(0.5)
+            self._active += 1
+            return time.monotonic()
+
+    def release(self, started: float, ran_seconds: float | None = None) -> None:
+        """Frees the slot; `ran_seconds` is how long the function ran, if it was invoked."""
+        with self._condition:
+            self._active -= 1
+            if ran_seconds is not None:
+                # Only a run that started after the last resize speaks for the current limit.
+                if ran_seconds > self._slow and self.limit > 1 and started >= self._resized_at:
+                    self.limit = max(1, min(self.limit - 1, int(self.limit * self._slow / ran_seconds)))
+                    self._resized_at = time.monotonic()
+                    log.info("%s: a run took %.1f s; %d batches at once from now", self.name, ran_seconds, self.limit)
+                elif ran_seconds < self._fast and self.limit < self.cap:
+                    self.limit += 1
+            self._condition.notify_all()
 
 
 class SqsPoller:
@@ -46,6 +95,7 @@ class SqsPoller:
         self._stopping = threading.Event()
         cap = int(os.environ.get("LOCAL_MAX_POLLERS") or MAX_POLLERS)
         workers = min(source.max_concurrency or cap, cap)
+        self.concurrency = Concurrency(workers, function.timeout_seconds, name=function.logical_id)
         self._threads = [
             threading.Thread(target=self._run, name=f"sqs-{function.logical_id}-{n}", daemon=True)
             for n in range(workers)
@@ -63,15 +113,22 @@ class SqsPoller:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            # A slot first: a poller over the limit must not hold messages it cannot process yet.
+            started = self.concurrency.acquire(self._stopping)
+            if started is None:
+                return
+            ran: float | None = None
             try:
                 batch = self._gather()
                 if batch:
-                    self.process(batch)
+                    ran = self.process(batch)
             except Exception:
                 # The emulator may be going away or being reset; keep polling like Lambda would.
                 if not self._stopping.is_set():
                     log.exception("polling %s for %s failed", self._queue_url, self.function.logical_id)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
+            finally:
+                self.concurrency.release(started, ran)
 
     def _gather(self) -> list[MessageTypeDef]:
         """Up to BatchSize messages: long-poll for the first, then fill within the batching window."""
@@ -97,15 +154,29 @@ class SqsPoller:
         )
         return list(answer.get("Messages", []))
 
-    def process(self, batch: list[MessageTypeDef]) -> None:
-        """Invoke once, then delete every record except those reported as failed."""
+    def process(self, batch: list[MessageTypeDef]) -> float:
+        """Invoke once, then delete every record except those reported as failed; how long it ran."""
         records = [self._record(message) for message in batch]
+        started = time.monotonic()
         try:
             result = self.function.invoke({"Records": records})
         except Exception:
             # A failed invocation deletes nothing: every message comes back after its visibility timeout.
             log.exception("%s failed on a batch of %d", self.function.logical_id, len(records))
-            return
+            return time.monotonic() - started
+        ran = time.monotonic() - started
+        if ran > self.function.timeout_seconds:
+            # Lambda would have stopped it and discarded its answer: the batch failed as a whole.
+            # A thread cannot be stopped, so the run did finish here; its records still come back.
+            log.error(
+                "%s: Task timed out after %.2f seconds (Timeout %d s); its %d records come back after the "
+                "queue's visibility timeout",
+                self.function.logical_id,
+                ran,
+                self.function.timeout_seconds,
+                len(records),
+            )
+            return ran
         failed = self._failed_ids(result, {record["messageId"] for record in records})
         done = [message for message in batch if message["MessageId"] not in failed]
         for start in range(0, len(done), 10):
@@ -117,6 +188,7 @@ class SqsPoller:
             if answer.get("Failed"):
                 # Those come back after their visibility timeout, as they would in AWS.
                 log.warning("%s: could not delete %s", self.function.logical_id, answer["Failed"])
+        return ran
 
     def _failed_ids(self, result: Any, batch_ids: set[str]) -> set[str]:
         if not self.source.report_batch_item_failures or not isinstance(result, dict):

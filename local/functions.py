@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local import iam
 from local.template import Function
 
 Handler = Callable[[Any, Any], Any]
@@ -53,6 +54,8 @@ class LocalFunction:
     timeout_seconds: int
     handler: Handler
     log_group: str = ""
+    # False for the local stack's own routes: they are not the template's, and have no role to run under.
+    has_template_role: bool = True
 
     def invoke(self, event: Any) -> Any:
         context = LambdaContext(
@@ -64,7 +67,10 @@ class LocalFunction:
         )
         started = time.monotonic()
         try:
-            return self.handler(event, context)
+            if not self.has_template_role:
+                return self.handler(event, context)
+            with iam.acting_as(self.logical_id):  # its calls run under its template role
+                return self.handler(event, context)
         finally:
             # A thread cannot be stopped, so a timeout is reported rather than enforced.
             elapsed = time.monotonic() - started

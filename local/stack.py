@@ -6,10 +6,11 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from local import client
+from local import client, iam
 from local.emulator import Emulator
 from local.event_sources import SqsPoller, Ticker
 from local.functions import LocalFunction, load_function
@@ -17,8 +18,10 @@ from local.gateway import Gateway, LambdaAuthorizer, Route
 from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
+from local.timeouts import scale_emulator_timeouts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PUSH_PLATFORMS = ("APNS", "APNS_SANDBOX", "GCM")  # the SNS platforms each local push app exists on
 DEFAULT_SENDER_DOMAIN = "example.com"
 # Variables that would send boto3 elsewhere than the emulator (or to real AWS) if left in place.
 _UNSAFE_ENVIRONMENT = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -63,6 +66,22 @@ def demo_trigger(campaign_id: str, request_id: str = "demo-1") -> dict[str, Any]
 LOCAL_PARAMETERS = {"DeliveryEvents": "all"}
 
 
+def local_parameters(sender_domains: list[str], push_apps: list[str]) -> dict[str, str]:
+    """The template's parameters for a local deployment: LOCAL_PARAMETERS, and the sender identities
+    and push applications the emulator holds (the delivery role may use these only)."""
+    sns = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:app"
+    return {
+        **LOCAL_PARAMETERS,
+        "SenderIdentityArns": ",".join(f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{d}" for d in sender_domains),
+        "PushApplicationArns": ",".join(f"{sns}/{platform}/{app}" for app in push_apps for platform in PUSH_PLATFORMS),
+    }
+
+
+def local_push_apps() -> list[str]:
+    """The push apps the local stack creates SNS platform applications for (LOCAL_PUSH_APPS)."""
+    return [a for a in (a.strip() for a in os.environ.get("LOCAL_PUSH_APPS", "com.example.app").split(",")) if a]
+
+
 class SeedError(RuntimeError):
     pass
 
@@ -104,6 +123,8 @@ class Stack:
         self.outbox: Outbox | None = None
         self.ses_events: SesEventPublisher | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._iam: iam.Enforcer | None = None
+        self._undo_timeouts: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -121,9 +142,14 @@ class Stack:
 
     def _start(self) -> None:
         moto_url = self.emulator.start()
+        self._undo_timeouts = scale_emulator_timeouts(moto_url)
         template = self.template = Template.load(
-            self.root / "template.yaml", endpoint_url=moto_url, parameters=LOCAL_PARAMETERS
+            self.root / "template.yaml",
+            endpoint_url=moto_url,
+            parameters=local_parameters(self.sender_domains, local_push_apps()),
         )
+        # Every function's AWS calls run under exactly what its template role grants (local/iam.py).
+        self._iam = iam.install(iam.Enforcer.from_template(template))
         environment = {**template.environment(), **self.emulator.environment()}
         self._set_environment(environment)
         self.emulator.create_resources(template, self.sender_domains)
@@ -175,6 +201,11 @@ class Stack:
             self.ses_events.stop()
             self.ses_events = None
         self.emulator.stop()
+        iam.uninstall(self._iam)
+        self._iam = None
+        if self._undo_timeouts is not None:
+            self._undo_timeouts()
+            self._undo_timeouts = None
         for name, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -229,8 +260,8 @@ class Stack:
     def _create_push_applications(self) -> None:
         """SNS platform applications for the apps in LOCAL_PUSH_APPS (push finds its application by appID)."""
         sns = self.emulator.client("sns")
-        for app in filter(None, (a.strip() for a in os.environ.get("LOCAL_PUSH_APPS", "com.example.app").split(","))):
-            for platform in ("APNS", "APNS_SANDBOX", "GCM"):
+        for app in local_push_apps():
+            for platform in PUSH_PLATFORMS:
                 sns.create_platform_application(Name=app, Platform=platform, Attributes={})
 
     def _seed_admin_key(self) -> str:
@@ -254,6 +285,7 @@ class Stack:
                 memory_mb=128,
                 timeout_seconds=60,
                 handler=handler,
+                has_template_role=False,
             )
             return Route.compile(HttpRoute(method, path, "LocalRoutes", authorizer), target)
 
@@ -288,10 +320,13 @@ class Stack:
         body: Any = None,
         headers: dict[str, str] | None = None,
         key: str | _Admin | None = ADMIN,
+        *,
+        timeout: float | None = client.TIMEOUT_SECONDS,
     ) -> client.Answer:
-        """Call the local API; the admin key by default, `key=None` for no Authorization header."""
+        """Call the local API; the admin key by default, `key=None` for no Authorization header;
+        `timeout=None` waits for the answer however long it takes."""
         bearer = self.api_key if isinstance(key, _Admin) else key
-        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer)
+        return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer, timeout=timeout)
 
     def seed_demo(self) -> str:
         """Create and activate the demo email campaign through the API itself; its id."""

@@ -245,7 +245,7 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
-            return self.parameters[name]
+            return self._parameter(name)
         resource = self._resource(name)
         kind = resource["Type"]
         if kind == "AWS::DynamoDB::Table":
@@ -260,6 +260,15 @@ class Template:
             return API_ID
         # Anything else has no local counterpart; its logical id is a stable stand-in name.
         return name
+
+    def _parameter(self, name: str) -> Any:
+        value = self.parameters[name]
+        if value is None:
+            raise TemplateError(f"parameter {name} has no Default and no value was given (--parameter-overrides)")
+        kind = str(((self.document.get("Parameters") or {}).get(name) or {}).get("Type", ""))
+        if isinstance(value, str) and (kind == "CommaDelimitedList" or kind.startswith("List<")):
+            return value.split(",")  # as CloudFormation: one item per comma, an empty value is [""]
+        return value
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
         kind = self._resource(logical_id)["Type"]

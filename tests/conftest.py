@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,11 +21,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local import iam
 from local.emulator import Emulator
+from local.stack import local_parameters
 from local.template import REGION, Template
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
+# The deployment the tests emulate: the sender domain and push app the fixtures create are the ones
+# the delivery role may use.
+TEST_PARAMETERS = local_parameters(["example.com"], ["com.example.app"])
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -39,14 +45,14 @@ class InProcessAws(Emulator):
 
 
 def _clear_caches() -> None:
-    from campaign_engine import aws, delivery, settings, trigger
+    from campaign_engine import aws, campaign_gate, delivery, settings
     from campaign_engine.routes import meta
 
     settings.get_settings.cache_clear()
     for factory in (aws.dynamodb, aws.sqs, aws.sesv2, aws.sns):
         factory.cache_clear()
     delivery.campaign_version.cache_clear()
-    trigger._snapshots.clear()
+    campaign_gate._snapshots.clear()
     meta.openapi_document.cache_clear()
 
 
@@ -60,7 +66,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     with mock_aws():
-        template = Template.load(ROOT / "template.yaml")
+        template = Template.load(ROOT / "template.yaml", parameters=TEST_PARAMETERS)
         for name, value in template.environment().items():
             monkeypatch.setenv(name, value)
         # Each test reads the campaign afresh; the cache's own behaviour has its own test.
@@ -69,8 +75,33 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
         _ses_backend().sent_messages.clear()  # moto keeps SES's and SNS's records across mocks
         _sns_backend().sms_messages.clear()
         _clear_caches()
+        enforcer = iam.install(iam.enforcer_for(str(ROOT / "template.yaml"), **TEST_PARAMETERS))
         yield template
+        iam.uninstall(enforcer)
         _clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def _no_access_denied() -> Iterator[None]:
+    """Fails the test during which a function made an AWS call its template role does not allow,
+    even if the code under test swallowed the AccessDenied error (see local/iam.py)."""
+    yield
+    denials = iam.take_denials()
+    if denials:
+        pytest.fail("AWS would refuse these calls:\n" + "\n".join(sorted({str(d) for d in denials})), pytrace=False)
+
+
+@cache
+def _functions_by_code_dir() -> dict[str, str]:
+    """functions/<dir> -> logical id of the template's function whose CodeUri it is."""
+    template = Template.load(ROOT / "template.yaml")
+    return {Path(spec.code_uri).name: logical_id for logical_id, spec in template.functions().items()}
+
+
+def as_function(module: ModuleType, code_dir: str) -> ModuleType:
+    """The module's handler runs with the role template.yaml gives its function, as on AWS."""
+    module.handler = iam.as_function(_functions_by_code_dir()[code_dir], module.handler)
+    return module
 
 
 def _load_function(name: str) -> ModuleType:
@@ -83,7 +114,7 @@ def _load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return module
+    return as_function(module, name)
 
 
 class FakeContext:

@@ -11,7 +11,8 @@ app = new_resolver(meta.router, campaigns.router, executions.status_router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+# Never the response or the error in the trace: answers hold previews and recipient lists.
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     return resolve(app, event, context)

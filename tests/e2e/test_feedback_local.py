@@ -14,7 +14,7 @@ from local import Stack
 from local.ses_events import Sent, _event, _publishing, _subscribers, matches, simulated_events
 from local.stack import LOCAL_PARAMETERS
 from local.template import Template
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import stack_progress, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SUCCESS = "success@simulator.amazonses.com"
@@ -47,15 +47,18 @@ def test_simulator_addresses_end_delivered_bounced_and_complained(local_stack: S
     assert status == 202, answer
     execution_id = answer["executionId"]
 
-    # When SES's events come back (a bounded poll)
-    def settled() -> dict[str, dict[str, Any]] | None:
+    # When SES's events come back (waiting while the stack still moves)
+    def recipients() -> dict[str, dict[str, Any]]:
         status, _, execution = local_stack.request("GET", f"/im/executions/{execution_id}")
         assert status == 200, execution
-        by_user = {r["userId"]: r for r in execution["recipients"]}
-        done = {SUCCESS: "delivered", BOUNCE: "bounced", COMPLAINT: "complained", SUPPRESSED: "bounced"}
-        return by_user if all(by_user[u]["status"] == s for u, s in done.items()) else None
+        return {r["userId"]: r for r in execution["recipients"]}
 
-    by_user = wait_for(settled, timeout=30)
+    done = {SUCCESS: "delivered", BOUNCE: "bounced", COMPLAINT: "complained", SUPPRESSED: "bounced"}
+    by_user = wait_for(
+        recipients,
+        until=lambda by_user: all(by_user[u]["status"] == s for u, s in done.items()),
+        progress=stack_progress(local_stack),
+    )
 
     # Then each simulator address shows what SES reported, with its reason
     assert by_user[SUCCESS].get("reason") is None
@@ -88,11 +91,11 @@ def test_success_and_bounce_through_the_api_alone(local_stack: Stack) -> None:
     status, _, answer = local_stack.request("POST", "/im/executions/unitary", body)
     assert status == 202, answer
 
-    def counts() -> dict[str, int] | None:
-        _, _, execution = local_stack.request("GET", f"/im/executions/{answer['executionId']}")
-        return execution["counts"] if execution["counts"] == {"total": 2, "bounced": 1, "delivered": 1} else None
-
-    wait_for(counts, timeout=30)
+    wait_for(
+        lambda: local_stack.request("GET", f"/im/executions/{answer['executionId']}")[2]["counts"],
+        until=lambda counts: counts == {"total": 2, "bounced": 1, "delivered": 1},
+        progress=stack_progress(local_stack),
+    )
     _, _, report = local_stack.request("GET", f"/campaigns/{campaign_id}/report")
     assert report["byStatus"] == {"bounced": 1, "delivered": 1}
 

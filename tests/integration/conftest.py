@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.template import REGION, Template
-from tests.conftest import ROOT, Api, FakeContext, Queue, _load_function
+from tests.conftest import ROOT, Api, FakeContext, Queue, _load_function, as_function
 
 # ---------------------------------------------------------------------------
 # Metrics as Lambda has them
@@ -249,7 +249,7 @@ def clock(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Clock:
     from campaign_engine import delivery, store, trigger
 
     fake = Clock()
-    for module in (trigger, store, delivery):
+    for module in (trigger, store.executions, store.recipients, store.outcomes, delivery):
         monkeypatch.setattr(module, "time", fake)
     return fake
 
@@ -288,7 +288,7 @@ def delivery_container(name: str) -> ModuleType:
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    return as_function(module, "delivery")
 
 
 @pytest.fixture

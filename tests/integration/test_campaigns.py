@@ -249,7 +249,7 @@ def test_two_edits_of_one_revision_cannot_both_win(api: Api) -> None:
     import pytest
 
     from campaign_engine import store
-    from campaign_engine.errors import DomainError
+    from campaign_engine.routes.problems import store_problem
 
     campaign = api.create_campaign()
     stale = store.get_campaign_head(campaign["id"], consistent=True)
@@ -261,9 +261,10 @@ def test_two_edits_of_one_revision_cannot_both_win(api: Api) -> None:
         body={"description": "first edit wins"},
     )
     assert edited.status == 200
-    with pytest.raises(DomainError) as lost:
+    with pytest.raises(store.ConcurrentModification) as lost:
         store.put_campaign_head(stale, expected_revision=stale.revision)
-    assert (lost.value.status, lost.value.code) == (409, "concurrent_modification")
+    answered = store_problem(lost.value)
+    assert (answered.status, answered.code) == (409, "concurrent_modification")
     assert (
         api.call("api", "api/get_campaign.json", path_params={"campaignId": campaign["id"]}).body["description"]
         == "first edit wins"

@@ -113,13 +113,36 @@ def test_push_reaches_the_device_endpoint_with_title_body_and_data(api: Api, que
 
 
 def test_a_push_app_without_an_sns_platform_application_fails_with_a_reason(api: Api, queue: Queue) -> None:
+    # An app the stack allows (PushApplicationArns) whose platform application does not exist in SNS
     campaign = api.live_campaign(**PUSH_CAMPAIGN, contextSchema=None)
     body = sample("ajo_push", campaign["id"])
-    body["recipients"][0]["channelData"]["pushInfo"] = {"appID": "com.unknown", "platform": "fcm", "token": "t"}
+    body["recipients"][0]["channelData"]["pushInfo"] = {"appID": "com.example.app", "platform": "fcm", "token": "t"}
     answer = api.trigger(body)
     queue.drain()
     status = api.execution(answer.body["executionId"]).body["recipients"][0]
     assert (status["status"], status["reason"]) == ("failed", "send_failed")
+
+
+def test_a_push_app_the_stack_does_not_allow_is_rejected_at_trigger_time_with_the_reason(
+    api: Api, queue: Queue
+) -> None:
+    # Given a push campaign, and a recipient whose pushInfo names an app outside the stack's PushApplicationArns
+    sns = boto3.client("sns", region_name="us-east-1")
+    sns.create_platform_application(Name="com.other.app", Platform="GCM", Attributes={})
+    campaign = api.live_campaign(**PUSH_CAMPAIGN, contextSchema=None)
+    body = sample("ajo_push", campaign["id"])
+    body["recipients"][0]["channelData"]["pushInfo"] = {"appID": "com.other.app", "platform": "fcm", "token": "t"}
+
+    # When it is triggered
+    answer = api.trigger(body)
+
+    # Then that recipient is rejected, saying which app and why, and nothing is queued for it
+    assert answer.status == 202, answer.body
+    verdict = answer.body["recipients"][0]
+    assert (verdict["status"], verdict["reason"]) == ("rejected", "invalid_address")
+    assert "'com.other.app' on fcm" in verdict["detail"]
+    assert "PushApplicationArns" in verdict["detail"]
+    assert queue.drain() == 0
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from campaign_engine import delivery, store
+from campaign_engine import aws, delivery, store
+from campaign_engine.settings import get_settings
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import emails_per_recipient, invoke_delivery, recipients, statuses
 
@@ -202,7 +203,7 @@ def test_a_runs_outcomes_split_over_several_items_are_all_read_back(
     api: Api, queue: Queue, outbox, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given outcome items so small that one run's ten outcomes need several of them
-    monkeypatch.setattr(store, "OUTCOME_CHUNK_BYTES", 200)
+    monkeypatch.setattr(store.outcomes, "OUTCOME_CHUNK_BYTES", 200)
 
     campaign = api.live_campaign()
     people = recipients(10)
@@ -212,7 +213,7 @@ def test_a_runs_outcomes_split_over_several_items_are_all_read_back(
     assert invoke_delivery(queue, queue.receive()).failed == set()
     parts = [
         item
-        for item in store.aws.dynamodb().scan(TableName=store.get_settings().executions_table)["Items"]
+        for item in aws.dynamodb().scan(TableName=get_settings().executions_table)["Items"]
         if item["pk"]["S"].startswith("OUT#")
     ]
 

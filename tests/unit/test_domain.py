@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import msgspec
 import pytest
@@ -45,12 +46,34 @@ class TestAddresses:
         assert address_problem("sms", address) is None
         assert address_problem("sms", "0415") is not None
 
-    def test_push_needs_app_platform_and_token(self) -> None:
+    def test_push_needs_app_platform_and_token(self, push_applications: None) -> None:
         r = recipient(channelData={"pushInfo": {"appID": "com.x", "platform": "APNS", "token": "t"}})
         address, _ = resolve_address("push", r, "ecid")
         assert address == {"appID": "com.x", "platform": "apns", "token": "t"}
         assert address_problem("push", address) is None
         assert "platform" in (address_problem("push", {**address, "platform": "pager"}) or "")
+
+    def test_push_to_an_app_outside_the_stacks_platform_applications_is_a_problem(
+        self, push_applications: None
+    ) -> None:
+        # com.x is allowed on APNS only: another app, or the same app on another platform, is not
+        other_app = address_problem("push", {"appID": "com.y", "platform": "apns", "token": "t"})
+        other_platform = address_problem("push", {"appID": "com.x", "platform": "fcm", "token": "t"})
+        assert other_app is not None
+        assert "'com.y' on apns" in other_app
+        assert other_platform is not None
+        assert "PushApplicationArns" in other_platform
+
+
+@pytest.fixture
+def push_applications(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The stack allows one push app: com.x on APNS (the PushApplicationArns parameter)."""
+    from campaign_engine import settings
+
+    monkeypatch.setenv("PUSH_APPLICATION_ARNS", "arn:aws:sns:us-east-1:123456789012:app/APNS/com.x")
+    settings.get_settings.cache_clear()
+    yield
+    settings.get_settings.cache_clear()
 
 
 class TestLocales:
@@ -156,6 +179,9 @@ def test_principals() -> None:
     assert p == Principal("k", frozenset({"campaigns:read"}), frozenset({"a", "b"}))
     assert p.may_access(["a"])
     assert not p.may_access(["a", "c"])
+    assert not p.may_access([]), "a label-limited key never reaches an unlabelled campaign"
+    assert Principal("k", frozenset({"admin"}), frozenset({"a"})).may_access([])
+    assert Principal("k", frozenset({"campaigns:read"}), None).may_access([])
     assert not p.can("campaigns:write")
 
 

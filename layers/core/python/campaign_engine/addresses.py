@@ -10,11 +10,24 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from campaign_engine.settings import get_settings
+
 if TYPE_CHECKING:
     from campaign_engine.trigger_body import Recipient
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-PUSH_PLATFORMS = {"apns", "apns_sandbox", "fcm", "gcm", "adm", "baidu", "wns", "mpns"}
+# pushInfo.platform -> the SNS platform its application is on (app/<SNS platform>/<appID>).
+SNS_PLATFORMS = {
+    "apns": "APNS",
+    "apns_sandbox": "APNS_SANDBOX",
+    "fcm": "GCM",
+    "gcm": "GCM",
+    "adm": "ADM",
+    "baidu": "BAIDU",
+    "wns": "WNS",
+    "mpns": "MPNS",
+}
+PUSH_PLATFORMS = set(SNS_PLATFORMS)
 
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]+")
@@ -111,4 +124,11 @@ def address_problem(channel: str, address: Any) -> str | None:
         return "pushInfo.appID is required"
     if address.get("platform") not in PUSH_PLATFORMS:
         return f"pushInfo.platform must be one of {', '.join(sorted(PUSH_PLATFORMS))}"
+    # The delivery role may create endpoints only in the stack's PushApplicationArns: refused here, per
+    # recipient and with the reason, rather than failing at send time.
+    if f"{SNS_PLATFORMS[address['platform']]}/{address['appID']}" not in get_settings().push_applications:
+        return (
+            f"names app {address['appID']!r} on {address['platform']}, which this stack may not send to "
+            "(its SNS platform application is not in the stack's PushApplicationArns)"
+        )
     return None

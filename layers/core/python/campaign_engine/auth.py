@@ -47,16 +47,22 @@ def create_api_key(name: str, scopes: list[str], key: str | None = None, labels:
 class Principal:
     key_id: str
     scopes: frozenset[str]
-    # None: every campaign. A set: only campaigns whose labels all belong to it.
+    # None: every campaign. A set: only campaigns that carry labels, all of which belong to it.
     labels: frozenset[str] | None
 
     def can(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
 
+    @property
+    def label_limited(self) -> bool:
+        return self.labels is not None and "admin" not in self.scopes
+
     def may_access(self, campaign_labels: list[str]) -> bool:
-        if "admin" in self.scopes or self.labels is None:
+        """A label-limited key reaches a campaign only if it holds every one of its labels, and
+        never an unlabelled one: "no labels" means "for unrestricted keys only", not "for all"."""
+        if self.labels is None or "admin" in self.scopes:
             return True
-        return set(campaign_labels) <= self.labels
+        return bool(campaign_labels) and self.labels.issuperset(campaign_labels)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -88,8 +94,6 @@ def principal_from_context(context: dict[str, Any] | None) -> Principal:
         reason = (context or {}).get("error", "missing_key")
         raise DomainError(
             code="unauthorized",
-            status=401,
-            title="Unauthorized",
             detail="Send a valid API key as 'Authorization: Bearer <key>'"
             + (" (the key is not known)" if reason == "unknown_key" else ""),
         )
@@ -103,17 +107,50 @@ def principal_from_context(context: dict[str, Any] | None) -> Principal:
 
 def require(principal: Principal, scope: str) -> None:
     if not principal.can(scope):
-        raise DomainError(
-            code="forbidden", status=403, title="Forbidden", detail=f"This API key lacks the {scope!r} scope"
-        )
+        raise DomainError(code="forbidden", detail=f"This API key lacks the {scope!r} scope")
 
 
-def require_labels(principal: Principal, campaign_labels: list[str], campaign_id: str) -> None:
+def no_access(campaign_id: str | None = None) -> DomainError:
+    """The one answer for a campaign a key may not reach, whether or not it exists, so that a
+    label-limited key learns neither that nor the campaign's state. (An execution's campaign id
+    is not named: the caller did not send it.)"""
+    return DomainError(
+        code="forbidden",
+        detail="This API key has no access to this campaign (its access labels)",
+        extra={"campaignId": campaign_id} if campaign_id else {},
+    )
+
+
+def require_labels(principal: Principal, campaign_labels: list[str], campaign_id: str | None) -> None:
     if not principal.may_access(campaign_labels):
-        raise DomainError(
-            code="forbidden",
-            status=403,
-            title="Forbidden",
-            detail="This API key has no access to the campaign's labels",
-            extra={"campaignId": campaign_id},
-        )
+        raise no_access(campaign_id)
+
+
+def campaign_not_found(principal: Principal, campaign_id: str) -> DomainError:
+    """404 for a key that may see every campaign; for a label-limited key the 403 it gets for any
+    campaign it may not reach: a campaign that does not exist is one of those."""
+    if principal.label_limited:
+        return no_access(campaign_id)
+    return DomainError(code="campaign_not_found", detail=f"No campaign with id {campaign_id!r}")
+
+
+def may_access_campaign(principal: Principal, head: store.CampaignHead) -> bool:
+    """The labels of the current version and of a pending draft alike: a key sees the campaign
+    only if it may see both (an edit that changes the labels is not visible to the keys it excludes)."""
+    if not principal.label_limited:
+        return True
+    if not principal.may_access(head.doc.get("labels") or []):
+        return False
+    return head.draft is None or principal.may_access(head.draft.get("labels") or [])
+
+
+def require_campaign_access(
+    principal: Principal, head: store.CampaignHead | None, campaign_id: str
+) -> store.CampaignHead:
+    """The campaign if this key may reach it; else 404 (unrestricted keys) or 403, before anything
+    about the campaign is checked or said."""
+    if head is None:
+        raise campaign_not_found(principal, campaign_id)
+    if not may_access_campaign(principal, head):
+        raise no_access(campaign_id)
+    return head

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, conflict, field_errors_from_pydantic, not_found
+from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
+from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
 from campaign_engine.review import review_campaign
@@ -35,11 +35,19 @@ def _dump(model: Any) -> dict[str, Any]:
 
 def _load(campaign_id: str, principal: Principal, scope: str) -> store.CampaignHead:
     require(principal, scope)
-    head = store.get_campaign_head(campaign_id, consistent=True)
-    if head is None:
-        raise not_found("campaign_not_found", "Campaign", campaign_id)
-    require_labels(principal, head.doc.get("labels") or [], campaign_id)
-    return head
+    return require_campaign_access(principal, store.get_campaign_head(campaign_id, consistent=True), campaign_id)
+
+
+def _require_labels_held(principal: Principal, labels: list[str]) -> None:
+    """A key cannot make a campaign carry labels it does not hold, nor (label-limited) none at all:
+    it would lose the campaign, or hand it to keys it has no say over."""
+    if not principal.may_access(labels):
+        raise DomainError(
+            code="forbidden",
+            detail="This API key can only give a campaign labels it holds"
+            + (f" ({', '.join(sorted(principal.labels))})" if principal.labels else ""),
+            errors=[FieldError("labels", "must be labels this API key holds")],
+        )
 
 
 def _view(head: store.CampaignHead) -> Campaign:
@@ -48,13 +56,7 @@ def _view(head: store.CampaignHead) -> Campaign:
 
 def create(body: CampaignCreate, principal: Principal) -> Campaign:
     require(principal, "campaigns:write")
-    if not principal.may_access(body.labels or []):
-        raise DomainError(
-            code="forbidden",
-            status=403,
-            title="Forbidden",
-            detail="This API key cannot create campaigns with these labels",
-        )
+    _require_labels_held(principal, body.labels or [])
     now = _now()
     doc = {
         **_dump(body),
@@ -90,11 +92,16 @@ def list_campaigns(
     next_token: str | None,
 ) -> CampaignList:
     require(principal, "campaigns:read")
+    # Filtered while the page is filled, so a label-limited key gets full pages of its own campaigns.
     heads, token = store.list_campaign_heads(
-        status=status, channel=channel, tag=tag, limit=limit, next_token=next_token
+        status=status,
+        channel=channel,
+        tag=tag,
+        limit=limit,
+        next_token=next_token,
+        visible=lambda head: may_access_campaign(principal, head),
     )
-    visible = [h for h in heads if principal.may_access(h.doc.get("labels") or [])]
-    return CampaignList(items=[_view(h) for h in visible], next_token=token)
+    return CampaignList(items=[_view(h) for h in heads], next_token=token)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -112,6 +119,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> Campaign:
     """Edits a draft in place; on a live or scheduled campaign edits (or starts) its pending draft."""
+    head = _load(campaign_id, principal, "campaigns:write")  # 403 before anything is checked
     for fixed in (
         "id",
         "type",
@@ -127,22 +135,20 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
         if fixed in raw_patch:
             raise DomainError(
                 code="validation_failed",
-                status=400,
-                title="The request is not valid",
                 detail=f"{fixed} cannot be changed",
                 errors=[FieldError(fixed, "cannot be changed")],
             )
     CampaignPatch.model_validate(raw_patch)  # refuses unknown fields and bad values, naming them
-    head = _load(campaign_id, principal, "campaigns:write")
     status = head.doc["status"]
     if status not in EDITABLE:
-        raise conflict(
-            "campaign_not_editable",
-            f"A {status} campaign cannot be edited; duplicate it instead",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_editable",
+            detail=f"A {status} campaign cannot be edited; duplicate it instead",
+            extra={"campaignId": campaign_id},
         )
     base = head.draft if head.draft is not None else head.doc
     merged = merge_patch(base, raw_patch)
+    _require_labels_held(principal, merged.get("labels") or [])
     merged["updatedAt"] = _now()
     if status != "draft":
         merged["status"] = "draft"
@@ -155,8 +161,6 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
     except ValidationError as exc:
         raise DomainError(
             code="validation_failed",
-            status=400,
-            title="The request is not valid",
             detail="The patched campaign is not valid",
             errors=field_errors_from_pydantic(exc.errors()),
         ) from exc
@@ -173,10 +177,10 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
 def delete(campaign_id: str, principal: Principal) -> None:
     head = _load(campaign_id, principal, "campaigns:write")
     if head.doc["status"] != "draft":
-        raise conflict(
-            "campaign_not_draft",
-            "Only a draft campaign can be deleted; stop or archive it instead",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_draft",
+            detail="Only a draft campaign can be deleted; stop or archive it instead",
+            extra={"campaignId": campaign_id},
         )
     store.delete_campaign(campaign_id, head.revision)
 
@@ -191,15 +195,17 @@ def activate(campaign_id: str, principal: Principal) -> Campaign:
     status = head.doc["status"]
     candidate = head.draft if head.draft is not None else head.doc
     if status not in EDITABLE:
-        raise conflict("campaign_not_activatable", f"A {status} campaign cannot be activated", campaignId=campaign_id)
+        raise DomainError(
+            code="campaign_not_activatable",
+            detail=f"A {status} campaign cannot be activated",
+            extra={"campaignId": campaign_id},
+        )
     if status in ("live", "scheduled") and head.draft is None:
         return _view(head)  # already active with nothing pending: activation is idempotent
     result = review_campaign(candidate)
     if not result.ok:
         raise DomainError(
             code="review_failed",
-            status=422,
-            title="The campaign cannot be activated",
             detail="; ".join(f"{e.field}: {e.message}" for e in result.errors[:5]),
             errors=[FieldError(e.field, e.message) for e in result.errors],
             extra={"campaignId": campaign_id},
@@ -225,13 +231,13 @@ def activate(campaign_id: str, principal: Principal) -> Campaign:
     return _view(saved)
 
 
-def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...], to: str, code: str) -> Campaign:
+def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...], to: str, *, code: str) -> Campaign:
     head = _load(campaign_id, principal, "campaigns:write")
     status = head.doc["status"]
     if status == to:
         return _view(head)
     if status not in allowed:
-        raise conflict(code, f"A {status} campaign cannot be {to}", campaignId=campaign_id)
+        raise DomainError(code=code, detail=f"A {status} campaign cannot be {to}", extra={"campaignId": campaign_id})
     head.doc = {**head.doc, "status": to, "updatedAt": _now()}
     if head.live is not None:
         head.live = {**head.live, "status": to}
@@ -241,12 +247,16 @@ def _transition(campaign_id: str, principal: Principal, allowed: tuple[str, ...]
 
 
 def stop(campaign_id: str, principal: Principal) -> Campaign:
-    return _transition(campaign_id, principal, ("scheduled", "live"), "stopped", "campaign_not_stoppable")
+    return _transition(campaign_id, principal, ("scheduled", "live"), "stopped", code="campaign_not_stoppable")
 
 
 def archive(campaign_id: str, principal: Principal) -> Campaign:
     return _transition(
-        campaign_id, principal, ("scheduled", "live", "stopped", "completed"), "archived", "campaign_not_archivable"
+        campaign_id,
+        principal,
+        ("scheduled", "live", "stopped", "completed"),
+        "archived",
+        code="campaign_not_archivable",
     )
 
 
@@ -276,8 +286,6 @@ def _check_storable(doc: dict[str, Any]) -> None:
     limit_kb = store.MAX_CAMPAIGN_DOCUMENT_BYTES // 1024
     raise DomainError(
         code="campaign_too_large",
-        status=413,
-        title="Campaign too large",
         detail=f"The campaign is {size // 1024} KB as stored, over {limit_kb} KB; its largest part is {largest}",
         errors=[FieldError(largest, f"makes the campaign larger than {limit_kb} KB as stored")],
     )
@@ -301,7 +309,7 @@ def advance_schedules(now: datetime | None = None) -> list[tuple[str, str]]:
                         head.live = {**head.live, "status": target}
                     try:
                         store.put_campaign_head(head, expected_revision=head.revision)
-                    except DomainError:
+                    except store.ConcurrentModification:
                         continue  # edited meanwhile: the next tick looks again
                     changes.append((head.campaign_id, target))
                     logger.info("campaign status changed by schedule", campaign_id=head.campaign_id, status=target)

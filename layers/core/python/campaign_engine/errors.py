@@ -1,11 +1,86 @@
-"""Domain errors. Each carries a stable `code` and the HTTP status it maps to; the API
-layer turns them into application/problem+json in one place (`http.problem`)."""
+"""Domain errors and the one catalogue of their codes.
+
+Every problem the API answers has a stable `code`; PROBLEM_TYPES gives each its HTTP status,
+its title and what it means. A DomainError names only its code (and this occurrence's detail,
+field errors and extra members); the edge (routes/problems.py, routes/unitary.py) answers it as
+application/problem+json, and the OpenAPI document (routes/meta.py) lists the codes from here.
+A new code is one line below."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    code: str
+    status: int
+    title: str
+    description: str  # when the API answers it: shown in the OpenAPI document
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    problem.code: problem
+    for problem in (
+        ProblemType(
+            "validation_failed",
+            400,
+            "The request is not valid",
+            "A field is missing or wrong; `errors` names every one",
+        ),
+        ProblemType(
+            "invalid_json", 400, "The body is not valid JSON", "The body is not JSON, not UTF-8, or nested too deep"
+        ),
+        ProblemType("invalid_next_token", 400, "Invalid nextToken", "nextToken is not one this API returned"),
+        ProblemType("unauthorized", 401, "Unauthorized", "No API key, or an unknown one"),
+        ProblemType(
+            "forbidden",
+            403,
+            "Forbidden",
+            "The key lacks the scope, or access to the campaign's labels. A key limited to labels gets this same "
+            "403, never a 404, for a campaign or execution it may not reach or that does not exist",
+        ),
+        ProblemType("campaign_not_found", 404, "Campaign not found", "No campaign has this id"),
+        ProblemType("execution_not_found", 404, "Execution not found", "No execution has this id"),
+        ProblemType("route_not_found", 404, "Not found", "No route answers this method and path"),
+        ProblemType("campaign_not_live", 409, "Conflict", "Only a live campaign accepts triggers"),
+        ProblemType("outside_schedule_window", 409, "Conflict", "The campaign's schedule does not accept triggers now"),
+        ProblemType("request_id_reused", 409, "Conflict", "This requestId was already used with a different body"),
+        ProblemType("campaign_not_editable", 409, "Conflict", "A campaign in this status cannot be edited"),
+        ProblemType("campaign_not_draft", 409, "Conflict", "Only a draft campaign can be deleted"),
+        ProblemType("campaign_not_activatable", 409, "Conflict", "A campaign in this status cannot be activated"),
+        ProblemType("campaign_not_stoppable", 409, "Conflict", "A campaign in this status cannot be stopped"),
+        ProblemType("campaign_not_archivable", 409, "Conflict", "A campaign in this status cannot be archived"),
+        ProblemType(
+            "concurrent_modification", 409, "Conflict", "The campaign changed meanwhile; read it again and retry"
+        ),
+        ProblemType("payload_too_large", 413, "Payload too large", "The body is over the size limit"),
+        ProblemType(
+            "campaign_too_large",
+            413,
+            "Campaign too large",
+            "The campaign as stored is over 96 KB; `errors` names its largest part",
+        ),
+        ProblemType(
+            "unsupported_media_type", 415, "Unsupported media type", "The body is not JSON by its Content-Type"
+        ),
+        ProblemType(
+            "review_failed", 422, "The campaign cannot be activated", "Its review found errors; `errors` names them"
+        ),
+        ProblemType(
+            "render_error",
+            422,
+            "The content cannot be rendered",
+            "The content does not compile, or fails with this data; `errors` names the part and line",
+        ),
+        ProblemType("no_matching_locale", 422, "No content for this locale", "No content matches the locale asked for"),
+        ProblemType(
+            "internal_error", 500, "Internal error", "The request failed; it is safe to retry with the same requestId"
+        ),
+    )
+}
 
 
 @dataclass
@@ -16,12 +91,24 @@ class FieldError:
 
 @dataclass
 class DomainError(Exception):
+    """A problem to answer: `code` is a key of PROBLEM_TYPES, which gives its status and title."""
+
     code: str
     detail: str
-    status: int = 400
-    title: str = ""
     errors: list[FieldError] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in PROBLEM_TYPES:  # a programming error: tests/unit/test_problem_catalogue.py
+            raise ValueError(f"{self.code!r} is not in errors.PROBLEM_TYPES")
+
+    @property
+    def status(self) -> int:
+        return PROBLEM_TYPES[self.code].status
+
+    @property
+    def title(self) -> str:
+        return PROBLEM_TYPES[self.code].title
 
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
@@ -30,8 +117,6 @@ class DomainError(Exception):
 def validation_failed(errors: list[FieldError], detail: str | None = None) -> DomainError:
     return DomainError(
         code="validation_failed",
-        status=400,
-        title="The request is not valid",
         detail=detail or "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
         errors=errors,
     )
@@ -42,8 +127,6 @@ def check_body_size(body: str, limit: int) -> None:
     if len(body) > limit:
         raise DomainError(
             code="payload_too_large",
-            status=413,
-            title="Payload too large",
             detail=f"The body is over {limit // (1024 * 1024)} MB; send fewer recipients per call",
         )
 
@@ -51,20 +134,13 @@ def check_body_size(body: str, limit: int) -> None:
 def invalid_json(reason: str) -> DomainError:
     return DomainError(
         code="invalid_json",
-        status=400,
-        title="The body is not valid JSON",
         detail=f"The request body is not valid JSON: {reason}".rstrip(": "),
         errors=[FieldError("body", "is not valid JSON")],
     )
 
 
 def internal_error() -> DomainError:
-    return DomainError(
-        code="internal_error",
-        status=500,
-        title="Internal error",
-        detail="The request failed; it is safe to retry with the same requestId",
-    )
+    return DomainError(code="internal_error", detail=PROBLEM_TYPES["internal_error"].description)
 
 
 PROBLEM_JSON = "application/problem+json"
@@ -74,7 +150,7 @@ def problem_document(error: DomainError, request_id: str | None = None) -> dict[
     """The RFC 9457 problem details of an error, as every route answers it."""
     body: dict[str, Any] = {
         "type": f"https://triggered-campaigns.dev/problems/{error.code.replace('_', '-')}",
-        "title": error.title or error.code.replace("_", " ").capitalize(),
+        "title": error.title,
         "status": error.status,
         "detail": error.detail,
         "code": error.code,
@@ -84,14 +160,6 @@ def problem_document(error: DomainError, request_id: str | None = None) -> dict[
     if request_id and "requestId" not in body:
         body["requestId"] = request_id
     return body
-
-
-def not_found(code: str, what: str, ident: str) -> DomainError:
-    return DomainError(code=code, status=404, title=f"{what} not found", detail=f"No {what.lower()} with id {ident!r}")
-
-
-def conflict(code: str, detail: str, **extra: str) -> DomainError:
-    return DomainError(code=code, status=409, title="Conflict", detail=detail, extra=dict(extra))
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import datetime
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require_labels
-from campaign_engine.errors import DomainError, not_found
+from campaign_engine.auth import Principal, no_access, require_labels
+from campaign_engine.errors import DomainError
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.trigger import request_key_of_execution
 
@@ -30,19 +30,22 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     if not (principal.can("reports:read") or principal.can("campaigns:trigger")):
         raise DomainError(
             code="forbidden",
-            status=403,
-            title="Forbidden",
             detail="Reading executions needs the 'reports:read' or 'campaigns:trigger' scope",
         )
     key = request_key_of_execution(execution_id)
     record = store.get_execution_record(key) if key else None
     if record is not None and record.execution_id != execution_id:
         record = store.get_replaced_execution_record(execution_id)
-    if record is None:
-        raise not_found("execution_not_found", "Execution", execution_id)
-    if principal.labels is not None and not principal.can("admin"):
+    if principal.label_limited:
+        # The same 403 whether the execution does not exist or is of a campaign the key may not
+        # reach: it learns neither, nor which campaign the execution is of. Checked against the
+        # labels of the campaign's current version, as the trigger that made the execution is.
+        if record is None:
+            raise no_access()
         head = store.get_campaign_head(record.campaign_id)
-        require_labels(principal, (head.doc.get("labels") or []) if head else [], record.campaign_id)
+        require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
+    if record is None:
+        raise DomainError(code="execution_not_found", detail=f"No execution with id {execution_id!r}")
 
     states = {s.user_id: s for s in store.recipient_states(execution_id)}
     outcomes: list[RecipientOutcome] = []
@@ -91,5 +94,5 @@ def _page_offset(next_token: str | None) -> int:
         return 0
     offset = token.get("offset")
     if set(token) != {"offset"} or type(offset) is not int or offset < 1:
-        raise store.invalid_next_token()
+        raise store.BadPageToken
     return offset

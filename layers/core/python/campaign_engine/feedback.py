@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +85,10 @@ def user_id_from_tag(value: str) -> str | None:
 # ---------------------------------------------------------------------------
 # Reading SES's event
 # ---------------------------------------------------------------------------
+# Email addresses and E.164 numbers in a bounce's diagnostic, which is stored and served as its detail.
+_ADDRESSES = re.compile(r"<?[^\s<>()\[\];:,\"']+@[^\s<>()\[\];:,\"']+>?|\+\d{7,15}")
+
+
 def transition_of(detail: dict[str, Any]) -> Transition | None:
     """The recipient state an SES event detail leads to; None for events that change nothing here."""
     kind = detail.get("eventType")
@@ -104,6 +109,8 @@ def transition_of(detail: dict[str, Any]) -> Transition | None:
             reason = "soft_bounce"
         bounced = bounce.get("bouncedRecipients") or [{}]
         diagnostic = (bounced[0] or {}).get("diagnosticCode") or (bounced[0] or {}).get("status")
+        if diagnostic:  # the remote server's own text: it often quotes the address ("<ada@...>: unknown")
+            diagnostic = _ADDRESSES.sub("<address>", str(diagnostic))
         text = f"{bounce_type}/{sub_type}" if sub_type else bounce_type
         return Transition("bounced", reason, f"{text}: {diagnostic}"[:500] if diagnostic else text)
     if kind == "Complaint":

@@ -22,8 +22,6 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
     if locale is None:
         raise DomainError(
             code="no_matching_locale",
-            status=422,
-            title="No content for this locale",
             detail=f"No content matches {request.locale!r} and the campaign has no fallback",
             errors=[FieldError("locale", "no matching content")],
         )
@@ -38,8 +36,6 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
     except TemplateProblems as problems:
         raise DomainError(
             code="render_error",
-            status=422,
-            title="The content does not compile",
             detail=str(problems),
             errors=[
                 FieldError(f"content.locales.{p.locale}.{p.field}", p.message + (f" (line {p.line})" if p.line else ""))
@@ -50,8 +46,6 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
         field = f"content.locales.{error.locale or locale}.{error.field or 'body'}"
         raise DomainError(
             code="render_error",
-            status=422,
-            title="The content cannot be rendered with this data",
             detail=error.message,
             errors=[FieldError(field, error.message)],
         ) from error

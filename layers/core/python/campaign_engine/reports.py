@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require, require_labels
-from campaign_engine.errors import not_found
+from campaign_engine.auth import Principal, require, require_campaign_access
 
 if TYPE_CHECKING:  # the trigger adds counts and must not import pydantic's models on its cold start
     from campaign_engine.models import CampaignReport
@@ -48,10 +47,7 @@ def campaign_report(campaign_id: str, principal: Principal, since: datetime | No
     from campaign_engine.models import CampaignReport
 
     require(principal, "reports:read")
-    head = store.get_campaign_head(campaign_id)
-    if head is None:
-        raise not_found("campaign_not_found", "Campaign", campaign_id)
-    require_labels(principal, head.doc.get("labels") or [], campaign_id)
+    require_campaign_access(principal, store.get_campaign_head(campaign_id), campaign_id)
     totals: Counter[str] = Counter()
     for counters in store.iter_report_counts(campaign_id, hour_bucket(_in_utc(since)) if since else None):
         totals.update(counters)

@@ -27,6 +27,8 @@ class Settings:
     # A recipient's profile, as JSON in UTF-8. With the context it must fit one queue message
     # (delivery_queue.MAX_ENTRY_BYTES); the entry as a whole is checked against that too.
     max_profile_bytes: int = 200 * 1024
+    # The SNS platform applications push may use, as "<SNS platform>/<appID>" (PushApplicationArns).
+    push_applications: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -47,4 +49,7 @@ def get_settings() -> Settings:
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
+        push_applications=frozenset(
+            arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
+        ),
     )

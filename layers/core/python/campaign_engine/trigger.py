@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import delivery_queue, reports, store, trigger_body
+from campaign_engine import campaign_gate, delivery_queue, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
-from campaign_engine.auth import Principal, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, conflict, not_found, validation_failed
+from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
+from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
 
@@ -91,42 +91,24 @@ def body_hash(call: TriggerCall) -> str:
     return hashlib.sha256(trigger_body.canonical(call.body)).hexdigest()
 
 
-_snapshots: dict[str, tuple[float, tuple[str, dict[str, Any] | None] | None]] = {}
-
-
-def live_snapshot(campaign_id: str) -> tuple[str, dict[str, Any] | None] | None:
-    """The campaign's status and live version, read at most once per CAMPAIGN_CACHE_SECONDS per
-    container: at high rates the read would cost as much as the rest of the trigger. A stop or
-    an activation reaches warm containers within that time (1 s by default; 0 reads every time)."""
-    ttl = get_settings().campaign_cache_seconds
-    now = time.monotonic()
-    cached = _snapshots.get(campaign_id)
-    if cached is not None and now - cached[0] < ttl:
-        return cached[1]
-    snapshot = store.get_live_snapshot(campaign_id)
-    if ttl > 0:
-        if len(_snapshots) > 1000:
-            _snapshots.clear()
-        _snapshots[campaign_id] = (now, snapshot)
-    return snapshot
-
-
 def check_campaign_accepts_triggers(
     campaign_id: str, status: str, live: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     if live is None or status not in ("live", "scheduled"):
-        raise conflict(
-            "campaign_not_live",
-            f"The campaign is {status}; only a live campaign accepts triggers",
-            campaignId=campaign_id,
+        raise DomainError(
+            code="campaign_not_live",
+            detail=f"The campaign is {status}; only a live campaign accepts triggers",
+            extra={"campaignId": campaign_id},
         )
     schedule = live.get("schedule") or {}
     start = _parse_time(schedule.get("start"))
     end = _parse_time(schedule.get("end"))
     if (start and now < start) or (end and now >= end):
         window = f"{schedule.get('start') or '-'} to {schedule.get('end') or '-'}"
-        raise conflict(
-            "outside_schedule_window", f"The campaign accepts triggers from {window}", campaignId=campaign_id
+        raise DomainError(
+            code="outside_schedule_window",
+            detail=f"The campaign accepts triggers from {window}",
+            extra={"campaignId": campaign_id},
         )
     return live
 
@@ -316,12 +298,12 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     settings = get_settings()
     now = datetime.now(UTC)
     campaign_id = call.campaign_id
-    snapshot = live_snapshot(campaign_id)
+    snapshot = campaign_gate.live_snapshot(campaign_id)
     if snapshot is None:
-        raise not_found("campaign_not_found", "Campaign", campaign_id)
-    status, live = snapshot
-    if live is not None:
-        require_labels(principal, live.get("labels") or [], campaign_id)
+        raise campaign_not_found(principal, campaign_id)
+    status, live, labels = snapshot
+    # Before the campaign's state: a key without its labels must not learn it (nor that it exists).
+    require_labels(principal, labels, campaign_id)
     try:
         campaign = check_campaign_accepts_triggers(campaign_id, status, live, now)
     except DomainError:
@@ -398,8 +380,6 @@ def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, e
     if existing.body_hash != attempted.body_hash:
         raise DomainError(
             code="request_id_reused",
-            status=409,
-            title="Conflict",
             detail="This requestId was already used with a different body; use a new requestId",
             extra={"requestId": existing.request_id},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,39 @@ RETRYABLE = {
 }
 
 
+# What is stored and served for a provider's refusal: its error code and one of these fixed texts,
+# never the provider's own message, which quotes addresses and numbers ("Email address is not
+# verified. The following identities failed the check in region US-EAST-1: ada@example.com").
+DESCRIPTIONS = {
+    "MessageRejected": "the provider rejected the message (its content, or an address it will not send to)",
+    "MailFromDomainNotVerifiedException": "the sender's MAIL FROM domain is not verified",
+    "NotFoundException": "a resource the send needs (identity, configuration set, endpoint) does not exist",
+    "BadRequestException": "the provider refused the request as malformed (an address or a field)",
+    "InvalidParameter": "the provider refused a parameter of the send (an address, number or endpoint)",
+    "InvalidParameterValue": "the provider refused a parameter of the send (an address, number or endpoint)",
+    "EndpointDisabled": "the device endpoint is disabled (the app was uninstalled or the token expired)",
+    "PlatformApplicationDisabled": "the push platform application is disabled",
+    "OptedOut": "the recipient has opted out of messages from this sender",
+    "AuthorizationError": "the function is not allowed to send this message",
+    "AccessDeniedException": "the function is not allowed to send this message",
+    "AccountSuspendedException": "the sending account is suspended",
+    "SendingPausedException": "sending is paused for this account or configuration set",
+}
+_CODE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+
+
+def _refusal(kind: FailureKind, code: str, status: int) -> SendFailure:
+    # A code is an identifier of the provider's, not its free text; anything else is not kept either.
+    code = code if _CODE.fullmatch(code) else "Unknown"
+    description = DESCRIPTIONS.get(code)
+    if description is None:
+        description = (
+            "the provider did not accept the message now" if kind == "retry" else "the provider refused the message"
+        )
+        description += f" (HTTP {status})"
+    return SendFailure(kind, code, description)
+
+
 def classify_client_error(error: Exception) -> SendFailure:
     """Maps what botocore raised on a send to retry / permanent / ambiguous."""
     from botocore.exceptions import (
@@ -59,8 +93,8 @@ def classify_client_error(error: Exception) -> SendFailure:
         code = details.get("Code", "Unknown")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
         if code in RETRYABLE or status >= 500 or status == 429:
-            return SendFailure("retry", code, details.get("Message", ""))
-        return SendFailure("permanent", code, details.get("Message", ""))
+            return _refusal("retry", code, status)
+        return _refusal("permanent", code, status)
     if isinstance(error, (ConnectTimeoutError, EndpointConnectionError)):
         return SendFailure("retry", type(error).__name__)
     if isinstance(error, (ReadTimeoutError, ConnectionClosedError)):

@@ -12,18 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from campaign_engine import aws
+from campaign_engine.addresses import SNS_PLATFORMS
 from campaign_engine.channels import SendFailure, classify_client_error
 
-PLATFORMS = {
-    "apns": "APNS",
-    "apns_sandbox": "APNS_SANDBOX",
-    "fcm": "GCM",
-    "gcm": "GCM",
-    "adm": "ADM",
-    "baidu": "BAIDU",
-    "wns": "WNS",
-    "mpns": "MPNS",
-}
+PLATFORMS = SNS_PLATFORMS
 MAX_PAYLOAD_BYTES = 4096
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from campaign_engine.errors import PROBLEM_JSON, PROBLEM_TYPES, ProblemType
 from campaign_engine.models import Health
 from campaign_engine.routes.resolver import PUBLIC_ROUTES, new_resolver
 
@@ -44,7 +45,12 @@ PROBLEM_SCHEMA = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "code": {"type": "string", "description": "Stable snake_case error code"},
+        "code": {
+            "type": "string",
+            "enum": list(PROBLEM_TYPES),
+            "description": "Stable snake_case error code:\n"
+            + "\n".join(f"- `{p.code}` ({p.status}): {p.description}" for p in PROBLEM_TYPES.values()),
+        },
         "errors": {
             "type": "array",
             "items": {
@@ -58,24 +64,26 @@ PROBLEM_SCHEMA = {
     },
 }
 
-# Which problems each kind of operation can answer, beyond 400/401/403 on every authenticated route.
-_EXTRA_PROBLEMS = {
-    ("post", "/im/executions/unitary"): {
-        404: "campaign_not_found",
-        409: "campaign_not_live, outside_schedule_window, request_id_reused",
-        413: "payload_too_large",
-    },
-    ("post", "/campaigns/{campaignId}/activate"): {409: "campaign_not_activatable", 422: "review_failed"},
-    ("post", "/campaigns/{campaignId}/preview"): {422: "render_error, no_matching_locale"},
-    ("post", "/campaigns"): {413: "payload_too_large, campaign_too_large"},
-    ("patch", "/campaigns/{campaignId}"): {
-        409: "campaign_not_editable, concurrent_modification",
-        413: "payload_too_large, campaign_too_large",
-    },
-    ("delete", "/campaigns/{campaignId}"): {409: "campaign_not_draft"},
-    ("post", "/campaigns/{campaignId}/stop"): {409: "campaign_not_stoppable"},
-    ("post", "/campaigns/{campaignId}/archive"): {409: "campaign_not_archivable"},
+# The problems particular to an operation. Those of every authenticated route, of a request body,
+# of a campaign or an execution named in the path and of a paged list follow from the operation
+# itself (_problem_codes); each code's status and meaning come from errors.PROBLEM_TYPES.
+_OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
+    "POST /im/executions/unitary": (
+        "campaign_not_found",
+        "campaign_not_live",
+        "outside_schedule_window",
+        "request_id_reused",
+    ),
+    "POST /campaigns": ("campaign_too_large",),
+    "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
+    "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
+    "POST /campaigns/{campaignId}/activate": ("campaign_not_activatable", "concurrent_modification", "review_failed"),
+    "POST /campaigns/{campaignId}/stop": ("campaign_not_stoppable", "concurrent_modification"),
+    "POST /campaigns/{campaignId}/archive": ("campaign_not_archivable", "concurrent_modification"),
+    "POST /campaigns/{campaignId}/preview": ("render_error", "no_matching_locale"),
 }
+_EVERY_ROUTE = ("validation_failed", "unauthorized", "forbidden", "internal_error")
+_WITH_BODY = ("invalid_json", "payload_too_large", "unsupported_media_type")
 
 
 # API Gateway's own answer, given before any function runs and not reshapeable on an HTTP API:
@@ -88,17 +96,47 @@ GATEWAY_MESSAGE_SCHEMA = {
 }
 
 
-def _problem(description: str) -> dict[str, Any]:
+def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[str]:
+    codes = list(_EVERY_ROUTE)
+    if "requestBody" in operation:
+        codes += _WITH_BODY
+    if "{campaignId}" in path:
+        codes.append("campaign_not_found")
+    if "{executionId}" in path:
+        codes.append("execution_not_found")
+    if any(parameter.get("name") == "nextToken" for parameter in operation.get("parameters", [])):
+        codes.append("invalid_next_token")
+    return codes + list(_OPERATION_PROBLEMS.get(f"{method.upper()} {path}", ()))
+
+
+def _problem_responses(codes: list[str]) -> dict[str, Any]:
+    """One response per status, naming its codes (an enum on `code`) and what each means."""
+    by_status: dict[int, list[ProblemType]] = {}
+    for code in codes:
+        by_status.setdefault(PROBLEM_TYPES[code].status, []).append(PROBLEM_TYPES[code])
     return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        str(status): {
+            "description": "\n".join(f"- `{p.code}`: {p.description}" for p in problems),
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Problem"},
+                            {"type": "object", "properties": {"code": {"enum": [p.code for p in problems]}}},
+                        ]
+                    }
+                }
+            },
+        }
+        for status, problems in sorted(by_status.items())
     }
 
 
-def _unauthorized() -> dict[str, Any]:
-    answer = _problem("No API key, or an unknown one; API Gateway itself answers a request without one")
-    answer["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
-    return answer
+def _with_gateway_401(responses: dict[str, Any]) -> None:
+    """A 401 is also API Gateway's own {"message": ...} when no Authorization header is sent."""
+    unauthorized = responses["401"]
+    unauthorized["description"] += '\n- API Gateway itself answers a request without any key: `{"message": ...}`'
+    unauthorized["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
 
 
 @lru_cache(maxsize=1)
@@ -136,11 +174,6 @@ def openapi_document() -> str:
                 operation["security"] = []
                 continue
             operation["security"] = [{"bearer": []}]
-            responses["400"] = _problem("validation_failed or invalid_json, naming every bad field")
-            responses["401"] = _unauthorized()
-            responses["403"] = _problem("The key lacks the scope, or access to the campaign's labels")
-            if "{" in path:
-                responses.setdefault("404", _problem("campaign_not_found / execution_not_found"))
-            for status, codes in _EXTRA_PROBLEMS.get((method, path), {}).items():
-                responses[str(status)] = _problem(codes)
+            responses.update(_problem_responses(_problem_codes(method, path, operation)))
+            _with_gateway_401(responses)
     return json.dumps(schema)

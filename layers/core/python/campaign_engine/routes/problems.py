@@ -1,4 +1,5 @@
-"""RFC 9457 problem details for every error, in one place."""
+"""RFC 9457 problem details for every error, in one place: domain errors (their status and title
+from errors.PROBLEM_TYPES), the store's refusals, validation, unknown routes, anything unexpected."""
 
 from __future__ import annotations
 
@@ -18,8 +19,21 @@ from campaign_engine.errors import (
     validation_failed,
 )
 from campaign_engine.observability import logger
+from campaign_engine.store import BadPageToken, ConcurrentModification, StoreError
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response", "store_problem"]
+
+
+def store_problem(error: StoreError) -> DomainError:
+    """What a caller is answered for a refusal of the data layer (the store speaks no HTTP)."""
+    if isinstance(error, ConcurrentModification):
+        return DomainError(
+            code="concurrent_modification",
+            detail="The campaign changed while this request was processed; read it again and retry",
+        )
+    if isinstance(error, BadPageToken):
+        return DomainError(code="invalid_next_token", detail="nextToken is not one this API returned")
+    return internal_error()
 
 
 def problem_response(error: DomainError, request_id: str | None = None) -> Response:
@@ -35,6 +49,10 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
             logger.error("request failed", code=error.code)
         return problem_response(error)
 
+    @app.exception_handler(StoreError)
+    def _store(error: StoreError) -> Response:
+        return _domain(store_problem(error))
+
     @app.exception_handler(RequestValidationError)
     def _validation(error: RequestValidationError) -> Response:
         errors = error.errors()
@@ -45,9 +63,7 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(NotFoundError)
     def _no_route(_: NotFoundError) -> Response:
-        return problem_response(
-            DomainError(code="route_not_found", status=404, title="Not found", detail="No such route")
-        )
+        return problem_response(DomainError(code="route_not_found", detail="No such route"))
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

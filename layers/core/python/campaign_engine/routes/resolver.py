@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from campaign_engine.auth import Principal, principal_from_context
 from campaign_engine.errors import DomainError, FieldError, check_body_size, validation_failed
+from campaign_engine.request_body import json_text, too_deep
 from campaign_engine.routes.problems import PROBLEM_JSON, install_error_handlers, problem_response
 from campaign_engine.settings import get_settings
 
@@ -20,7 +21,11 @@ from campaign_engine.settings import get_settings
 def _parse_body(body: str) -> Any:
     # The size check lives here because Powertools parses the body before any route runs.
     check_body_size(body, get_settings().max_body_bytes)
-    return _an_object(json.loads(body))
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise too_deep() from None
+    return _an_object(value)
 
 
 def _an_object(value: Any) -> Any:
@@ -52,19 +57,22 @@ PUBLIC_ROUTES = frozenset({"GET /im/health", "GET /openapi.json"})
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Authentication first, so that an unauthenticated caller learns nothing about validation:
-    Powertools validates the body before any route or middleware of ours could run."""
-    if event.get("routeKey") not in PUBLIC_ROUTES:
-        authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-        try:
+    Powertools validates the body before any route or middleware of ours could run. Then the
+    body's media type and encoding (415, invalid_json), which Powertools would answer with a 500."""
+    try:
+        if event.get("routeKey") not in PUBLIC_ROUTES:
+            authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
             principal_from_context(authorizer.get("lambda"))
-        except DomainError as error:
-            response = problem_response(error)
-            return {
-                "statusCode": response.status_code,
-                "headers": {"Content-Type": PROBLEM_JSON},
-                "body": response.body,
-                "isBase64Encoded": False,
-            }
+        if event.get("body"):
+            event = {**event, "body": json_text(event), "isBase64Encoded": False}
+    except DomainError as error:
+        response = problem_response(error)
+        return {
+            "statusCode": response.status_code,
+            "headers": {"Content-Type": PROBLEM_JSON},
+            "body": response.body,
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)
 
 

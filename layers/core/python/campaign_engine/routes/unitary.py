@@ -10,8 +10,6 @@ goes to pydantic, which names every faulty field exactly as the other routes do.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from campaign_engine import trigger_body
@@ -28,6 +26,7 @@ from campaign_engine.errors import (
     validation_failed,
 )
 from campaign_engine.observability import logger
+from campaign_engine.request_body import json_text, too_deep
 from campaign_engine.settings import get_settings
 from campaign_engine.trigger import TriggerCall, trigger_unitary
 
@@ -39,8 +38,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         principal = principal_from_context(authorizer.get("lambda"))
         if event.get("routeKey", ROUTE_KEY) != ROUTE_KEY:
-            raise DomainError(code="route_not_found", status=404, title="Not found", detail="No such route")
-        call = parse_call(_body(event))
+            raise DomainError(code="route_not_found", detail="No such route")
+        call = parse_call(json_text(event))
         return _answer(202, "application/json", trigger_unitary(call, principal))
     except DomainError as error:
         if error.status >= 500:
@@ -62,10 +61,14 @@ def parse_call(body: str) -> TriggerCall:
         pass  # not a valid trigger body (the shape may fail before bad JSON is reached): below
     except trigger_body.DecodeError as error:
         raise invalid_json(str(error).removeprefix("JSON is malformed: ")) from None
+    except RecursionError:
+        raise too_deep() from None
     try:
         value = trigger_body.decode(body)
     except trigger_body.DecodeError as error:
         raise invalid_json(str(error).removeprefix("JSON is malformed: ")) from None
+    except RecursionError:
+        raise too_deep() from None
     return _validated_by_pydantic(value, len(body))
 
 
@@ -84,16 +87,6 @@ def _validated_by_pydantic(data: Any, size: int) -> TriggerCall:
         return TriggerCall.from_model(request, size)
     except trigger_body.ValidationError as error:  # a leniency of pydantic's the trigger does not share
         raise validation_failed([FieldError("body", str(error))]) from None
-
-
-def _body(event: dict[str, Any]) -> str:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded") and body:
-        try:
-            return base64.b64decode(body).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise invalid_json("the body is not UTF-8 text") from None
-    return str(body)
 
 
 def _answer(status: int, content_type: str, body: dict[str, Any]) -> dict[str, Any]:

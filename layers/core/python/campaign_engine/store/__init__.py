@@ -1,0 +1,97 @@
+"""DynamoDB access, one module per subject:
+
+- campaigns: a campaign's head item, its immutable versions, the list of heads, the live snapshot
+- executions: the request record of an execution (idempotency and verdicts)
+- recipients: one recipient of an execution: its claim (the send guard) and its state
+- outcomes: final outcomes of claimed sends, and the per-invocation batches that hold them
+- reports: report counters per campaign and time bucket
+- api_keys: API keys by hash
+- page_tokens: opaque page tokens; errors: what the store refuses (ConcurrentModification, ...)
+
+Callers use `store.<name>`: the names below are looked up on this package at call time, so a
+test that patches `store.<name>` reaches every caller outside the package (not calls inside
+it, which go through the defining module's own globals)."""
+
+from campaign_engine.store import api_keys, campaigns, executions, outcomes, page_tokens, recipients, reports
+from campaign_engine.store.api_keys import get_api_key, put_api_key
+from campaign_engine.store.campaigns import (
+    MAX_CAMPAIGN_DOCUMENT_BYTES,
+    CampaignHead,
+    LiveSnapshot,
+    campaign_document_bytes,
+    delete_campaign,
+    get_campaign_head,
+    get_campaign_version,
+    get_live_snapshot,
+    list_campaign_heads,
+    put_campaign_head,
+    put_campaign_version,
+)
+from campaign_engine.store.errors import BadPageToken, ConcurrentModification, StoreError
+from campaign_engine.store.executions import (
+    ExecutionRecord,
+    get_execution_record,
+    get_replaced_execution_record,
+    put_execution_record,
+)
+from campaign_engine.store.outcomes import Outcome, get_outcome_batches, record_outcomes, write_outcome_batch
+from campaign_engine.store.page_tokens import decode_token, encode_token
+from campaign_engine.store.recipients import (
+    Claim,
+    RecipientState,
+    advance_recipient_state,
+    claim_recipient,
+    get_recipient_state,
+    iter_recipient_states,
+    recipient_states,
+    release_claim,
+    resolve_claimed,
+)
+from campaign_engine.store.reports import add_report_counts, iter_report_counts
+
+__all__ = [
+    "MAX_CAMPAIGN_DOCUMENT_BYTES",
+    "BadPageToken",
+    "CampaignHead",
+    "Claim",
+    "ConcurrentModification",
+    "ExecutionRecord",
+    "LiveSnapshot",
+    "Outcome",
+    "RecipientState",
+    "StoreError",
+    "add_report_counts",
+    "advance_recipient_state",
+    "api_keys",
+    "campaign_document_bytes",
+    "campaigns",
+    "claim_recipient",
+    "decode_token",
+    "delete_campaign",
+    "encode_token",
+    "executions",
+    "get_api_key",
+    "get_campaign_head",
+    "get_campaign_version",
+    "get_execution_record",
+    "get_live_snapshot",
+    "get_outcome_batches",
+    "get_recipient_state",
+    "get_replaced_execution_record",
+    "iter_recipient_states",
+    "iter_report_counts",
+    "list_campaign_heads",
+    "outcomes",
+    "page_tokens",
+    "put_api_key",
+    "put_campaign_head",
+    "put_campaign_version",
+    "put_execution_record",
+    "recipient_states",
+    "recipients",
+    "record_outcomes",
+    "release_claim",
+    "reports",
+    "resolve_claimed",
+    "write_outcome_batch",
+]

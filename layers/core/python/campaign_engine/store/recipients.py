@@ -1,0 +1,243 @@
+"""One recipient of an execution: `EXEC#<executionId>` / `R#<userId>` in the executions table
+(`R#sha256:<digest>` for an id too long for a key: _dynamodb.recipient_key),
+the send guard claimed before the send (`claim_recipient`), then its state, merged with the
+outcome its delivery invocation recorded (outcomes.py), then moved on by provider events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from campaign_engine import aws
+from campaign_engine.settings import get_settings
+from campaign_engine.store._dynamodb import execution_pk, is_conditional_failure, n, plain, recipient_key, s
+from campaign_engine.store.outcomes import get_outcome_batches, outcome_key
+
+
+@dataclass
+class RecipientState:
+    execution_id: str
+    user_id: str
+    state: str  # sending | sent | failed | excluded
+    reason: str | None = None
+    detail: str | None = None
+    message_id: str | None = None
+    locale: str | None = None
+    attempt_id: str | None = None
+    claimed_at: float | None = None
+    updated_at: str | None = None
+    # Where the claiming invocation writes this recipient's outcome (see write_outcome_batch).
+    outcome_ref: str | None = None
+
+
+def _state_from_item(item: dict[str, Any]) -> RecipientState:
+    values = plain(item)
+    return RecipientState(
+        execution_id=values["executionId"],
+        user_id=values["userId"],
+        state=values["state"],
+        reason=values.get("reason"),
+        detail=values.get("detail"),
+        message_id=values.get("messageId"),
+        locale=values.get("locale"),
+        attempt_id=values.get("attemptId"),
+        claimed_at=values.get("claimedAt"),
+        updated_at=values.get("updatedAt"),
+        outcome_ref=values.get("outcomeRef"),
+    )
+
+
+@dataclass
+class Claim:
+    execution_id: str
+    user_id: str
+    campaign_id: str
+    request_id: str
+    attempt_id: str
+    expires_at: int
+    outcome_ref: str
+    locale: str | None = None
+
+
+def claim_recipient(claim: Claim) -> RecipientState | None:
+    """The send guard: returns None if this attempt now owns the send, else the state that exists."""
+    item = {
+        **recipient_key(claim.execution_id, claim.user_id),
+        "executionId": s(claim.execution_id),
+        "userId": s(claim.user_id),
+        "campaignId": s(claim.campaign_id),
+        "requestId": s(claim.request_id),
+        "state": s("sending"),
+        "attemptId": s(claim.attempt_id),
+        "claimedAt": n(round(time.time(), 3)),
+        "expiresAt": n(claim.expires_at),
+        "outcomeRef": s(claim.outcome_ref),
+    }
+    if claim.locale:
+        item["locale"] = s(claim.locale)
+    try:
+        aws.dynamodb().put_item(
+            TableName=get_settings().executions_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return None
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if existing:
+            state = _state_from_item(existing)
+            if state.state == "sending" and state.attempt_id == claim.attempt_id:
+                # This attempt's own claim: botocore retried the put after its first answer was
+                # lost (a read timeout), and that first put had succeeded. The claim is ours.
+                return None
+            return state
+        raise
+
+
+def release_claim(execution_id: str, user_id: str, attempt_id: str) -> None:
+    """Gives a claim back after a send that certainly did not happen (throttled, refused before sending)."""
+    try:
+        aws.dynamodb().delete_item(
+            TableName=get_settings().executions_table,
+            Key=recipient_key(execution_id, user_id),
+            ConditionExpression="attemptId = :attempt AND #state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":attempt": s(attempt_id), ":sending": s("sending")},
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
+def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:
+    """Claims still `sending` whose outcome their invocation recorded take that outcome."""
+    refs = {state.outcome_ref for state in states if state.state == "sending" and state.outcome_ref}
+    if not refs:
+        return states
+    outcomes = get_outcome_batches(refs)
+    resolved = []
+    for claim in states:
+        entry = outcomes.get(outcome_key(claim.execution_id, claim.user_id)) if claim.state == "sending" else None
+        if not entry:
+            resolved.append(claim)
+            continue
+        outcome_state, reason, detail, message_id, locale, updated_at = entry
+        resolved.append(
+            RecipientState(
+                execution_id=claim.execution_id,
+                user_id=claim.user_id,
+                state=outcome_state,
+                reason=reason,
+                detail=detail,
+                message_id=message_id,
+                locale=locale or claim.locale,
+                attempt_id=claim.attempt_id,
+                claimed_at=claim.claimed_at,
+                updated_at=updated_at,
+                outcome_ref=claim.outcome_ref,
+            )
+        )
+    return resolved
+
+
+def get_recipient_state(execution_id: str, user_id: str) -> RecipientState | None:
+    response = aws.dynamodb().get_item(
+        TableName=get_settings().executions_table, Key=recipient_key(execution_id, user_id), ConsistentRead=True
+    )
+    item = response.get("Item")
+    return resolve_claimed([_state_from_item(item)])[0] if item else None
+
+
+def recipient_states(execution_id: str) -> list[RecipientState]:
+    """Every recipient of an execution that delivery touched, with recorded outcomes merged in."""
+    return resolve_claimed(list(iter_recipient_states(execution_id)))
+
+
+def iter_recipient_states(execution_id: str) -> Iterator[RecipientState]:
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().executions_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :r)",
+        "ExpressionAttributeValues": {":pk": s(execution_pk(execution_id)), ":r": s("R#")},
+        "ConsistentRead": True,
+    }
+    while True:
+        response = aws.dynamodb().query(**kwargs)
+        for item in response.get("Items", []):
+            yield _state_from_item(item)
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def advance_recipient_state(
+    execution_id: str,
+    user_id: str,
+    message_id: str,
+    *,
+    state: str,
+    allowed_from: tuple[str, ...],
+    reason: str | None,
+    detail: str | None,
+    at: str,
+    unconfirmed_reason: str,
+) -> tuple[str, str | None, str | None] | str:
+    """Moves a recipient forward after a provider event, in one conditional update: only from the
+    states given, only for the message recorded (or one whose send was unconfirmed), never back.
+    Returns (previous state, previous reason, campaignId) when it moved, else why not: "unknown",
+    "sending", "other_message", or the state it is in."""
+    prior = allowed_from
+    names = {"#state": "state", "#reason": "reason", "#detail": "detail", "#mid": "messageId", "#at": "updatedAt"}
+    values: dict[str, Any] = {
+        ":new": s(state),
+        ":mid": s(message_id),
+        ":at": s(at),
+        ":failed": s("failed"),
+        ":unconfirmed": s(unconfirmed_reason),
+        **{f":p{i}": s(state) for i, state in enumerate(prior)},
+    }
+    assignments = ["#state = :new", "#mid = :mid", "#at = :at"]
+    removals = []
+    for name, value in (("reason", reason), ("detail", detail)):
+        if value:
+            assignments.append(f"#{name} = :{name}")
+            values[f":{name}"] = s(value)
+        else:
+            removals.append(f"#{name}")
+    update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
+    allowed = ", ".join(f":p{i}" for i in range(len(prior)))
+    condition = (
+        f"attribute_exists(pk) AND (((#mid = :mid OR attribute_not_exists(#mid)) AND #state IN ({allowed})) OR "
+        "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
+    )
+    try:
+        answer = aws.dynamodb().update_item(
+            TableName=get_settings().executions_table,
+            Key=recipient_key(execution_id, user_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if not item:
+            return "unknown"
+        current = plain(item)
+        if current.get("state") == "sending":
+            return "sending"
+        if current.get("messageId") and current["messageId"] != message_id:
+            return "other_message"
+        return str(current.get("state"))
+    old = plain(answer.get("Attributes") or {})
+    return str(old.get("state")), old.get("reason"), old.get("campaignId")

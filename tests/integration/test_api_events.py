@@ -1,0 +1,87 @@
+"""Every route the api function serves has a `sam local invoke` event in events/api/, and that event,
+pointed at what it needs in the emulator, answers the status the contract gives the route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local.template import Template
+from tests.conftest import EVENTS, Api, load_event, trigger_body
+
+# What each route needs to exist first, and the status the contract answers for it.
+Needs = Callable[[Api], dict[str, str]]
+
+
+def _nothing(_: Api) -> dict[str, str]:
+    return {}
+
+
+def _draft(api: Api) -> dict[str, str]:
+    return {"campaignId": api.create_campaign()["id"]}
+
+
+def _live(api: Api) -> dict[str, str]:
+    return {"campaignId": api.live_campaign()["id"]}
+
+
+def _execution(api: Api) -> dict[str, str]:
+    answer = api.trigger(trigger_body(api.live_campaign()["id"]))
+    assert answer.status == 202, answer.body
+    return {"executionId": answer.body["executionId"]}
+
+
+EXPECTED: dict[str, tuple[Needs, int]] = {
+    "GET /im/health": (_nothing, 200),
+    "GET /openapi.json": (_nothing, 200),
+    "POST /campaigns": (_nothing, 201),
+    "GET /campaigns": (_draft, 200),
+    "GET /campaigns/{campaignId}": (_draft, 200),
+    "PATCH /campaigns/{campaignId}": (_draft, 200),
+    "DELETE /campaigns/{campaignId}": (_draft, 204),
+    "POST /campaigns/{campaignId}/review": (_draft, 200),
+    "POST /campaigns/{campaignId}/activate": (_draft, 200),
+    "POST /campaigns/{campaignId}/stop": (_live, 200),
+    "POST /campaigns/{campaignId}/archive": (_live, 200),
+    "POST /campaigns/{campaignId}/duplicate": (_draft, 201),
+    "POST /campaigns/{campaignId}/preview": (_draft, 200),
+    "GET /campaigns/{campaignId}/trigger-request": (_draft, 200),
+    "GET /campaigns/{campaignId}/report": (_live, 200),
+    "GET /im/executions/{executionId}": (_execution, 200),
+    "GET /im/executions/audience/{executionId}": (_execution, 200),
+}
+
+
+def _event_files() -> dict[str, str]:
+    """routeKey -> the event file in events/api/ that calls it."""
+    files: dict[str, str] = {}
+    for path in sorted((EVENTS / "api").glob("*.json")):
+        route_key = json.loads(path.read_text())["routeKey"]
+        files.setdefault(route_key, f"api/{path.name}")
+    return files
+
+
+def _api_routes(template: Template) -> list[str]:
+    return [r.route_key for r in template.http_routes() if r.function == "ApiFunction"]
+
+
+def test_every_route_of_the_api_function_has_an_event_file(aws_env: Template) -> None:
+    routes = _api_routes(aws_env)
+    assert len(routes) >= 17
+    missing = sorted(set(routes) - set(_event_files()))
+    assert not missing, f"routes without an event in events/api/: {missing}"
+    assert set(routes) == set(EXPECTED), "a route was added or removed: say here what it needs and answers"
+
+
+@pytest.mark.parametrize("route_key", sorted(EXPECTED))
+def test_each_event_answers_what_the_contract_says(api: Api, route_key: str) -> None:
+    needs, status = EXPECTED[route_key]
+    params = needs(api)
+    event: dict[str, Any] = load_event(_event_files()[route_key])
+    answer = api.call_event("api", event, params or None)
+    assert answer.status == status, (route_key, answer.body)
+    if status != 204:
+        assert answer.headers["content-type"] == "application/json"
