@@ -58,6 +58,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("payload_too_large", 413, "Payload too large", "The body is over the size limit"),
         ProblemType(
+            "campaign_too_large",
+            413,
+            "Campaign too large",
+            "The campaign as stored is over 96 KB; `errors` names its largest part",
+        ),
+        ProblemType(
             "unsupported_media_type", 415, "Unsupported media type", "The body is not JSON by its Content-Type"
         ),
         ProblemType(

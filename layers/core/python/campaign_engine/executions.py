@@ -71,7 +71,7 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
             )
         )
     counts = Counter(o.status for o in outcomes)
-    offset = int((store.decode_token(next_token) or {}).get("offset", 0))
+    offset = _page_offset(next_token)
     page = outcomes[offset : offset + limit]
     more = offset + limit < len(outcomes)
     return ExecutionStatus(
@@ -85,3 +85,14 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         recipients=page,
         next_token=store.encode_token({"offset": offset + limit}) if more else None,
     )
+
+
+def _page_offset(next_token: str | None) -> int:
+    """Where the page a token names starts; a token this API did not issue is a 400, not a 500."""
+    token = store.decode_token(next_token)
+    if token is None:
+        return 0
+    offset = token.get("offset")
+    if set(token) != {"offset"} or type(offset) is not int or offset < 1:
+        raise store.BadPageToken
+    return offset
