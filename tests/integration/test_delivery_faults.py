@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from campaign_engine import aws, delivery, store
+from campaign_engine import aws, delivery, queue_message, store
 from local.template import REGION
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import (
@@ -79,7 +79,7 @@ def test_throttled_sends_are_retried_until_each_of_200_recipients_got_exactly_on
 
     ses = faulty_ses(throttle_30_percent)
     backoffs: list[int] = []
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda receive_count: backoffs.append(receive_count) or 0)
+    monkeypatch.setattr(queue_message, "backoff_seconds", lambda receive_count: backoffs.append(receive_count) or 0)
 
     # And one trigger for 200 recipients (20 queue messages)
     campaign = api.live_campaign()
@@ -127,8 +127,8 @@ def test_a_throttled_record_comes_back_through_its_visibility_not_a_sleep(
     # Given SES throttles the first send to one recipient
     ses = faulty_ses(lambda to, attempt: Fault(throttled()) if attempt == 1 else None)
     backoffs: list[int] = []
-    real_backoff = delivery.backoff_seconds
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda n: backoffs.append(real_backoff(n)) or backoffs[-1])
+    real_backoff = queue_message.backoff_seconds
+    monkeypatch.setattr(queue_message, "backoff_seconds", lambda n: backoffs.append(real_backoff(n)) or backoffs[-1])
     campaign = api.live_campaign()
     answer = api.trigger(trigger_body(campaign["id"], recipients(1), requestId="one"))
     execution_id = answer.body["executionId"]
