@@ -285,20 +285,9 @@ def _deliver_one(
     except (RenderError, TemplateProblems) as exc:
         return Result("failed", "render_error", str(exc)[:500], locale=locale)
 
-    existing = store.claim_recipient(
-        store.Claim(
-            execution_id=message.executionId,
-            user_id=recipient.userId,
-            campaign_id=message.campaignId,
-            request_id=message.requestId,
-            attempt_id=attempt_id,
-            outcome_ref=outcome_ref,
-            expires_at=message.expiresAt,
-            locale=locale,
-        )
-    )
-    if existing is not None:
-        return _already_claimed(existing, outcome_ref)
+    taken = _claim(message, recipient, attempt_id, outcome_ref, locale)
+    if taken is not None:
+        return taken
 
     try:
         message_id = send_rendered(campaign, recipient, rendered, message)
@@ -326,19 +315,9 @@ def _exclude_one(
 ) -> Result:
     """The recipient is excluded, through the same claim as a send: a redelivered record whose
     recipients were sent (or are being sent) before the stop keeps their outcome."""
-    existing = store.claim_recipient(
-        store.Claim(
-            execution_id=message.executionId,
-            user_id=recipient.userId,
-            campaign_id=message.campaignId,
-            request_id=message.requestId,
-            attempt_id=attempt_id,
-            outcome_ref=outcome_ref,
-            expires_at=message.expiresAt,
-        )
-    )
-    if existing is not None:
-        return _already_claimed(existing, outcome_ref)
+    taken = _claim(message, recipient, attempt_id, outcome_ref)
+    if taken is not None:
+        return taken
     reason, detail = closed
     return Result("excluded", reason, detail, claimed=True)
 
@@ -380,6 +359,25 @@ def send_rendered(
             feedback.RECIPIENT_TAG: feedback.recipient_tag(recipient.userId),
         },
     )
+
+
+def _claim(
+    message: QueueMessage, recipient: QueuedRecipient, attempt_id: str, outcome_ref: str, locale: str | None = None
+) -> Result | None:
+    """Takes the recipient's send guard: None when this attempt now owns it, else what to do instead."""
+    existing = store.claim_recipient(
+        store.Claim(
+            execution_id=message.executionId,
+            user_id=recipient.userId,
+            campaign_id=message.campaignId,
+            request_id=message.requestId,
+            attempt_id=attempt_id,
+            outcome_ref=outcome_ref,
+            expires_at=message.expiresAt,
+            locale=locale,
+        )
+    )
+    return None if existing is None else _already_claimed(existing, outcome_ref)
 
 
 def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result:

@@ -34,33 +34,45 @@ UNCONFIRMED: Final = "send_unconfirmed"
 
 Mover = Literal["delivery", "event"]
 
-# Every allowed move, and who makes it. `sent` -> `sent` is a delivery delay: the recipient stays
-# sent, with the delay as its detail.
-MOVES: Final[dict[tuple[str, str], Mover]] = {
-    (QUEUED, SENDING): "delivery",
-    (QUEUED, FAILED): "delivery",
-    (QUEUED, EXCLUDED): "delivery",
-    (SENDING, QUEUED): "delivery",
-    (SENDING, SENT): "delivery",
-    (SENDING, FAILED): "delivery",
-    (SENDING, EXCLUDED): "delivery",
-    # An event may find the claim before its run has recorded the outcome: the send guard allows
-    # one message per execution and recipient, so the event can only be about that message.
-    **{(SENDING, state): "event" for state in (SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, FAILED)},
-    **{(SENT, state): "event" for state in (SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, FAILED)},
-    **{(DELIVERED, state): "event" for state in (OPENED, CLICKED, BOUNCED, COMPLAINED)},
-    (OPENED, CLICKED): "event",
-    (OPENED, COMPLAINED): "event",
-    (CLICKED, COMPLAINED): "event",
+# Every allowed move: from each state, who may move a recipient, and to which states. `sent` ->
+# `sent` is a delivery delay: the recipient stays sent, with the delay as its detail. An event may
+# find a claim before its run has recorded the outcome: the send guard allows one message per
+# execution and recipient, so the event can only be about that message.
+MOVES: Final[dict[str, dict[Mover, tuple[str, ...]]]] = {
+    QUEUED: {"delivery": (SENDING, FAILED, EXCLUDED)},
+    SENDING: {
+        "delivery": (QUEUED, SENT, FAILED, EXCLUDED),
+        "event": (SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, FAILED),
+    },
+    SENT: {"event": (SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, FAILED)},
+    DELIVERED: {"event": (OPENED, CLICKED, BOUNCED, COMPLAINED)},
+    OPENED: {"event": (CLICKED, COMPLAINED)},
+    CLICKED: {"event": (COMPLAINED,)},
+    BOUNCED: {},
+    COMPLAINED: {},
+    FAILED: {},
+    EXCLUDED: {},
 }
-FINAL = frozenset(STATES) - {source for source, _ in MOVES}
+FINAL = frozenset(state for state, movers in MOVES.items() if not movers)
+
+
+def moves(mover: Mover | None = None) -> set[tuple[str, str]]:
+    """Every (from, to) move, or those `mover` makes."""
+    return {
+        (source, target)
+        for source, movers in MOVES.items()
+        for who, targets in movers.items()
+        if mover in (None, who)
+        for target in targets
+    }
+
 
 # The states an SES event may move a recipient to, and from which (the store's conditional update
 # checks the same list, so a late or duplicated event changes nothing).
 EVENT_FROM: Final[dict[str, tuple[str, ...]]] = {
-    target: tuple(source for source in STATES if MOVES.get((source, target)) == "event")
+    target: tuple(source for source in STATES if target in MOVES[source].get("event", ()))
     for target in STATES
-    if any(MOVES.get((source, target)) == "event" for source in STATES)
+    if any(target in MOVES[source].get("event", ()) for source in STATES)
 }
 
 

@@ -351,13 +351,13 @@ def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
 
 def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_seconds: int = 0) -> None:
     header = queue_message.QueueMessage(
-        v=queue_message.FORMAT_VERSION,
-        executionId=record.execution_id,
-        requestId=record.request_id,
-        campaignId=record.campaign_id,
-        campaignVersion=record.campaign_version,
-        createdAt=record.created_at,
-        expiresAt=record.expires_at,
+        queue_message.FORMAT_VERSION,
+        record.execution_id,
+        record.request_id,
+        record.campaign_id,
+        record.campaign_version,
+        record.created_at,
+        record.expires_at,
     )
     bodies = list(queue_message.pack_encoded(header, (encoded for _, encoded in entries)))
     delivery_queue.enqueue(bodies, delay_seconds=delay_seconds)
