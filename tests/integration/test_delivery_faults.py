@@ -483,6 +483,35 @@ def test_a_poison_record_is_reported_failed_each_time_then_lands_in_the_dlq(
     assert [(r.error, r.receive_count) for r in failures] == [(error, n) for n in range(1, dlq.max_receive_count + 1)]
 
 
+def test_a_message_of_an_unknown_format_version_sends_nothing_and_lands_in_the_dlq_intact(
+    api: Api, queue: Queue, outbox, dlq: DeadLetters, logged: list
+) -> None:
+    # Given a message a later build wrote (format version 2) for a live campaign's recipients
+    campaign = api.live_campaign()
+    assert api.trigger(trigger_body(campaign["id"])).status == 202
+    [queued] = queue.receive(visibility=0)
+    _sqs().delete_message(QueueUrl=queue.url, ReceiptHandle=queued["ReceiptHandle"])
+    body = json.dumps({**json.loads(queued["Body"]), "v": 2})
+    _sqs().send_message(QueueUrl=queue.url, MessageBody=body)
+
+    # When delivery receives it as many times as the queue's maxReceiveCount
+    for _ in range(dlq.max_receive_count):
+        messages = queue.receive(visibility=0)
+        # Then each time it is reported failed, and nobody is sent anything
+        assert invoke_delivery(queue, messages).failed == {messages[0]["MessageId"]}
+    assert outbox() == []
+
+    # And the next receive moves it to the dead-letter queue, as it was written
+    assert queue.receive(visibility=0) == []
+    assert [m["Body"] for m in dlq.messages()] == [body]
+
+    # And every attempt logged why: the version this build does not read
+    failures = [r for r in logged if r.getMessage() == "delivery failed"]
+    assert [(r.error, r.version, r.receive_count) for r in failures] == [
+        ("UnknownFormat", "2", n) for n in range(1, dlq.max_receive_count + 1)
+    ]
+
+
 class _ClaimAnswerLost:
     """The store's DynamoDB client, whose answer to each recipient claim is lost once: botocore
     times out reading it and retries the same conditional put, as its standard retry mode does.
