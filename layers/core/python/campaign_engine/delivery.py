@@ -36,7 +36,7 @@ from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
 from campaign_engine.queue_message import QueuedRecipient, QueueMessage
-from campaign_engine.recipient_states import NOT_RECORDED, REPORT_STATUS
+from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
 from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
@@ -116,8 +116,8 @@ class Invocation:
         with self._lock:
             self._counts["SendsDeduplicated"] += duplicates
             for outcome in outcomes:
-                self._counts["MessagesSent"] += outcome.state == "sent"
-                self._counts["MessagesFailed"] += outcome.state == "failed"
+                self._counts["MessagesSent"] += outcome.state == SENT
+                self._counts["MessagesFailed"] += outcome.state == FAILED
 
     def add(self, outcomes: list[store.Outcome], claimed: list[bool]) -> None:
         with self._lock:
@@ -144,8 +144,8 @@ class Invocation:
                 metrics.add_metric(name=name, unit="Count", value=value)
         logger.info(
             "delivery batch recorded",
-            sent=sum(o.state == "sent" for o in outcomes),
-            failed=sum(o.state == "failed" for o in outcomes),
+            sent=sum(o.state == SENT for o in outcomes),
+            failed=sum(o.state == FAILED for o in outcomes),
             recorded=len(outcomes),
         )
 
@@ -162,7 +162,8 @@ class Invocation:
 
 
 def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation | None = None) -> None:
-    """Delivers one queue message; raises RetryLater or an error to have it redelivered.
+    """Delivers one queue message; raises RetryLater or an error to have it redelivered. A message
+    of another format version raises queue_message.UnknownFormat before anything is claimed or sent.
 
     Within a function run, pass its Invocation: outcomes are written when it ends. Alone, the
     message's outcomes are written before this returns."""
@@ -270,7 +271,7 @@ def _deliver_one(
     content = campaign.get("content") or {}
     locale = choose_locale(content, preferred_language(recipient.profile))
     if locale is None:
-        return Result("excluded", "no_matching_locale", "No content for the recipient's language and no fallback")
+        return Result(EXCLUDED, "no_matching_locale", "No content for the recipient's language and no fallback")
     scope = {
         "profile": recipient.profile or {},
         "context": recipient.context or {},
@@ -283,7 +284,7 @@ def _deliver_one(
         )
         rendered = compiled.render(scope)
     except (RenderError, TemplateProblems) as exc:
-        return Result("failed", "render_error", str(exc)[:500], locale=locale)
+        return Result(FAILED, "render_error", str(exc)[:500], locale=locale)
 
     taken = _claim(message, recipient, attempt_id, outcome_ref, locale)
     if taken is not None:
@@ -295,13 +296,13 @@ def _deliver_one(
         if failure.kind == "retry":
             store.release_claim(message.executionId, recipient.userId, attempt_id)
             return Result("retry", failure.code)
-        reason = "send_unconfirmed" if failure.kind == "ambiguous" else "send_failed"
+        reason = UNCONFIRMED if failure.kind == "ambiguous" else "send_failed"
         logger.warning("send failed", execution_id=message.executionId, code=failure.code, kind=failure.kind)
-        return Result("failed", reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
+        return Result(FAILED, reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
     except (ValueError, KeyError) as exc:
         # A message that cannot be built (a header value with a newline, no sender) never will be.
-        return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
-    return Result("sent", message_id=message_id, locale=locale, claimed=True)
+        return Result(FAILED, "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
+    return Result(SENT, message_id=message_id, locale=locale, claimed=True)
 
 
 def _exclude_one(
@@ -319,7 +320,7 @@ def _exclude_one(
     if taken is not None:
         return taken
     reason, detail = closed
-    return Result("excluded", reason, detail, claimed=True)
+    return Result(EXCLUDED, reason, detail, claimed=True)
 
 
 def send_rendered(
@@ -381,14 +382,14 @@ def _claim(
 
 
 def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result:
-    if existing.state == "sending" and existing.outcome_ref == outcome_ref:
+    if existing.state == SENDING and existing.outcome_ref == outcome_ref:
         # Claimed earlier in this same run (a replayed copy in the same batch): its outcome is
         # recorded with this run's batch.
         return Result("duplicate")
-    if existing.state == "sending":
+    if existing.state == SENDING:
         # Its invocation may have recorded the outcome in its batch already.
         [existing] = store.resolve_claimed([existing])
-    if existing.state != "sending":
+    if existing.state != SENDING:
         return Result("duplicate")  # a final outcome exists, and it stays as recorded
     age = time.time() - float(existing.claimed_at or 0)
     if age < CLAIM_LEASE_SECONDS:
@@ -397,8 +398,8 @@ def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result
         return Result("wait", "claimed_elsewhere")
     logger.warning("stale claim resolved as unconfirmed", execution_id=existing.execution_id)
     return Result(
-        "failed",
-        "send_unconfirmed",
+        FAILED,
+        UNCONFIRMED,
         "A delivery attempt stopped after claiming this send; it is not retried so that it is never sent twice",
         locale=existing.locale,
     )
