@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -39,6 +40,7 @@ from types import BuiltinFunctionType
 from typing import Any
 
 from jinja2 import (
+    ChainableUndefined,
     Template,
     TemplateError,
     TemplateRuntimeError,
@@ -62,6 +64,7 @@ __all__ = [
     "TemplateProblem",
     "TemplateProblems",
     "check_content",
+    "check_render_bounds",
     "compile_content",
     "compiled_for",
     "html_to_text",
@@ -88,6 +91,7 @@ class TemplateProblem:
     field: str
     line: int | None
     message: str
+    code: str = "template_syntax"
 
 
 class TemplateProblems(Exception):
@@ -106,11 +110,20 @@ class RenderError(Exception):
 
     code = "render_error"
 
-    def __init__(self, message: str, *, locale: str | None = None, field: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        locale: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        bound: bool = False,
+    ):
         self.message = message
         self.locale = locale
         self.field = field
         self.line = line
+        self.bound = bound  # the template went over a render bound (time, loops, size), whatever the data
         super().__init__(message)
 
 
@@ -612,6 +625,10 @@ def _environment(*, html: bool, undefined: type[Undefined] = PathUndefined) -> _
 # Built once per container; Jinja environments are safe to share between renders.
 _TEXT_ENV = _environment(html=False)
 _HTML_ENV = _environment(html=True)
+# Review renders each template once with no data, to refuse what goes over a bound whatever the
+# data: a missing value there is empty (and a loop over it does not run) instead of an error.
+_REVIEW_TEXT_ENV = _environment(html=False, undefined=ChainableUndefined)
+_REVIEW_HTML_ENV = _environment(html=True, undefined=ChainableUndefined)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,7 +649,8 @@ def _compile_one(
         problems.append(TemplateProblem(locale, field_name, None, "must be a string"))
         return None
     if len(source) > (limit := limits.source_limit(field_name.partition(".")[0])):
-        problems.append(TemplateProblem(locale, field_name, None, f"is over {limit:,} characters"))
+        too_large = f"is over {limit:,} characters"
+        problems.append(TemplateProblem(locale, field_name, None, too_large, "template_too_large"))
         return None
     env = (_HTML_ENV if html else _TEXT_ENV) if environment is None else environment
     try:
@@ -713,11 +731,12 @@ class CompiledLocale:
             if isinstance(exc, TemplateError):
                 detail = exc.message or type(exc).__name__
             elif isinstance(exc, RecursionError):
-                detail = "the template recurses too deeply (a macro calling itself?)"
+                detail = "the template recurses too deeply (a macro or loop that calls itself)"
             else:
                 # Python's own messages can quote values (`invalid literal for int(): '...'`).
                 detail = f"{type(exc).__name__} while rendering"
-            raise RenderError(f"{where}: {detail}", locale=self.locale, field=name, line=line) from None
+            bound = isinstance(exc, RenderLimitError | RecursionError | MemoryError)
+            raise RenderError(f"{where}: {detail}", locale=self.locale, field=name, line=line, bound=bound) from None
 
 
 def _render_bounded(template: Template, scope: Mapping[str, Any], limit: int) -> str:
@@ -760,8 +779,37 @@ def check_content(channel: str, locales: Mapping[str, Mapping[str, Any]]) -> lis
     return problems
 
 
+REVIEW_SECONDS = 2.0
+
+
+def check_render_bounds(
+    channel: str, locales: Mapping[str, Mapping[str, Any]], campaign: Mapping[str, Any]
+) -> list[TemplateProblem]:
+    """Templates that go over a render bound (time, loops, sizes, recursion) when rendered with
+    no data: they would fail every recipient, so review refuses them. What depends on the data
+    (a loop over `context.items`) cannot be known here and stays a per-recipient render_error.
+    All locales together get at most REVIEW_SECONDS."""
+    if channel not in _SCALAR_PARTS or not isinstance(locales, Mapping):
+        return []
+    deadline = time.monotonic() + REVIEW_SECONDS
+    problems: list[TemplateProblem] = []
+    for locale, parts in locales.items():
+        compiled = _compile_locale(channel, str(locale), parts, [], review=True)
+        if compiled is None:
+            continue
+        scope = {"profile": {}, "context": {}, "campaign": dict(campaign), "locale": locale}
+        budget = limits.Budget(deadline=min(deadline, time.monotonic() + limits.RENDER_SECONDS))
+        try:
+            compiled.render(scope, budget=budget)
+        except RenderError as error:
+            if error.bound:
+                message = error.message.partition(": ")[2] or error.message
+                problems.append(TemplateProblem(str(locale), error.field or "", error.line, message, "render_limit"))
+    return problems
+
+
 def _compile_locale(
-    channel: str, locale: str, parts: Mapping[str, Any], problems: list[TemplateProblem]
+    channel: str, locale: str, parts: Mapping[str, Any], problems: list[TemplateProblem], *, review: bool = False
 ) -> CompiledLocale | None:
     if channel not in _SCALAR_PARTS:
         problems.append(TemplateProblem(locale, "channel", None, f"unknown channel {channel!r}"))
@@ -783,7 +831,10 @@ def _compile_locale(
     for name in scalar_names:
         if parts.get(name) is not None:
             html = channel == "email" and name == "html"
-            template = _compile_one(parts[name], html=html, locale=locale, field_name=name, problems=problems)
+            env = (_REVIEW_HTML_ENV if html else _REVIEW_TEXT_ENV) if review else None
+            template = _compile_one(
+                parts[name], html=html, locale=locale, field_name=name, problems=problems, environment=env
+            )
             if template is not None:
                 compiled[name] = template
     data: dict[str, Template] = {}
@@ -795,7 +846,14 @@ def _compile_locale(
             problems.append(TemplateProblem(locale, name, None, "must be an object of string templates"))
             continue
         for key, source in values.items():
-            template = _compile_one(source, html=False, locale=locale, field_name=f"{name}.{key}", problems=problems)
+            template = _compile_one(
+                source,
+                html=False,
+                locale=locale,
+                field_name=f"{name}.{key}",
+                problems=problems,
+                environment=_REVIEW_TEXT_ENV if review else None,
+            )
             if template is not None:
                 data[str(key)] = template
     return CompiledLocale(channel=channel, locale=locale, parts=compiled, data=data)

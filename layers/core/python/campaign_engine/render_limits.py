@@ -379,10 +379,12 @@ def _bounded_sum(environment: Any, iterable: Any, attribute: Any = None, start: 
     if attribute is not None:
         iterable = map(make_attrgetter(environment, attribute), iterable)
     total = start
+    size = size_of(start)
     for value in iterable:
         if isinstance(total, _SEQUENCES) or isinstance(value, _SEQUENCES):
             tick()
-            _refuse_if(size_of(total) + size_of(value) > VALUE_LIMIT, f"a sum would hold over {VALUE_LIMIT:,} items")
+            size += size_of(value)
+            _refuse_if(size > VALUE_LIMIT, f"a sum would hold over {VALUE_LIMIT:,} items")
         total = total + value
     return total
 
