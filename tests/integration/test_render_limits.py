@@ -47,9 +47,9 @@ def email_content(html: str) -> dict[str, Any]:
 # Hostile whatever the data: review can know it.
 HOSTILE = {
     "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-    "string repetition": "{{ 'x' * 10**8 }}",
-    "power": "{{ (9 ** (9 ** 9)) % 7 }}",
-    "padding": "{{ 'a'.center(10**8) }}",
+    "string repetition": "{{ 'x' * 10**7 }}",
+    "power": "{{ (9 ** (9 ** 6)) % 7 }}",
+    "padding": "{{ 'a'.center(10**7) }}",
     "recursive macro": "{% macro m(n) %}{% if n < 60 %}{{ m(n + 1) }}{{ m(n + 1) }}{% endif %}{% endmacro %}{{ m(0) }}",
     "output through loops": "{% for i in range(1000) %}{{ 'x' * 10000 }}{% endfor %}",
 }
@@ -111,9 +111,9 @@ DATA_HOSTILE = {
         "{% for i in range(context.n) %}{% for j in range(context.n) %}{% endfor %}{% endfor %}",
         100_000,
     ),
-    "string repetition": ("{{ 'x' * context.n }}", 10**8),
-    "power": ("{{ (9 ** context.n) % 7 }}", 9**9),
-    "padding": ("{{ 'a'.center(context.n) }}", 10**8),
+    "string repetition": ("{{ 'x' * context.n }}", 10**7),
+    "power": ("{{ (9 ** context.n) % 7 }}", 9**6),
+    "padding": ("{{ 'a'.center(context.n) }}", 10**7),
     "recursive macro": (
         "{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{{ m(n - 1) }}{% endif %}{% endmacro %}{{ m(context.n) }}",
         60,

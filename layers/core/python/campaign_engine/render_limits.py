@@ -220,6 +220,7 @@ def check_percent(template: Any, arguments: Any) -> None:
 
 _FORMAT_FIELD = re.compile(r"\{([^{}]*)\}")
 _DIGITS = re.compile(r"\d+")
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")
 
 
 def check_str_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
@@ -229,8 +230,9 @@ def check_str_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, 
         spec = match.group(1).partition(":")[2]
         for digits in _DIGITS.findall(spec):
             _refuse_if(len(digits) > 6 or int(digits) > WIDTH_LIMIT, f"a format width is over {WIDTH_LIMIT:,}")
-    for value in (*args, *kwargs.values()):
-        _check_count(value, "a format width", WIDTH_LIMIT)
+    if _NESTED_SPEC.search(template):  # `{:{width}}`: a width given as an argument
+        for value in (*args, *kwargs.values()):
+            _check_count(value, "a format width", WIDTH_LIMIT)
     if fields:
         arguments = size_of(args) + size_of(dict(kwargs))
         estimate = len(template) + fields * (arguments + WIDTH_LIMIT)
@@ -254,10 +256,12 @@ def check_builtin_call(function: Any, args: tuple[Any, ...], kwargs: dict[str, A
     """Refuses a call of a built-in method (`str.center`, `str.join`, `int.to_bytes`, ...) whose
     result would be over VALUE_LIMIT; returns the arguments to call it with (an iterator given
     to `join` is read here, once)."""
-    for value in (*args, *kwargs.values()):
-        _check_count(value, "a number given to a method")
     owner = getattr(function, "__self__", None)
-    if not isinstance(owner, str | bytes):
+    if not isinstance(owner, str | bytes | int):  # a dict's `get(key, 10**9)` allocates nothing
+        return args
+    for value in (*args, *kwargs.values()):  # `center`, `ljust`, `zfill`, `expandtabs`, `to_bytes`
+        _check_count(value, "a number given to a method")
+    if isinstance(owner, int):
         return args
     name = getattr(function, "__name__", "")
     if name == "join" and len(args) == 1:
