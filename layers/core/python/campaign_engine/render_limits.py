@@ -89,10 +89,11 @@ class Budget:
     def count(self, iterable: Iterable[Any]) -> Iterator[Any]:
         for item in iterable:
             self.iterations -= 1
-            if self.iterations < 0:
-                raise _over(f"the template loops more than {LOOP_ITERATIONS:,} times")
-            if monotonic() > self.deadline:
-                raise RenderTimeout(f"the template took longer than {self.seconds:g} s to render")
+            if not self.iterations & 15:  # the clock every 16 iterations: the body's own calls check it too
+                if self.iterations < 0:
+                    raise _over(f"the template loops more than {LOOP_ITERATIONS:,} times")
+                if monotonic() > self.deadline:
+                    raise RenderTimeout(f"the template took longer than {self.seconds:g} s to render")
             yield item
 
 
@@ -153,18 +154,14 @@ def checked(value: Any) -> Any:
     return value
 
 
-def _refuse_if(condition: bool, what: str) -> None:
-    if condition:
-        raise _over(what)
-
-
 def _number(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _check_count(value: Any, what: str, limit: int = VALUE_LIMIT) -> None:
     number = _number(value)
-    _refuse_if(number is not None and abs(number) > limit, f"{what} is over {limit:,}")
+    if number is not None and abs(number) > limit:
+        raise _over(f"{what} is over {limit:,}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,22 +172,27 @@ _SEQUENCES = (str, bytes, list, tuple)
 
 
 def check_multiply(left: Any, right: Any) -> None:
+    kinds = (type(left), type(right))
+    if float in kinds:  # `price * 1.2`: nothing to bound
+        return
+    if kinds == (int, int):  # `qty * 2`, the common case first
+        if left.bit_length() + right.bit_length() > INT_BITS:
+            raise _over(f"a number would be over {INT_BITS:,} bits")
+        return
     for sequence, times in ((left, right), (right, left)):
         if isinstance(sequence, _SEQUENCES) and (count := _number(times)) is not None:
-            _refuse_if(
-                count > 0 and size_of(sequence) * count > VALUE_LIMIT,
-                f"a repeated value would be over {VALUE_LIMIT:,} characters or items",
-            )
+            if count > 0 and size_of(sequence) * count > VALUE_LIMIT:
+                raise _over(f"a repeated value would be over {VALUE_LIMIT:,} characters or items")
             return
     a, b = _number(left), _number(right)
-    if a is not None and b is not None:
-        _refuse_if(a.bit_length() + b.bit_length() > INT_BITS, f"a number would be over {INT_BITS:,} bits")
+    if a is not None and b is not None and a.bit_length() + b.bit_length() > INT_BITS:
+        raise _over(f"a number would be over {INT_BITS:,} bits")
 
 
 def check_power(base: Any, exponent: Any) -> None:
     a, b = _number(base), _number(exponent)
-    if a is not None and b is not None and b > 0 and abs(a) > 1:
-        _refuse_if(math.log2(abs(a)) * b > INT_BITS, f"a number would be over {INT_BITS:,} bits")
+    if a is not None and b is not None and b > 0 and abs(a) > 1 and math.log2(abs(a)) * b > INT_BITS:
+        raise _over(f"a number would be over {INT_BITS:,} bits")
 
 
 # `%s`, `%(name)-10.2f`, `%*d`: what each conversion of a printf-style format asks for.
@@ -209,13 +211,16 @@ def check_percent(template: Any, arguments: Any) -> None:
             continue
         conversions += 1
         for number in (width, precision):
-            _refuse_if(number == "*", "a `*` width in a % format is not supported")
+            if number == "*":
+                raise _over("a `*` width in a % format is not supported")
             if number:
-                _refuse_if(len(number) > 6 or int(number) > WIDTH_LIMIT, f"a format width is over {WIDTH_LIMIT:,}")
+                if len(number) > 6 or int(number) > WIDTH_LIMIT:
+                    raise _over(f"a format width is over {WIDTH_LIMIT:,}")
                 widest = max(widest, int(number))
     if conversions:
         estimate = len(template) + conversions * (size_of(arguments) + widest)
-        _refuse_if(estimate > VALUE_LIMIT, f"a formatted value would be over {VALUE_LIMIT:,} characters")
+        if estimate > VALUE_LIMIT:
+            raise _over(f"a formatted value would be over {VALUE_LIMIT:,} characters")
 
 
 _FORMAT_FIELD = re.compile(r"\{([^{}]*)\}")
@@ -229,14 +234,16 @@ def check_str_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, 
         fields += 1
         spec = match.group(1).partition(":")[2]
         for digits in _DIGITS.findall(spec):
-            _refuse_if(len(digits) > 6 or int(digits) > WIDTH_LIMIT, f"a format width is over {WIDTH_LIMIT:,}")
+            if len(digits) > 6 or int(digits) > WIDTH_LIMIT:
+                raise _over(f"a format width is over {WIDTH_LIMIT:,}")
     if _NESTED_SPEC.search(template):  # `{:{width}}`: a width given as an argument
         for value in (*args, *kwargs.values()):
             _check_count(value, "a format width", WIDTH_LIMIT)
     if fields:
         arguments = size_of(args) + size_of(dict(kwargs))
         estimate = len(template) + fields * (arguments + WIDTH_LIMIT)
-        _refuse_if(estimate > VALUE_LIMIT, f"a formatted value would be over {VALUE_LIMIT:,} characters")
+        if estimate > VALUE_LIMIT:
+            raise _over(f"a formatted value would be over {VALUE_LIMIT:,} characters")
 
 
 def _joined_size(separator: Any, items: list[Any]) -> int:
@@ -266,20 +273,21 @@ def check_builtin_call(function: Any, args: tuple[Any, ...], kwargs: dict[str, A
     name = getattr(function, "__name__", "")
     if name == "join" and len(args) == 1:
         items = list(args[0])
-        _refuse_if(_joined_size(owner, items) > VALUE_LIMIT, f"a joined value would be over {VALUE_LIMIT:,} characters")
+        if _joined_size(owner, items) > VALUE_LIMIT:
+            raise _over(f"a joined value would be over {VALUE_LIMIT:,} characters")
         return (items,)
     if name == "replace" and len(args) >= 2:
-        _refuse_if(
-            _replaced_size(owner, *args[:3], **kwargs) > VALUE_LIMIT,
-            f"a replaced value would be over {VALUE_LIMIT:,} characters",
-        )
+        if _replaced_size(owner, *args[:3], **kwargs) > VALUE_LIMIT:
+            raise _over(f"a replaced value would be over {VALUE_LIMIT:,} characters")
     elif name == "expandtabs":
         size = _number(args[0] if args else kwargs.get("tabsize", 8)) or 0
         tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
-        _refuse_if(len(owner) + tabs * size > VALUE_LIMIT, f"a value would be over {VALUE_LIMIT:,} characters")
+        if len(owner) + tabs * size > VALUE_LIMIT:
+            raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
     elif name == "translate" and args and isinstance(args[0], Mapping):
         longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
-        _refuse_if(len(owner) * longest > VALUE_LIMIT, f"a value would be over {VALUE_LIMIT:,} characters")
+        if len(owner) * longest > VALUE_LIMIT:
+            raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
     return args
 
 
@@ -302,24 +310,20 @@ def _check_indent(s: Any, width: Any = 4, first: bool = False, blank: bool = Fal
     indentation = len(width) if isinstance(width, str) else _number(width) or 0
     _check_count(indentation, "an indentation")
     text = str(s) if not isinstance(s, str) else s
-    _refuse_if(
-        len(text) + (text.count("\n") + 2) * indentation > VALUE_LIMIT,
-        f"an indented value would be over {VALUE_LIMIT:,} characters",
-    )
+    if len(text) + (text.count("\n") + 2) * indentation > VALUE_LIMIT:
+        raise _over(f"an indented value would be over {VALUE_LIMIT:,} characters")
 
 
 def _check_replace(s: Any, old: Any, new: Any, count: Any = None) -> None:
-    _refuse_if(
-        _replaced_size(str(s), str(old), str(new), -1 if count is None else count) > VALUE_LIMIT,
-        f"a replaced value would be over {VALUE_LIMIT:,} characters",
-    )
+    if _replaced_size(str(s), str(old), str(new), -1 if count is None else count) > VALUE_LIMIT:
+        raise _over(f"a replaced value would be over {VALUE_LIMIT:,} characters")
 
 
 def _check_padding(value: Any, count: Any, fill_with: Any = None) -> None:
     _check_count(count, "a batch or slice count")
     number = _number(count) or 0
-    if fill_with is not None:
-        _refuse_if(size_of(fill_with) * number > VALUE_LIMIT, f"the padding would be over {VALUE_LIMIT:,} items")
+    if fill_with is not None and size_of(fill_with) * number > VALUE_LIMIT:
+        raise _over(f"the padding would be over {VALUE_LIMIT:,} items")
 
 
 def _check_wordwrap(
@@ -328,10 +332,8 @@ def _check_wordwrap(
     if wrapstring is not None:
         text = str(s)
         lines = len(text) // max(_number(width) or 1, 1) + text.count("\n") + 1
-        _refuse_if(
-            len(text) + lines * len(str(wrapstring)) > VALUE_LIMIT,
-            f"a wrapped value would be over {VALUE_LIMIT:,} characters",
-        )
+        if len(text) + lines * len(str(wrapstring)) > VALUE_LIMIT:
+            raise _over(f"a wrapped value would be over {VALUE_LIMIT:,} characters")
 
 
 def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
@@ -342,7 +344,8 @@ def _check_urlize(
     value: Any, trim_url_limit: Any = None, nofollow: bool = False, target: Any = None, rel: Any = None, **_: Any
 ) -> None:
     for option in (target, rel):
-        _refuse_if(option is not None and len(str(option)) > WIDTH_LIMIT, "a urlize option is too long")
+        if option is not None and len(str(option)) > WIDTH_LIMIT:
+            raise _over("a urlize option is too long")
 
 
 def _check_numbers(value: Any, *args: Any, **kwargs: Any) -> None:
@@ -372,7 +375,8 @@ def _bounded_join(eval_ctx: EvalContext, value: Any, d: Any = "", attribute: Any
     if attribute is not None:
         value = map(make_attrgetter(eval_ctx.environment, attribute), value)
     items = list(value)
-    _refuse_if(_joined_size(d, items) > VALUE_LIMIT, f"a joined value would be over {VALUE_LIMIT:,} characters")
+    if _joined_size(d, items) > VALUE_LIMIT:
+        raise _over(f"a joined value would be over {VALUE_LIMIT:,} characters")
     return sync_do_join(eval_ctx, items, d)
 
 
@@ -388,7 +392,8 @@ def _bounded_sum(environment: Any, iterable: Any, attribute: Any = None, start: 
         if isinstance(total, _SEQUENCES) or isinstance(value, _SEQUENCES):
             tick()
             size += size_of(value)
-            _refuse_if(size > VALUE_LIMIT, f"a sum would hold over {VALUE_LIMIT:,} items")
+            if size > VALUE_LIMIT:
+                raise _over(f"a sum would hold over {VALUE_LIMIT:,} items")
         total = total + value
     return total
 
@@ -402,11 +407,14 @@ def guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any
     @wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         budget = current_budget.get()
-        if budget is not None:
+        if budget is not None and monotonic() > budget.deadline:
             budget.tick()
         if precheck is not None:
             precheck(*args[skip:], **kwargs)
-        return checked(function(*args, **kwargs))
+        result = function(*args, **kwargs)
+        if type(result) is str and len(result) <= VALUE_LIMIT:  # the common case, without a call
+            return result
+        return checked(result)
 
     return guarded
 
@@ -459,7 +467,8 @@ def _bounded_literal(value: Any) -> Any:
 @pass_eval_context
 def _bounded_concat(eval_ctx: EvalContext, parts: tuple[Any, ...]) -> str:
     texts = [part if isinstance(part, str) else str(part) for part in parts]
-    _refuse_if(sum(map(len, texts)) > VALUE_LIMIT, f"a joined value would be over {VALUE_LIMIT:,} characters")
+    if sum(map(len, texts)) > VALUE_LIMIT:
+        raise _over(f"a joined value would be over {VALUE_LIMIT:,} characters")
     return markup_join(texts) if eval_ctx.autoescape else str_join(texts)
 
 
@@ -492,7 +501,8 @@ class BoundedBuffer(list[str]):
 
     def _grow(self, size: int) -> None:
         self.size += size
-        _refuse_if(self.size > VALUE_LIMIT, f"a block's output would be over {VALUE_LIMIT:,} characters")
+        if self.size > VALUE_LIMIT:
+            raise _over(f"a block's output would be over {VALUE_LIMIT:,} characters")
 
 
 class BoundedCodeGenerator(CodeGenerator):
