@@ -45,13 +45,20 @@ class OpenModel(BaseModel):
 # ---------------------------------------------------------------------------
 # Campaigns
 # ---------------------------------------------------------------------------
+# Template sizes: the same bounds as render_limits.TEMPLATE_SOURCE_LIMITS (not imported here, so
+# that reading models does not load Jinja2).
 class LocaleContent(StrictModel):
     subject: Annotated[str | None, Field(description="Email subject (template)", max_length=2000)] = None
-    html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)")] = None
-    text: Annotated[str | None, Field(description="Email plain-text body; derived from html when absent")] = None
-    body: Annotated[str | None, Field(description="SMS or push body (template)")] = None
-    title: Annotated[str | None, Field(description="Push title (template)")] = None
-    data: Annotated[dict[str, str] | None, Field(description="Push custom data; each value is a template")] = None
+    html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)", max_length=200_000)] = None
+    text: Annotated[
+        str | None, Field(description="Email plain-text body; derived from html when absent", max_length=200_000)
+    ] = None
+    body: Annotated[str | None, Field(description="SMS or push body (template)", max_length=20_000)] = None
+    title: Annotated[str | None, Field(description="Push title (template)", max_length=2000)] = None
+    data: Annotated[
+        dict[str, Annotated[str, Field(max_length=20_000)]] | None,
+        Field(description="Push custom data; each value is a template"),
+    ] = None
 
 
 class Content(StrictModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from campaign_engine.context_schema import match_budget, matches_pattern
 from campaign_engine.models import ReviewIssue, ReviewResult
-from campaign_engine.render import check_content, template_variables
+from campaign_engine.render import check_content, check_render_bounds, template_variables
 
 REQUIRED_PARTS = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
 PUSH_PAYLOAD_LIMIT = 4096
@@ -61,9 +61,15 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
                     f"the SMS costs {cost} segments per recipient",
                     "sms_many_segments",
                 )
-    for problem in check_content(channel, locales):
+    problems = check_content(channel, locales)
+    for problem in problems:
         where = f" (line {problem.line})" if problem.line else ""
-        error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", "template_syntax")
+        error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
+    if not problems:
+        campaign = {k: doc.get(k) for k in ("id", "name", "version", "type", "channel")}
+        for problem in check_render_bounds(channel, locales, campaign):
+            where = f" (line {problem.line})" if problem.line else ""
+            error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
 
     sender = doc.get("sender") or {}
     if channel == "email":
