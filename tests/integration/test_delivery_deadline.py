@@ -83,19 +83,22 @@ def _delivery_timeout(aws_env: Template) -> int:
 def _stopped_at_timeout(monkeypatch: pytest.MonkeyPatch, clock: LambdaClock) -> list[int]:
     """Lambda's timeout on the run's closing writes; returns the visibility delays it gave the records
     it handed back."""
+
+    def unless_stopped(real: Callable[..., Any]) -> Callable[..., Any]:
+        def write(*args: Any) -> Any:
+            if clock.stopped():
+                raise StoppedAtTimeout(f"{real.__name__} after the function's timeout")
+            return real(*args)
+
+        return write
+
     for module, name in (
         (store, "write_outcome_batch"),
         (store, "record_outcomes"),
         (reports, "add_counts"),
         (delivery_queue, "come_back_in"),
     ):
-
-        def unless_stopped(*args: Any, _real: Any = getattr(module, name), _name: str = name) -> Any:
-            if clock.stopped():
-                raise StoppedAtTimeout(f"{_name} after the function's timeout")
-            return _real(*args)
-
-        monkeypatch.setattr(module, name, unless_stopped)
+        monkeypatch.setattr(module, name, unless_stopped(getattr(module, name)))
     delays: list[int] = []
     guarded = delivery_queue.come_back_in
     monkeypatch.setattr(
@@ -243,3 +246,29 @@ def test_slow_ses_running_a_full_batch_out_of_time_loses_nothing_and_sends_nothi
     assert sum(ses.attempts.values()) == len(people)
     assert statuses(api, execution_id) == {p["userId"]: ("sent", None) for p in people}
     assert queue.depth() == 0
+
+
+def test_a_function_timeout_shorter_than_the_margin_still_sends_in_the_first_half_of_it(
+    api: Api, queue: Queue, outbox, faulty_ses: Install, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a delivery function deployed with a 10 s Timeout (under twice the 15 s margin), sends one
+    # at a time, each taking 3 s
+    monkeypatch.setattr(delivery, "SEND_THREADS", 1)
+    context = LambdaClock(10)
+    faulty_ses(lambda to, attempt: context.one_at_a_time(3000))
+    _stopped_at_timeout(monkeypatch, context)
+    campaign = api.live_campaign()
+    people = recipients(10)
+    answer = api.trigger(trigger_body(campaign["id"], people, requestId="short-timeout"))
+    messages = queue.receive()
+
+    # When the batch runs
+    result = invoke_delivery(queue, messages, context=context)
+
+    # Then it sent while half its time was left (at 10 and 7 s left, not at 4 s), ended within its
+    # timeout, and handed the rest back: every run makes progress, none is stopped by Lambda
+    assert result.function_error is None
+    assert result.failed == {messages[0]["MessageId"]}
+    assert sorted(emails_per_recipient(outbox).values()) == [1, 1]
+    shown = statuses(api, answer.body["executionId"])
+    assert sorted(status for status, _ in shown.values()) == ["queued"] * 8 + ["sent"] * 2
