@@ -336,7 +336,7 @@ class Invocation:
 
 
 def invoke_delivery(
-    queue: Queue, messages: list[dict[str, Any]], *, function: Any = None, delete: bool = True
+    queue: Queue, messages: list[dict[str, Any]], *, function: Any = None, delete: bool = True, context: Any = None
 ) -> Invocation:
     """Runs the delivery handler as Lambda's SQS event source mapping does, with ReportBatchItemFailures.
 
@@ -345,7 +345,7 @@ def invoke_delivery(
     unless `delete` is False (the invocation is still in flight)."""
     handler = (function or _load_function("delivery")).handler
     try:
-        result = handler(queue.as_event(messages), FakeContext())
+        result = handler(queue.as_event(messages), context or FakeContext())
     except Exception as error:  # a function error: SQS keeps the whole batch
         return Invocation({m["MessageId"] for m in messages}, error)
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
