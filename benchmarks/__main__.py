@@ -1,4 +1,4 @@
-"""`make bench` (python -m benchmarks [--quick]): every figure of the performance issue, one run.
+"""`make bench` (python -m benchmarks [--quick]): every figure report.TARGETS holds to a target, one run.
 
 Prints a table (figure, value, target, PASS/FAIL) and writes benchmarks/results.json. Progress goes
 to standard error. The run takes a few minutes on two cores, most of it the local stack's 5,000
