@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)
 
-.PHONY: venv run test lint unit integration e2e validate build bench soak redrive api-key clean
+.PHONY: venv run test lint duplicates unit integration e2e validate build bench soak redrive api-key clean
 
 venv: $(VENV)/.installed
 
@@ -27,11 +27,34 @@ run: venv
 test: venv lint
 	$(BIN)/python -m pytest -q
 
+# Complexity, by radon's grades of cyclomatic complexity (A 1-5, B 6-10, C 11-20, D 21-30, ...):
+# no function or method above C, where a block still reads top down in one screen and is
+# tested branch by branch; a module's average may reach C (a module of one C function is one),
+# the tree's average stays A. The excluded files are being split on refactor/rendersplit.
+COMPLEXITY_PATHS := layers/core/python functions local scripts benchmarks
+COMPLEXITY_EXCLUDED := */campaign_engine/render.py,*/campaign_engine/render_limits.py,*/campaign_engine/email_message.py,*/campaign_engine/channels/email.py
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/xenon --max-absolute C --max-modules C --max-average A --exclude '$(COMPLEXITY_EXCLUDED)' $(COMPLEXITY_PATHS)
 	$(BIN)/sam validate --lint
+	@$(MAKE) --no-print-directory duplicates
+
+# No repeat of six or more lines outside tests/ but the pairs duplicates.allow names and justifies.
+# `duplicates` (a developer tool, not a package) always exits 0, so its rows are counted here; where
+# it is not installed the check says so and passes.
+duplicates:
+	@command -v duplicates >/dev/null || { echo "duplicates: not installed here, repeats not checked"; exit 0; }; \
+	report=$$(duplicates --most 200 --seconds 120); \
+	if grep -q '^incomplete:' <<<"$$report"; then echo "$$report"; exit 1; fi; \
+	allowed=$$(sed -E 's/ *#.*//; /^$$/d' duplicates.allow); \
+	found=$$(awk '/^D[0-9]+ /{a=$$2; b=$$4; sub(/:[^:]*$$/,"",a); sub(/:[^:]*$$/,"",b); if (a>b) {t=a; a=b; b=t}; print a " ~ " b}' <<<"$$report" \
+		| grep -v '^tests/.* ~ tests/' | sort -u | grep -vxF -f <(printf '%s\n' "$$allowed") || true); \
+	if [ -n "$$found" ]; then echo "Repeats of six or more lines outside tests/ (share the code, or justify the pair in duplicates.allow):"; \
+		echo "$$found"; echo "$$report" | head -1; exit 1; fi; \
+	echo "duplicates: none outside tests/ but the $$(grep -c . <<<"$$allowed") pairs duplicates.allow justifies"
 
 unit integration e2e: venv
 	$(BIN)/python -m pytest -q tests/$@

@@ -143,9 +143,10 @@ def per_million(
         "sns": sns * p["sns_push_per_million_publishes"],
         "cloudwatch_logs": log_gb * p["cloudwatch_logs_per_gb_ingested"] * million,
     }
-    # `total` is the figure: from the requests and compute measured here, at AWS's prices
-    # (what its "$4.60 for a straightforward design" counts). Logs and storage are what the
-    # functions print and keep; they come on top, in `total_with_logs_and_storage`.
+    # `total` is the figure the cost target holds to: the requests and compute measured here, at
+    # AWS's prices (the "$4.60 for a straightforward design" it is compared with counts the same
+    # things). Logs and storage are what the functions print and keep; they come on top, in
+    # `total_with_logs_and_storage`.
     lines["total"] = sum(v for k, v in lines.items() if k not in ("cloudwatch_logs", "dynamodb_storage"))
     lines["total_with_logs_and_storage"] = lines["total"] + lines["cloudwatch_logs"] + lines["dynamodb_storage"]
     inputs: dict[str, Any] = {

@@ -91,36 +91,61 @@ def run_soak(
 
     run = f"{time.time_ns():x}"
     addresses = [f"soak-{run}-{i}@example.com" for i in range(recipients)]
-    calls: list[dict[str, Any]] = []
-    for number, start in enumerate(range(0, recipients, per_call)):
-        calls.append(
-            {
-                "requestId": f"soak-{run}-{number}",
-                "campaignId": campaign_id,
-                "recipients": [
-                    {
-                        "type": "aep",
-                        "userId": a,
-                        "namespace": "email",
-                        "profile": {"firstName": f"N{i}"},
-                        "context": {"code": f"{i:06d}"},
-                    }
-                    for i, a in enumerate(addresses[start : start + per_call], start)
-                ],
-            }
-        )
+    calls = _trigger_calls(run, campaign_id, addresses, per_call)
     rng = random.Random(seed)
     replays = [c for c in calls if rng.random() < replay_share]
     work = calls + replays
     rng.shuffle(work)
     result = SoakResult(recipients=recipients, calls=len(calls), replays=len(replays))
 
+    started = time.monotonic()
+    accepted = _trigger_all(stack, work, concurrency, result)
+    result.trigger_seconds = time.monotonic() - started
+    result.accepted = len(accepted)
+
+    expected = set(addresses)
+    sqs = stack.emulator.client("sqs")
+    received = _drain(stack, expected, sqs, stall_seconds)
+    result.drain_seconds = time.monotonic() - started - result.trigger_seconds
+    result.received = sum(received.values())
+    result.duplicated = sum(n - 1 for n in received.values() if n > 1)
+    lost = expected - set(received)
+    result.lost = len(lost)
+    if lost:
+        result.lost_states = _recorded_states(stack, {u: accepted[u] for u in lost if u in accepted})
+        result.queues = _queue_depths(sqs)
+    return result
+
+
+def _trigger_calls(run: str, campaign_id: str, addresses: list[str], per_call: int) -> list[dict[str, Any]]:
+    """One trigger body per `per_call` addresses, each recipient with its own profile and context."""
+    return [
+        {
+            "requestId": f"soak-{run}-{number}",
+            "campaignId": campaign_id,
+            "recipients": [
+                {
+                    "type": "aep",
+                    "userId": a,
+                    "namespace": "email",
+                    "profile": {"firstName": f"N{i}"},
+                    "context": {"code": f"{i:06d}"},
+                }
+                for i, a in enumerate(addresses[start : start + per_call], start)
+            ],
+        }
+        for number, start in enumerate(range(0, len(addresses), per_call))
+    ]
+
+
+def _trigger_all(stack: Stack, work: list[dict[str, Any]], concurrency: int, result: SoakResult) -> dict[str, str]:
+    """Sends every body from `concurrency` callers, counting the answers; userId -> executionId accepted."""
+
     def call(body: dict[str, Any]) -> tuple[int, Any]:
         answer_status, _, answer = stack.request("POST", "/im/executions/unitary", body)
         return answer_status, answer
 
-    started = time.monotonic()
-    accepted: dict[str, str] = {}  # userId -> executionId
+    accepted: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for answer_status, answer in pool.map(call, work):
             result.statuses[answer_status] += 1
@@ -128,12 +153,11 @@ def run_soak(
                 accepted.update(
                     (r["userId"], answer["executionId"]) for r in answer["recipients"] if r["status"] == "accepted"
                 )
-    result.trigger_seconds = time.monotonic() - started
-    result.accepted = len(accepted)
+    return accepted
 
-    expected = set(addresses)
-    sqs = stack.emulator.client("sqs")
-    received: Counter[str] = Counter()
+
+def _drain(stack: Stack, expected: set[str], sqs: Any, stall_seconds: float) -> Counter[str]:
+    """Emails per address once all arrived or nothing moved for `stall_seconds`."""
     last_seen: tuple[int, dict[str, Any]] | None = None
     moved_at = time.monotonic()
     while True:
@@ -147,16 +171,7 @@ def run_soak(
             break  # nothing moved: what is missing is lost
         time.sleep(2)
     time.sleep(1)  # let any late duplicate land before counting
-    received = _received(stack, expected)
-    result.drain_seconds = time.monotonic() - started - result.trigger_seconds
-    result.received = sum(received.values())
-    result.duplicated = sum(n - 1 for n in received.values() if n > 1)
-    lost = expected - set(received)
-    result.lost = len(lost)
-    if lost:
-        result.lost_states = _recorded_states(stack, {u: accepted[u] for u in lost if u in accepted})
-        result.queues = _queue_depths(sqs)
-    return result
+    return _received(stack, expected)
 
 
 def _received(stack: Stack, expected: set[str]) -> Counter[str]:

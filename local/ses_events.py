@@ -472,21 +472,27 @@ def _matches_one(matcher: Any, present: bool, value: Any) -> bool:
         return present == bool(argument)
     if not present:
         return False
-    if name == "prefix":
-        return isinstance(value, str) and isinstance(argument, str) and value.startswith(argument)
-    if name == "suffix":
-        return isinstance(value, str) and isinstance(argument, str) and value.endswith(argument)
-    if name == "equals-ignore-case":
-        return isinstance(value, str) and value.lower() == str(argument).lower()
     if name == "anything-but":
         if isinstance(argument, dict):
             return not _matches_one(argument, present, value)
         return value not in (argument if isinstance(argument, list) else [argument])
-    if name == "wildcard":
-        return isinstance(value, str) and fnmatch.fnmatchcase(value, str(argument).replace("[", "[[]"))
     if name == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        pairs = zip(argument[::2], argument[1::2], strict=True)
-        return all(_COMPARISONS[op](value, bound) for op, bound in pairs)
-    return False
+        return _numeric_matches(argument, value)
+    text_operator = _TEXT_OPERATORS.get(name)
+    return isinstance(value, str) and text_operator is not None and text_operator(value, argument)
+
+
+def _numeric_matches(argument: list[Any], value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    pairs = zip(argument[::2], argument[1::2], strict=True)
+    return all(_COMPARISONS[op](value, bound) for op, bound in pairs)
+
+
+# The operators that only ever match a string value: (the value, the pattern's argument).
+_TEXT_OPERATORS: dict[str, Callable[[str, Any], bool]] = {
+    "prefix": lambda value, argument: isinstance(argument, str) and value.startswith(argument),
+    "suffix": lambda value, argument: isinstance(argument, str) and value.endswith(argument),
+    "equals-ignore-case": lambda value, argument: value.lower() == str(argument).lower(),
+    "wildcard": lambda value, argument: fnmatch.fnmatchcase(value, str(argument).replace("[", "[[]")),
+}

@@ -20,7 +20,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -75,52 +75,69 @@ def schema_problems(schema: Any, *, full: bool = True) -> list[str]:
     """Why `schema` cannot be a campaign's contextSchema, each message naming where; [] when it can.
     Without `full`, only the bounds: size, depth, patterns, $refs that leave the schema (the
     meta-schema and where each local $ref lands are left to whoever reviewed it)."""
-    if not isinstance(schema, dict):
-        return ["contextSchema: must be a JSON object"]
-    if _depth(schema) > MAX_SCHEMA_DEPTH:  # first: measuring the size recurses
-        return [f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"]
-    try:
-        size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
-    except ValueError:  # stored as JSON, NaN and Infinity would silently become null
-        return ["contextSchema: numbers must be finite (no NaN or Infinity)"]
-    if size > MAX_SCHEMA_BYTES:
-        return [f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"]
-    if full and (invalid := _meta_schema_error(schema)) is not None:
-        return [invalid]
+    if (refused := _whole_schema_problem(schema, full=full)) is not None:
+        return [refused]
     problems: list[str] = []
-    has_pattern_properties = has_unevaluated_properties = False
-    has_inner_id = False
-    refs: list[tuple[str, str]] = []
-    expansion = 0
+    survey = _SchemaSurvey()
     for path, node in _subschemas(schema):
-        for pattern, where in _patterns_of(node, path):
-            size = _expanded_size(pattern)
-            expansion += size if size <= MAX_PATTERN_EXPANSION else 0  # an oversize one is refused alone
-            if expansion > MAX_PATTERN_EXPANSION * 10:  # compile no more of them
-                if not any("the schema's patterns" in problem for problem in problems):
-                    limit = MAX_PATTERN_EXPANSION * 10
-                    problems.append(f"{where}: the schema's patterns together repeat more than {limit} items")
-            elif (reason := _pattern_problem(pattern)) is not None:
-                problems.append(f"{where}: the pattern {_shown(pattern)} cannot be used: {reason}")
-        has_pattern_properties |= isinstance(node.get("patternProperties"), dict)
-        has_unevaluated_properties |= "unevaluatedProperties" in node
-        has_inner_id |= bool(path) and "$id" in node
-        for keyword in ("$ref", "$dynamicRef"):
-            if isinstance(ref := node.get(keyword), str):
-                refs.append((ref, f"{_schema_path(path)}.{keyword}"))
-    for ref, where in refs:
+        survey.note(path, node, problems)
+    for ref, where in survey.refs:
         if not ref.startswith("#"):
             problems.append(
                 f"{where}: {_shown(ref)} is outside the schema; only references inside it (starting with #) "
                 "are allowed, and nothing is ever fetched"
             )
-        elif full and not has_inner_id and not _resolves(schema, ref):
+        elif full and not survey.has_inner_id and not _resolves(schema, ref):
             problems.append(f"{where}: {_shown(ref)} does not point anywhere inside the schema")
-    if has_pattern_properties and has_unevaluated_properties:
+    if survey.has_pattern_properties and survey.has_unevaluated_properties:
         # jsonschema matches patternProperties with `re`, unbounded, when it works out which keys
         # unevaluatedProperties sees; every other use of a pattern goes through the bounded engine.
         problems.append("contextSchema: patternProperties cannot be combined with unevaluatedProperties")
     return problems
+
+
+def _whole_schema_problem(schema: Any, *, full: bool) -> str | None:
+    """What refuses the schema as a whole (its kind, depth, size, the meta-schema), before its parts are read."""
+    if not isinstance(schema, dict):
+        return "contextSchema: must be a JSON object"
+    if _depth(schema) > MAX_SCHEMA_DEPTH:  # first: measuring the size recurses
+        return f"contextSchema: nests deeper than {MAX_SCHEMA_DEPTH} levels"
+    try:
+        size = len(json.dumps(schema, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:  # stored as JSON, NaN and Infinity would silently become null
+        return "contextSchema: numbers must be finite (no NaN or Infinity)"
+    if size > MAX_SCHEMA_BYTES:
+        return f"contextSchema: is {size // 1024} KB; at most {MAX_SCHEMA_BYTES // 1024} KB is allowed"
+    return _meta_schema_error(schema) if full else None
+
+
+@dataclass
+class _SchemaSurvey:
+    """What schema_problems learns walking every subschema: the patterns' total expansion, the
+    keywords that matter only in combination, and every $ref to check once the walk is done."""
+
+    expansion: int = 0
+    has_pattern_properties: bool = False
+    has_unevaluated_properties: bool = False
+    has_inner_id: bool = False
+    refs: list[tuple[str, str]] = field(default_factory=list)
+
+    def note(self, path: list[str | int], node: dict[str, Any], problems: list[str]) -> None:
+        for pattern, where in _patterns_of(node, path):
+            size = _expanded_size(pattern)
+            self.expansion += size if size <= MAX_PATTERN_EXPANSION else 0  # an oversize one is refused alone
+            if self.expansion > MAX_PATTERN_EXPANSION * 10:  # compile no more of them
+                if not any("the schema's patterns" in problem for problem in problems):
+                    limit = MAX_PATTERN_EXPANSION * 10
+                    problems.append(f"{where}: the schema's patterns together repeat more than {limit} items")
+            elif (reason := _pattern_problem(pattern)) is not None:
+                problems.append(f"{where}: the pattern {_shown(pattern)} cannot be used: {reason}")
+        self.has_pattern_properties |= isinstance(node.get("patternProperties"), dict)
+        self.has_unevaluated_properties |= "unevaluatedProperties" in node
+        self.has_inner_id |= bool(path) and "$id" in node
+        for keyword in ("$ref", "$dynamicRef"):
+            if isinstance(ref := node.get(keyword), str):
+                self.refs.append((ref, f"{_schema_path(path)}.{keyword}"))
 
 
 def _meta_schema_error(schema: dict[str, Any]) -> str | None:
@@ -420,7 +437,7 @@ def _is_unique(items: list[Any]) -> bool:
 
 
 def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    # jsonschema compares objects pairwise: 4,000 of them took 21 s. Here, one pass.
+    # jsonschema compares objects pairwise (21 s for 4,000 of them); here, one pass.
     from jsonschema.exceptions import ValidationError
 
     if unique and validator.is_type(instance, "array") and not _is_unique(instance):
@@ -429,7 +446,7 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
 
 def _bounded(keyword: str, kind: str) -> Any:
     """jsonschema's keyword, refused on objects or arrays it would take quadratic time over (it keeps
-    the evaluated keys in a list: 8,000 keys took 0.4 s per context)."""
+    the evaluated keys in a list: 8,000 keys cost 0.4 s per context)."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
@@ -725,7 +742,7 @@ def _number_checks(schema: dict[str, Any]) -> list[Check]:
 
 
 class _FastCompiler:
-    # Loops, not all(generator), in the closures: a generator per node per recipient was most of the cost.
+    # Loops, not all(generator), in the closures: a generator per node per recipient costs more than the check.
 
     def __init__(self, root: dict[str, Any]) -> None:
         self._root = root
@@ -807,57 +824,95 @@ class _FastCompiler:
         return checks
 
     def _object_checks(self, schema: dict[str, Any]) -> list[Check]:
+        return [check for check in (self._members_check(schema), self._keys_check(schema)) if check is not None]
+
+    def _members_check(self, schema: dict[str, Any]) -> Check | None:
         required = list(schema.get("required") or ())
         dependencies = [(k, list(needed)) for k, needed in (schema.get("dependentRequired") or {}).items()]
         dependent = [(k, self.compile(sub)) for k, sub in (schema.get("dependentSchemas") or {}).items()]
         properties = [(k, self.compile(sub)) for k, sub in (schema.get("properties") or {}).items()]
+        if not (
+            required or dependencies or dependent or properties or {"minProperties", "maxProperties"} & set(schema)
+        ):
+            return None
+        return _named_members_check(
+            fewest=schema.get("minProperties", 0),
+            most=schema.get("maxProperties", math.inf),
+            required=required,
+            dependencies=dependencies,
+            dependent=dependent,
+            properties=properties,
+        )
+
+    def _keys_check(self, schema: dict[str, Any]) -> Check | None:
         patterns = [(_matcher(p), self.compile(sub)) for p, sub in (schema.get("patternProperties") or {}).items()]
         extra = self.compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
         names = self.compile(schema["propertyNames"]) if "propertyNames" in schema else None
-        fewest, most = schema.get("minProperties", 0), schema.get("maxProperties", math.inf)
-        if not (required or dependencies or dependent or properties or patterns or extra or names) and (
-            "minProperties" not in schema and "maxProperties" not in schema
-        ):
-            return []
-        known = frozenset(k for k, _ in properties)
+        if not (patterns or extra is not None or names is not None):
+            return None
+        return _every_key_check(patterns, extra, names, frozenset(schema.get("properties") or ()))
 
-        def check_object(v: Any) -> bool:
-            if not isinstance(v, dict):
-                return True
-            if not fewest <= len(v) <= most:
-                return False
-            for key in required:
-                if key not in v:
-                    return False
-            for key, needed in dependencies:
-                if key in v:
-                    for other in needed:
-                        if other not in v:
-                            return False
-            for key, sub in dependent:
-                if key in v and not sub(v):
-                    return False
-            for key, check in properties:
-                if key in v and not check(v[key]):
-                    return False
-            if patterns or extra is not None or names is not None:
-                for key, x in v.items():
-                    if names is not None and not names(key):
-                        return False
-                    matched = False
-                    for matches, check in patterns:
-                        try:
-                            if matches(key):
-                                if not check(x):
-                                    return False
-                                matched = True
-                        except _Unmatchable:
-                            return False  # jsonschema reports the key the pattern could not be run on
-                    if extra is not None and not matched and key not in known and not extra(x):
-                        return False
+
+def _named_members_check(
+    *,
+    fewest: float,
+    most: float,
+    required: list[str],
+    dependencies: list[tuple[str, list[str]]],
+    dependent: list[tuple[str, Check]],
+    properties: list[tuple[str, Check]],
+) -> Check:
+    """An object's size, the keys it must have, and the keys the schema names."""
+
+    def check_members(v: Any) -> bool:
+        if not isinstance(v, dict):
             return True
+        if not fewest <= len(v) <= most:
+            return False
+        for key in required:
+            if key not in v:
+                return False
+        for key, needed in dependencies:
+            if key in v:
+                for other in needed:
+                    if other not in v:
+                        return False
+        for key, sub in dependent:
+            if key in v and not sub(v):
+                return False
+        for key, check in properties:  # noqa: SIM110 - a loop, not all(generator): see _FastCompiler
+            if key in v and not check(v[key]):
+                return False
+        return True
 
-        return [check_object]
+    return check_members
+
+
+def _every_key_check(
+    patterns: list[tuple[Any, Check]], extra: Check | None, names: Check | None, known: frozenset[str]
+) -> Check:
+    """Every key of an object: its name, the patternProperties it matches, additionalProperties."""
+
+    def check_keys(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for key, x in v.items():
+            if names is not None and not names(key):
+                return False
+            matched = False
+            for matches, check in patterns:
+                try:
+                    if matches(key):
+                        if not check(x):
+                            return False
+                        matched = True
+                except _Unmatchable:
+                    return False  # jsonschema reports the key the pattern could not be run on
+            if extra is not None and not matched and key not in known and not extra(x):
+                return False
+        return True
+
+    return check_keys
 
 
 class ContextChecker:
@@ -865,7 +920,7 @@ class ContextChecker:
 
     `reviewed`: the schema passed review (a live version did): the bounds are checked again, the
     meta-schema is not, and jsonschema is imported only when a context fails the fast answer or
-    the schema has none: importing it cost a trigger container ~100 ms on its first call."""
+    the schema has none: importing it costs a trigger container ~100 ms on its first call."""
 
     def __init__(self, schema: Any, *, reviewed: bool = False) -> None:
         problems = schema_problems(schema, full=not reviewed)
@@ -968,21 +1023,8 @@ def describe(error: Any) -> ContextError:
     rule: str
     if isinstance(error.cause, _Unchecked):
         rule = str(error.cause)
-    elif keyword == "type":
-        kinds = value if isinstance(value, list) else [value]
-        rule = "must be of type " + " or ".join(str(k) for k in kinds)
-    elif keyword == "required":
-        have = error.instance if isinstance(error.instance, dict) else {}
-        missing = [str(name) for name in value if name not in have]
-        rule = "must have the property " + _shown(", ".join(missing))
-    elif keyword == "dependentRequired":
-        have = error.instance if isinstance(error.instance, dict) else {}
-        rule = "must have the properties the schema's dependentRequired lists"
-        for present, needed in value.items():
-            missing = [str(name) for name in needed if name not in have]
-            if present in have and missing:
-                rule = f"must have {_shown(', '.join(missing))} when it has {_shown(str(present))}"
-                break
+    elif keyword in _RULES_OF_INSTANCE:
+        rule = _RULES_OF_INSTANCE[keyword](value, error.instance)
     elif keyword in _RULES:
         rule = _RULES[keyword].format(_shown(str(value)))
     elif keyword in _FIXED_RULES:
@@ -994,3 +1036,31 @@ def describe(error: Any) -> ContextError:
     if "propertyNames" in error.relative_schema_path:
         rule = f"a property name {rule}"
     return ContextError(path, rule)
+
+
+def _type_rule(value: Any, _instance: Any) -> str:
+    kinds = value if isinstance(value, list) else [value]
+    return "must be of type " + " or ".join(str(k) for k in kinds)
+
+
+def _required_rule(value: Any, instance: Any) -> str:
+    have = instance if isinstance(instance, dict) else {}
+    missing = [str(name) for name in value if name not in have]
+    return "must have the property " + _shown(", ".join(missing))
+
+
+def _dependent_required_rule(value: Any, instance: Any) -> str:
+    have = instance if isinstance(instance, dict) else {}
+    for present, needed in value.items():
+        missing = [str(name) for name in needed if name not in have]
+        if present in have and missing:
+            return f"must have {_shown(', '.join(missing))} when it has {_shown(str(present))}"
+    return "must have the properties the schema's dependentRequired lists"
+
+
+# The rules whose wording depends on the value that broke them: (the keyword's value, the value).
+_RULES_OF_INSTANCE: dict[str, Callable[[Any, Any], str]] = {
+    "type": _type_rule,
+    "required": _required_rule,
+    "dependentRequired": _dependent_required_rule,
+}

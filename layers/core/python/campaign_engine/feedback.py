@@ -26,6 +26,7 @@ import base64
 import binascii
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,39 +80,52 @@ _ADDRESSES = re.compile(r"<?[^\s<>()\[\];:,\"']+@[^\s<>()\[\];:,\"']+>?|\+\d{7,1
 
 def transition_of(detail: dict[str, Any]) -> Transition | None:
     """The recipient state an SES event detail leads to; None for events that change nothing here."""
-    kind = detail.get("eventType")
-    if kind == "Delivery":
-        return Transition("delivered")
-    if kind == "Open":
-        return Transition("opened")
-    if kind == "Click":
-        return Transition("clicked")
-    if kind == "Bounce":
-        bounce = detail.get("bounce") or {}
-        bounce_type, sub_type = bounce.get("bounceType") or "Undetermined", bounce.get("bounceSubType") or ""
-        if sub_type in SUPPRESSED_SUBTYPES:
-            reason = "suppressed"
-        elif bounce_type == "Permanent":
-            reason = "hard_bounce"
-        else:  # Transient (SES gave up retrying) or Undetermined
-            reason = "soft_bounce"
-        bounced = bounce.get("bouncedRecipients") or [{}]
-        diagnostic = (bounced[0] or {}).get("diagnosticCode") or (bounced[0] or {}).get("status")
-        if diagnostic:  # the remote server's own text: it often quotes the address ("<ada@...>: unknown")
-            diagnostic = _ADDRESSES.sub("<address>", str(diagnostic))
-        text = f"{bounce_type}/{sub_type}" if sub_type else bounce_type
-        return Transition("bounced", reason, f"{text}: {diagnostic}"[:500] if diagnostic else text)
-    if kind == "Complaint":
-        complaint = detail.get("complaint") or {}
-        kind_of = complaint.get("complaintFeedbackType") or complaint.get("complaintSubType")
-        return Transition("complained", "complaint", str(kind_of)[:500] if kind_of else None)
-    if kind == "Reject":
-        why = (detail.get("reject") or {}).get("reason") or "rejected"
-        return Transition("failed", "send_failed", f"rejected by SES: {why}"[:500])
-    if kind == "DeliveryDelay":
-        delay = detail.get("deliveryDelay") or {}
-        return Transition("sent", None, f"delivery delayed: {delay.get('delayType') or 'unknown'}"[:500])
-    return None
+    read = _TRANSITIONS.get(str(detail.get("eventType")))
+    return read(detail) if read else None
+
+
+def _bounce(detail: dict[str, Any]) -> Transition:
+    bounce = detail.get("bounce") or {}
+    bounce_type, sub_type = bounce.get("bounceType") or "Undetermined", bounce.get("bounceSubType") or ""
+    if sub_type in SUPPRESSED_SUBTYPES:
+        reason = "suppressed"
+    elif bounce_type == "Permanent":
+        reason = "hard_bounce"
+    else:  # Transient (SES gave up retrying) or Undetermined
+        reason = "soft_bounce"
+    bounced = bounce.get("bouncedRecipients") or [{}]
+    diagnostic = (bounced[0] or {}).get("diagnosticCode") or (bounced[0] or {}).get("status")
+    if diagnostic:  # the remote server's own text: it often quotes the address ("<ada@...>: unknown")
+        diagnostic = _ADDRESSES.sub("<address>", str(diagnostic))
+    text = f"{bounce_type}/{sub_type}" if sub_type else bounce_type
+    return Transition("bounced", reason, f"{text}: {diagnostic}"[:500] if diagnostic else text)
+
+
+def _complaint(detail: dict[str, Any]) -> Transition:
+    complaint = detail.get("complaint") or {}
+    kind_of = complaint.get("complaintFeedbackType") or complaint.get("complaintSubType")
+    return Transition("complained", "complaint", str(kind_of)[:500] if kind_of else None)
+
+
+def _reject(detail: dict[str, Any]) -> Transition:
+    why = (detail.get("reject") or {}).get("reason") or "rejected"
+    return Transition("failed", "send_failed", f"rejected by SES: {why}"[:500])
+
+
+def _delivery_delay(detail: dict[str, Any]) -> Transition:
+    delay = detail.get("deliveryDelay") or {}
+    return Transition("sent", None, f"delivery delayed: {delay.get('delayType') or 'unknown'}"[:500])
+
+
+_TRANSITIONS: dict[str, Callable[[dict[str, Any]], Transition]] = {
+    "Delivery": lambda _: Transition("delivered"),
+    "Open": lambda _: Transition("opened"),
+    "Click": lambda _: Transition("clicked"),
+    "Bounce": _bounce,
+    "Complaint": _complaint,
+    "Reject": _reject,
+    "DeliveryDelay": _delivery_delay,
+}
 
 
 def _event_time(detail: dict[str, Any], event: dict[str, Any]) -> str:

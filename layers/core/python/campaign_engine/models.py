@@ -271,7 +271,7 @@ class TriggerRequest(OpenModel):
 
     def __repr__(self) -> str:
         # Short and free of personal data: Powertools formats route arguments into a debug line on
-        # every call (eagerly), which for 1,000 recipients cost 15 ms and would log their addresses.
+        # every call (eagerly), which for 1,000 recipients costs 15 ms and would log their addresses.
         return f"TriggerRequest(campaignId={self.campaign_id!r}, recipients={len(self.recipients)})"
 
 

@@ -18,106 +18,125 @@ REQUIRED_PARTS = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
 PUSH_PAYLOAD_LIMIT = 4096
 
 
-def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one list of checks, read top down
-    errors: list[ReviewIssue] = []
-    warnings: list[ReviewIssue] = []
+class _Findings:
+    """The review's errors (they block activation) and warnings (they should be read), in the
+    order the checks find them."""
+
+    def __init__(self) -> None:
+        self.errors: list[ReviewIssue] = []
+        self.warnings: list[ReviewIssue] = []
+
+    def error(self, field: str, message: str, code: str) -> None:
+        self.errors.append(ReviewIssue(field=field, message=message, code=code))
+
+    def warning(self, field: str, message: str, code: str) -> None:
+        self.warnings.append(ReviewIssue(field=field, message=message, code=code))
+
+
+def review_campaign(doc: dict[str, Any]) -> ReviewResult:
+    found = _Findings()
     channel = doc["channel"]
-
-    def error(field: str, message: str, code: str) -> None:
-        errors.append(ReviewIssue(field=field, message=message, code=code))
-
-    def warning(field: str, message: str, code: str) -> None:
-        warnings.append(ReviewIssue(field=field, message=message, code=code))
-
     content = doc.get("content") or {}
     locales: dict[str, dict[str, Any]] = content.get("locales") or {}
+    _check_locales(found, channel, content, locales)
+    _check_templates(found, doc, channel, locales)
+    _check_sender(found, channel, doc.get("sender") or {})
+    end = (doc.get("schedule") or {}).get("end")
+    if end and datetime.fromisoformat(end.replace("Z", "+00:00")) <= datetime.now(UTC):
+        found.error("schedule.end", "The schedule ends in the past", "invalid_schedule")
+    if schema := doc.get("contextSchema"):
+        _check_context_schema(found, schema, locales)
+    if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
+        found.warning(
+            "audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience"
+        )
+    return ReviewResult(ok=not found.errors, errors=found.errors, warnings=found.warnings)
+
+
+def _check_locales(found: _Findings, channel: str, content: dict[str, Any], locales: dict[str, dict[str, Any]]) -> None:
+    """The default locale and every part the channel needs are there, within the channel's size."""
     default = content.get("defaultLocale", "en-US")
     if not locales:
-        error("content.locales", f"No content: add at least the default locale {default}", "missing_content")
+        found.error("content.locales", f"No content: add at least the default locale {default}", "missing_content")
     elif default not in locales:
-        error("content.defaultLocale", f"The default locale {default} has no content", "missing_default_locale")
+        found.error("content.defaultLocale", f"The default locale {default} has no content", "missing_default_locale")
     for locale, parts in locales.items():
         for part in REQUIRED_PARTS[channel]:
             if not (parts.get(part) or "").strip():
-                error(f"content.locales.{locale}.{part}", f"{channel} content needs a {part}", "missing_content")
+                found.error(f"content.locales.{locale}.{part}", f"{channel} content needs a {part}", "missing_content")
         if channel == "email" and not (parts.get("html") or parts.get("text")):
-            error(f"content.locales.{locale}.html", "email content needs html or text", "missing_content")
+            found.error(f"content.locales.{locale}.html", "email content needs html or text", "missing_content")
         if channel == "push" and len(json.dumps(parts, ensure_ascii=False).encode()) > PUSH_PAYLOAD_LIMIT:
-            error(f"content.locales.{locale}", "push payload is over 4 KB", "push_payload_too_large")
+            found.error(f"content.locales.{locale}", "push payload is over 4 KB", "push_payload_too_large")
         if channel == "sms" and parts.get("body"):
-            from campaign_engine.channels.sms import MAX_SEGMENTS, segments
+            _check_sms_segments(found, locale, parts["body"])
 
-            # The template's own text, before personalisation adds to it.
-            cost = segments(parts["body"])
-            if cost > MAX_SEGMENTS:
-                error(
-                    f"content.locales.{locale}.body",
-                    f"the SMS needs {cost} segments; at most {MAX_SEGMENTS} can be sent",
-                    "sms_too_long",
-                )
-            elif cost > 3:
-                warning(
-                    f"content.locales.{locale}.body",
-                    f"the SMS costs {cost} segments per recipient",
-                    "sms_many_segments",
-                )
+
+def _check_sms_segments(found: _Findings, locale: str, body: str) -> None:
+    from campaign_engine.channels.sms import MAX_SEGMENTS, segments
+
+    # The template's own text, before personalisation adds to it.
+    cost = segments(body)
+    field = f"content.locales.{locale}.body"
+    if cost > MAX_SEGMENTS:
+        found.error(field, f"the SMS needs {cost} segments; at most {MAX_SEGMENTS} can be sent", "sms_too_long")
+    elif cost > 3:
+        found.warning(field, f"the SMS costs {cost} segments per recipient", "sms_many_segments")
+
+
+def _check_templates(found: _Findings, doc: dict[str, Any], channel: str, locales: dict[str, dict[str, Any]]) -> None:
+    """Templates compile; only then is it worth rendering them against the bounds."""
     problems = check_content(channel, locales)
-    for problem in problems:
-        where = f" (line {problem.line})" if problem.line else ""
-        error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
     if not problems:
         campaign = {k: doc.get(k) for k in ("id", "name", "version", "type", "channel")}
-        for problem in check_render_bounds(channel, locales, campaign):
-            where = f" (line {problem.line})" if problem.line else ""
-            error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
+        problems = check_render_bounds(channel, locales, campaign)
+    for problem in problems:
+        where = f" (line {problem.line})" if problem.line else ""
+        found.error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
 
-    sender = doc.get("sender") or {}
-    if channel == "email":
-        from_email = sender.get("fromEmail")
-        if not from_email:
-            error("sender.fromEmail", "An email campaign needs a sender address", "missing_sender")
+
+def _check_sender(found: _Findings, channel: str, sender: dict[str, Any]) -> None:
+    if channel != "email":
+        return
+    from_email = sender.get("fromEmail")
+    if not from_email:
+        found.error("sender.fromEmail", "An email campaign needs a sender address", "missing_sender")
+        return
+    from campaign_engine.channels.email import identity_verified
+
+    if not identity_verified(from_email):
+        found.error(
+            "sender.fromEmail",
+            f"{from_email} is not a verified SES identity (address or domain)",
+            "sender_not_verified",
+        )
+
+
+def _check_context_schema(found: _Findings, schema: Any, locales: dict[str, dict[str, Any]]) -> None:
+    """The schema is valid and finite, and defines every `context.` path the templates read."""
+    from campaign_engine.context_schema import endless_schema, schema_problems
+
+    schema_errors = schema_problems(schema) or endless_schema(schema)
+    for schema_error in schema_errors:
+        found.error("contextSchema", schema_error, "invalid_context_schema")
+    if schema_errors:
+        return
+    with match_budget():  # patternProperties are run against the variables' names
+        issues = context_variable_issues(schema, locales)
+    for locale, part, variable, kind in issues:
+        field = f"content.locales.{locale}.{part}"
+        if kind == "undefined":
+            message = f"reads {variable}, which contextSchema does not define: add it to the schema's properties"
+            found.error(field, message, "undefined_context_variable")
+        elif kind == "forbidden":
+            message = (
+                f"reads {variable}, which contextSchema requires but forbids (additionalProperties or "
+                "unevaluatedProperties is false there): add it to the schema's properties"
+            )
+            found.error(field, message, "undefined_context_variable")
         else:
-            from campaign_engine.channels.email import identity_verified
-
-            if not identity_verified(from_email):
-                error(
-                    "sender.fromEmail",
-                    f"{from_email} is not a verified SES identity (address or domain)",
-                    "sender_not_verified",
-                )
-
-    schedule = doc.get("schedule") or {}
-    end = schedule.get("end")
-    if end and datetime.fromisoformat(end.replace("Z", "+00:00")) <= datetime.now(UTC):
-        error("schedule.end", "The schedule ends in the past", "invalid_schedule")
-
-    schema = doc.get("contextSchema")
-    if schema:
-        from campaign_engine.context_schema import endless_schema, schema_problems
-
-        schema_errors = schema_problems(schema) or endless_schema(schema)
-        for schema_error in schema_errors:
-            error("contextSchema", schema_error, "invalid_context_schema")
-        with match_budget():  # patternProperties are run against the variables' names
-            issues = [] if schema_errors else context_variable_issues(schema, locales)
-        for locale, part, variable, kind in issues:
-            field = f"content.locales.{locale}.{part}"
-            if kind == "undefined":
-                message = f"reads {variable}, which contextSchema does not define: add it to the schema's properties"
-                error(field, message, "undefined_context_variable")
-            elif kind == "forbidden":
-                message = (
-                    f"reads {variable}, which contextSchema requires but forbids (additionalProperties or "
-                    "unevaluatedProperties is false there): add it to the schema's properties"
-                )
-                error(field, message, "undefined_context_variable")
-            else:
-                message = f"reads {variable}, which contextSchema requires but does not describe in properties"
-                warning(field, message, "undescribed_context_variable")
-
-    if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
-        warning("audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience")
-    return ReviewResult(ok=not errors, errors=errors, warnings=warnings)
+            message = f"reads {variable}, which contextSchema requires but does not describe in properties"
+            found.warning(field, message, "undescribed_context_variable")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def request_key_of_execution(execution_id: str) -> str | None:
 class TriggerCall:
     """A valid trigger body (contract: TriggerRequest), decoded by trigger_body. The trigger works
     on it directly: building pydantic models for 1,000 recipients, and dumping them again to hash
-    and queue them, was most of a large call's CPU."""
+    and queue them, would be most of a large call's CPU."""
 
     body: trigger_body.TriggerBody
     size: int | None = None  # bytes of the HTTP body, when known
@@ -145,7 +145,7 @@ class _Contexts:
 
 
 # (userId, "accepted" | "rejected", reason, detail): as the record stores it. A tuple of strings
-# and None is untracked by the garbage collector, which a list of 1,000 lists was not.
+# and None is untracked by the garbage collector; a list of lists is tracked, 1,000 times per call.
 Verdict = tuple[str, str, str | None, str | None]
 Entry = tuple[str, bytes]  # (userId, its queue_message.QueuedRecipient encoded as JSON)
 
@@ -284,7 +284,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
     if len(verdicts) > accepted:  # a zero is not worth its bytes in every call's metrics line
         metrics.add_metric(name="RecipientsRejected", unit="Count", value=len(verdicts) - accepted)
-    # Debug, not info: a line per call was the largest log cost per email (CloudWatch Logs ingestion);
+    # Debug, not info: a line per call would be the largest log cost per email (CloudWatch Logs ingestion);
     # the execution record and the metrics above already say it. POWERTOOLS_LOGGER_SAMPLE_RATE
     # turns debug lines on for a share of invocations.
     logger.debug(
