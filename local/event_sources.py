@@ -7,7 +7,6 @@ scheduled functions at their rate (or at once on POST /_local/tick).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local.functions import LocalFunction
+from local.harness import sqs_event
 from local.template import ACCOUNT_ID, REGION, Schedule, SqsSource, rate_seconds
 
 if TYPE_CHECKING:
@@ -156,10 +156,11 @@ class SqsPoller:
 
     def process(self, batch: list[MessageTypeDef]) -> float:
         """Invoke once, then delete every record except those reported as failed; how long it ran."""
-        records = [self._record(message) for message in batch]
+        event = sqs_event(batch, self._queue_arn)
+        records = event["Records"]
         started = time.monotonic()
         try:
-            result = self.function.invoke({"Records": records})
+            result = self.function.invoke(event)
         except Exception:
             # A failed invocation deletes nothing: every message comes back after its visibility timeout.
             log.exception("%s failed on a batch of %d", self.function.logical_id, len(records))
@@ -200,38 +201,6 @@ class SqsPoller:
             log.error("%s reported unknown batch item failures %s", self.function.logical_id, failed - batch_ids)
             return batch_ids
         return failed
-
-    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message.get("Body", ""),
-            "attributes": dict(message.get("Attributes", {})),
-            "messageAttributes": {
-                name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": REGION,
-        }
-        if "MD5OfMessageAttributes" in message:
-            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-        return record
-
-
-def _lambda_message_attribute(value: Any) -> dict[str, Any]:
-    """SQS's MessageAttributeValue in the camel-case shape Lambda puts in records."""
-    attribute: dict[str, Any] = {
-        "stringListValues": list(value.get("StringListValues", [])),
-        "binaryListValues": [base64.b64encode(v).decode() for v in value.get("BinaryListValues", [])],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
-    return attribute
 
 
 class Ticker:

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from campaign_engine.containers import per_container
 from campaign_engine.errors import PROBLEM_JSON, PROBLEM_TYPES, ProblemType
 from campaign_engine.models import Health
 from campaign_engine.routes.resolver import PUBLIC_ROUTES, new_resolver
@@ -121,6 +122,7 @@ def _problem_responses(codes: list[str]) -> dict[str, Any]:
     }
 
 
+@per_container
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
