@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import environment as env
+from local import harness
 
 PREAMBLE = "import time\nt0, c0 = time.perf_counter(), time.process_time()\n"
 RESULT = "\nprint(time.perf_counter() - t0, time.process_time() - c0)\n"
@@ -96,10 +97,10 @@ def _layout(root: Path, folder: str) -> tuple[Path, Path]:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     task = root / folder / "task"
     layer = root / folder / "opt"
-    shutil.copytree(env.FUNCTIONS / folder, task, ignore=ignore)
+    shutil.copytree(harness.FUNCTIONS / folder, task, ignore=ignore)
     tpl = env.template()
     for uri in tpl.layer_dirs():
-        source = env.ROOT / uri
+        source = harness.ROOT / uri
         logical_id = next(
             name
             for name, resource in tpl.resources.items()
