@@ -2,7 +2,11 @@
 
 Comparators (= <> < <= > >=), BETWEEN, IN, AND, OR, NOT, parentheses, and the functions
 attribute_exists, attribute_not_exists, attribute_type, begins_with, contains and size, over
-top-level and nested attribute paths with #name and :value placeholders."""
+top-level and nested attribute paths with #name and :value placeholders.
+
+It exists because the benchmarks answer AWS with benchmarks.fake_aws rather than an emulator
+(its docstring says why), and a conditional write the fake did not check would let a duplicate
+claim or send through: the requests counted would then be those of a product without its guards."""
 
 from __future__ import annotations
 
