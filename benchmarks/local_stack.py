@@ -143,19 +143,8 @@ def env_quiet() -> Any:
     return env.quiet_stdout()
 
 
-def _create_campaign(stack: Any) -> str:
-    status, _, created = stack.request("POST", "/campaigns", env.campaign_body())
-    if status != 201:
-        raise RuntimeError(f"POST /campaigns answered {status}: {created}")
-    campaign_id = str(created["id"])
-    status, _, activated = stack.request("POST", f"/campaigns/{campaign_id}/activate")
-    if status != 200:
-        raise RuntimeError(f"activate answered {status}: {activated}")
-    return campaign_id
-
-
 def measure_stack(stack: Any, emails: int, concurrency: int, warmup: int = 32) -> LocalResult:
-    campaign_id = _create_campaign(stack)
+    campaign_id = stack.seed_demo(env.campaign_body())
     run = f"local{time.time_ns():x}"
     watcher = _Watcher()
     watcher.start()

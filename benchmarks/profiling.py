@@ -142,6 +142,7 @@ def profile_local(emails: int, limit: int) -> None:
     import threading
     import time
 
+    from benchmarks import environment as env
     from benchmarks import local_stack
     from local import Stack
 
@@ -178,7 +179,7 @@ def profile_local(emails: int, limit: int) -> None:
                     walker = walker.f_back
 
     with local_stack.env_quiet(), Stack(port=0, moto_port=0) as stack:
-        campaign_id = local_stack._create_campaign(stack)
+        campaign_id = stack.seed_demo(env.campaign_body())
         local_stack._loadgen(stack, campaign_id, f"warm{time.time_ns():x}", 32, 16)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

@@ -106,6 +106,7 @@ def load_event(name: str) -> dict[str, Any]:
 def api_event(
     sample: str | dict[str, Any],
     *,
+    route_key: str | None = None,
     body: Any = None,
     raw_body: str | None = None,
     path_params: dict[str, str] | None = None,
@@ -115,10 +116,13 @@ def api_event(
 ) -> dict[str, Any]:
     """A copy of the HTTP API event `sample` (a file of events/, or an event) for one call.
 
-    `body` is sent as JSON, `raw_body` as it is; `path_params` fill the route's {variables} in the
+    `route_key` ("POST /campaigns/{campaignId}") makes it an event of that route; `body` is sent as JSON, `raw_body` as it is; `path_params` fill the route's {variables} in the
     path too; `authorizer_context` replaces what the Lambda authorizer answered, `scopes` only
     its scopes."""
     event = copy.deepcopy(load_event(sample) if isinstance(sample, str) else sample)
+    if route_key is not None:
+        event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+        event["requestContext"]["http"]["method"] = route_key.split(" ", 1)[0]
     if body is not None:
         event["body"] = json.dumps(body)
     if raw_body is not None:

@@ -328,9 +328,9 @@ class Stack:
         bearer = self.api_key if isinstance(key, _Admin) else key
         return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer, timeout=timeout)
 
-    def seed_demo(self) -> str:
-        """Create and activate the demo email campaign through the API itself; its id."""
-        status, _, created = self.request("POST", "/campaigns", DEMO_CAMPAIGN)
+    def seed_demo(self, campaign: dict[str, Any] = DEMO_CAMPAIGN) -> str:
+        """Create and activate the demo email campaign (or `campaign`) through the API itself; its id."""
+        status, _, created = self.request("POST", "/campaigns", campaign)
         if status != 201 or not isinstance(created, dict) or "id" not in created:
             raise SeedError(f"POST /campaigns answered {status}: {created}")
         campaign_id = str(created["id"])

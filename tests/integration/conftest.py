@@ -152,6 +152,23 @@ def faulty_ses(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[
     return install
 
 
+@pytest.fixture
+def snapshot_reads(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[float], list[str]]:
+    """`snapshot_reads(seconds)`: containers read a campaign's state at most every `seconds`; the list fills with
+    the campaign id of every read that reaches the table."""
+    from campaign_engine import settings, store
+
+    def install(seconds: float) -> list[str]:
+        monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", str(seconds))
+        settings.get_settings.cache_clear()
+        reads: list[str] = []
+        real_read = store.get_live_snapshot
+        monkeypatch.setattr(store, "get_live_snapshot", lambda cid: reads.append(cid) or real_read(cid))
+        return reads
+
+    return install
+
+
 # ---------------------------------------------------------------------------
 # DynamoDB's conditional writes are atomic; moto's in-process backend is not thread-safe
 # ---------------------------------------------------------------------------
