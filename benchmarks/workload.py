@@ -123,14 +123,8 @@ class Workload:
         return result
 
     def delete(self, batch: list[dict[str, Any]], result: dict[str, Any]) -> int:
-        failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-        done = [m for m in batch if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self._sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
-            )
+        failed = harness.kept_in_queue(result, batch)
+        harness.delete_processed(self._sqs, self.queue_url, batch, failed)
         return len(failed)
 
     def drain(self) -> DrainStats:

@@ -18,6 +18,7 @@ import copy
 import importlib.util
 import itertools
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from types import ModuleType
 from typing import Any
 
 from local.template import ACCOUNT_ID, REGION
+
+log = logging.getLogger("local.harness")
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -179,6 +182,34 @@ def sqs_record(message: Any, queue_arn: str) -> dict[str, Any]:
 def sqs_event(messages: list[Any], queue_arn: str) -> dict[str, Any]:
     """ReceiveMessage results as the SQS event source mapping hands them to the function."""
     return {"Records": [sqs_record(message, queue_arn) for message in messages]}
+
+
+def kept_in_queue(result: Any, messages: list[Any]) -> set[str]:
+    """The ids of the messages an invocation's ReportBatchItemFailures answer leaves in the queue."""
+    if not isinstance(result, dict):
+        return set()
+    batch_ids = {message["MessageId"] for message in messages}
+    reported = {str((item or {}).get("itemIdentifier") or "") for item in result.get("batchItemFailures") or []}
+    if reported <= batch_ids:
+        return reported
+    # Lambda treats an empty or unknown itemIdentifier as the whole batch failing.
+    log.error("batch item failures %s name no record of the batch; all of it comes back", reported - batch_ids)
+    return batch_ids
+
+
+def delete_processed(sqs: Any, queue_url: str, messages: list[Any], kept: set[str]) -> list[Any]:
+    """What the event source mapping does after an invocation: deletes every message not `kept`, ten to a
+    DeleteMessageBatch. The entries SQS could not delete (they come back after their visibility timeout)."""
+    done = [message for message in messages if message["MessageId"] not in kept]
+    undeleted: list[Any] = []
+    for start in range(0, len(done), 10):
+        chunk = done[start : start + 10]
+        answer = sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
+        )
+        undeleted += answer.get("Failed") or []
+    return undeleted
 
 
 def _lambda_message_attribute(value: Any) -> dict[str, Any]:

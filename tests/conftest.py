@@ -214,12 +214,9 @@ class Queue:
 
     def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Runs the handler and deletes what it did not report as failed, like the event source mapping."""
-        result = invoke("delivery", self.as_event(messages))
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        result: dict[str, Any] = invoke("delivery", self.as_event(messages))
         client = boto3.client("sqs", region_name=REGION)
-        for m in messages:
-            if m["MessageId"] not in failed:
-                client.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+        harness.delete_processed(client, self.url, messages, harness.kept_in_queue(result, messages))
         return result
 
     def drain(self, rounds: int = 50, visibility: int | None = None) -> int:

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local import harness
 from local.template import REGION, Template
 from tests.conftest import ROOT, Api, Handler, Queue, function_handler, invoke
 
@@ -343,12 +344,9 @@ def invoke_delivery(
         result = invoke("delivery", queue.as_event(messages), function)
     except Exception as error:  # a function error: SQS keeps the whole batch
         return Invocation({m["MessageId"] for m in messages}, error)
-    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    failed = harness.kept_in_queue(result, messages)
     if delete:
-        client = boto3.client("sqs", region_name=REGION)
-        for message in messages:
-            if message["MessageId"] not in failed:
-                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+        harness.delete_processed(boto3.client("sqs", region_name=REGION), queue.url, messages, failed)
     return Invocation(failed)
 
 
