@@ -144,17 +144,7 @@ def _environment(folder: str, task: Path, layer: Path) -> dict[str, str]:
 
 
 def _run(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> tuple[float, float]:
-    done = subprocess.run(
-        [sys.executable, "-B", "-c", code, *args],
-        env=environment,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"cold start failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    done = env.run_python(["-B", "-c", code, *args], what="cold start", timeout=120, env=environment, cwd=cwd)
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall) * 1000, float(cpu) * 1000
 

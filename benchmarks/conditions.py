@@ -11,6 +11,7 @@ claim or send through: the requests counted would then be those of a product wit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -47,22 +48,20 @@ class _Parser:
         self.at += 1
         return token
 
-    # condition := disjunction
+    # condition := conjunction (OR conjunction)*; conjunction := negation (AND negation)*
     def condition(self) -> bool:
-        result = self.conjunction()
-        while (self.peek() or "").upper() == "OR":
-            self.take()
-            right = self.conjunction()
-            result = result or right
-        return result
+        return self._joined("OR", self.conjunction)
 
     def conjunction(self) -> bool:
-        result = self.negation()
-        while (self.peek() or "").upper() == "AND":
+        return self._joined("AND", self.negation)
+
+    def _joined(self, keyword: str, operand: Callable[[], bool]) -> bool:
+        # Every operand is parsed (and evaluated) so that the tokens after it are reached.
+        results = [operand()]
+        while (self.peek() or "").upper() == keyword:
             self.take()
-            right = self.negation()
-            result = result and right
-        return result
+            results.append(operand())
+        return any(results) if keyword == "OR" else all(results)
 
     def negation(self) -> bool:
         if (self.peek() or "").upper() == "NOT":

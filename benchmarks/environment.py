@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,16 @@ from local.template import REGION, Function, Template
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
 # Variables that would send boto3 somewhere else than the fake.
 _UNSAFE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def run_python(arguments: list[str], *, what: str, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """A child interpreter (a cold start, the load generator); fails with the end of its standard error."""
+    done = subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout, check=False, **options
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done
 
 
 def template() -> Template:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -110,17 +108,13 @@ class _Watcher:
 
 def _loadgen(stack: Any, campaign_id: str, run: str, emails: int, concurrency: int) -> list[dict[str, Any]]:
     arguments = [stack.base_url, stack.api_key, campaign_id, run, str(emails), str(concurrency)]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.loadgen", *arguments],
+    done = env.run_python(
+        ["-m", "benchmarks.loadgen", *arguments],
+        what="loadgen",
+        timeout=900,
         cwd=env.ROOT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(env.ROOT), str(env.ROOT / "layers/core/python")])},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
     calls: list[dict[str, Any]] = json.loads(done.stdout)
     return calls
 

@@ -20,10 +20,10 @@ import cProfile
 import io
 import pstats
 import re
-import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,7 @@ def profile_trigger(recipients: int, calls: int, limit: int) -> None:
     with Workload() as work, work.frozen():
         work.trigger(work.trigger_event(recipients, "warm"))
         events = [work.trigger_event(recipients, "profile") for _ in range(calls)]
-        profile = cProfile.Profile()
-        profile.enable()
-        for event in events:
-            work.trigger(event)
-        profile.disable()
+        profile = _profiled(work.trigger, events)
     _print_stats(profile, limit, "cumulative")
     _print_stats(profile, limit, "tottime")
 
@@ -57,13 +53,19 @@ def profile_delivery(per_call: int, invocations: int, limit: int) -> None:
     with Workload() as work, work.frozen():
         work.deliver(_delivery_events(work, per_call, 1)[0])
         events = _delivery_events(work, per_call, invocations)
-        profile = cProfile.Profile()
-        profile.enable()
-        for event in events:
-            work.deliver(event)
-        profile.disable()
+        profile = _profiled(work.deliver, events)
     _print_stats(profile, limit, "cumulative")
     _print_stats(profile, limit, "tottime")
+
+
+def _profiled(handler: Callable[[dict[str, Any]], Any], events: list[dict[str, Any]]) -> cProfile.Profile:
+    """`handler` run on every event under the profiler (printed once the functions' output is out of the way)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for event in events:
+        handler(event)
+    profile.disable()
+    return profile
 
 
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
@@ -81,14 +83,12 @@ def profile_import(folder: str, limit: int) -> None:
         task, layer = cold_start._layout(Path(tmp), folder)
         environment = cold_start._environment(folder, task, layer)
         code = cold_start.PREAMBLE + cold_start.FUNCTION_BODY + cold_start.RESULT
-        done = subprocess.run(
-            [sys.executable, "-B", "-X", "importtime", "-c", code, str(task / "app.py"), services],
+        done = env.run_python(
+            ["-B", "-X", "importtime", "-c", code, str(task / "app.py"), services],
+            what="cold start with -X importtime",
+            timeout=120,
             env=environment,
             cwd=task,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
         )
     by_package: Counter[str] = Counter()
     cumulative: list[tuple[int, str]] = []
