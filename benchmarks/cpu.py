@@ -142,9 +142,9 @@ def _delivery_events(work: Workload, per_call: int, invocations: int) -> list[di
 
 
 def _recipients_per_message() -> int:
-    from campaign_engine import delivery_queue
+    from campaign_engine import queue_message
 
-    return int(getattr(delivery_queue, "RECIPIENTS_PER_MESSAGE", 10))
+    return queue_message.RECIPIENTS_PER_MESSAGE
 
 
 def _emails(event: dict[str, Any]) -> int:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from campaign_engine import aws, delivery, store
+from campaign_engine import aws, delivery, queue_message, store
 from local.template import REGION
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import (
@@ -79,7 +79,7 @@ def test_throttled_sends_are_retried_until_each_of_200_recipients_got_exactly_on
 
     ses = faulty_ses(throttle_30_percent)
     backoffs: list[int] = []
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda receive_count: backoffs.append(receive_count) or 0)
+    monkeypatch.setattr(queue_message, "backoff_seconds", lambda receive_count: backoffs.append(receive_count) or 0)
 
     # And one trigger for 200 recipients (20 queue messages)
     campaign = api.live_campaign()
@@ -127,8 +127,8 @@ def test_a_throttled_record_comes_back_through_its_visibility_not_a_sleep(
     # Given SES throttles the first send to one recipient
     ses = faulty_ses(lambda to, attempt: Fault(throttled()) if attempt == 1 else None)
     backoffs: list[int] = []
-    real_backoff = delivery.backoff_seconds
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda n: backoffs.append(real_backoff(n)) or backoffs[-1])
+    real_backoff = queue_message.backoff_seconds
+    monkeypatch.setattr(queue_message, "backoff_seconds", lambda n: backoffs.append(real_backoff(n)) or backoffs[-1])
     campaign = api.live_campaign()
     answer = api.trigger(trigger_body(campaign["id"], recipients(1), requestId="one"))
     execution_id = answer.body["executionId"]
@@ -481,6 +481,35 @@ def test_a_poison_record_is_reported_failed_each_time_then_lands_in_the_dlq(
     # And every attempt logged why, with the receive count
     failures = [r for r in logged if r.getMessage() == "delivery failed"]
     assert [(r.error, r.receive_count) for r in failures] == [(error, n) for n in range(1, dlq.max_receive_count + 1)]
+
+
+def test_a_message_of_an_unknown_format_version_sends_nothing_and_lands_in_the_dlq_intact(
+    api: Api, queue: Queue, outbox, dlq: DeadLetters, logged: list
+) -> None:
+    # Given a message a later build wrote (format version 2) for a live campaign's recipients
+    campaign = api.live_campaign()
+    assert api.trigger(trigger_body(campaign["id"])).status == 202
+    [queued] = queue.receive(visibility=0)
+    _sqs().delete_message(QueueUrl=queue.url, ReceiptHandle=queued["ReceiptHandle"])
+    body = json.dumps({**json.loads(queued["Body"]), "v": 2})
+    _sqs().send_message(QueueUrl=queue.url, MessageBody=body)
+
+    # When delivery receives it as many times as the queue's maxReceiveCount
+    for _ in range(dlq.max_receive_count):
+        messages = queue.receive(visibility=0)
+        # Then each time it is reported failed, and nobody is sent anything
+        assert invoke_delivery(queue, messages).failed == {messages[0]["MessageId"]}
+    assert outbox() == []
+
+    # And the next receive moves it to the dead-letter queue, as it was written
+    assert queue.receive(visibility=0) == []
+    assert [m["Body"] for m in dlq.messages()] == [body]
+
+    # And every attempt logged why: the version this build does not read
+    failures = [r for r in logged if r.getMessage() == "delivery failed"]
+    assert [(r.error, r.version, r.receive_count) for r in failures] == [
+        ("UnknownFormat", "2", n) for n in range(1, dlq.max_receive_count + 1)
+    ]
 
 
 class _ClaimAnswerLost:

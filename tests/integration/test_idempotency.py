@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from campaign_engine import delivery_queue, trigger
+from campaign_engine import delivery_queue, queue_message
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import Clock, drain_delivery, emails_per_recipient, recipients, run_together, statuses
 
@@ -91,7 +91,7 @@ def test_a_retry_after_the_trigger_died_before_queueing_everything_delivers_each
     failed = api.trigger(body)
     assert failed.status == 500
     assert failed.body["code"] == "internal_error"
-    clock.advance(trigger.FIRST_CALL_MAX_SECONDS)
+    clock.advance(queue_message.FIRST_CALL_MAX_SECONDS)
     retried = api.trigger(body)
 
     # Then the retry is accepted under the execution the first attempt recorded, and re-queues what was not sent
@@ -167,13 +167,13 @@ def test_a_duplicate_while_the_first_call_may_still_run_queues_its_copies_for_af
     # after the first call's timeout
     clock.advance(3)
     second = api.trigger(body)
-    clock.advance(trigger.FIRST_CALL_MAX_SECONDS)
+    clock.advance(queue_message.FIRST_CALL_MAX_SECONDS)
     third = api.trigger(body)
 
     # Then both replay the first answer; the first's copies are delivered only once the first
     # call must have ended (SQS keeps them invisible), the later one's at once
     assert first.body == second.body == third.body
-    assert delays == [0, trigger.FIRST_CALL_MAX_SECONDS - 3, 0]
+    assert delays == [0, queue_message.FIRST_CALL_MAX_SECONDS - 3, 0]
     visible = queue.receive(visibility=0)  # the first call's two messages and the third's: not the second's
     assert len(visible) == 4
     drain_delivery(queue)

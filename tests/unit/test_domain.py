@@ -8,14 +8,14 @@ from collections.abc import Iterator
 import msgspec
 import pytest
 
-from campaign_engine import delivery_queue, trigger_body
+from campaign_engine import queue_message, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, bearer_token, principal_from_context
 from campaign_engine.campaigns import merge_patch
-from campaign_engine.delivery import backoff_seconds
 from campaign_engine.errors import DomainError, field_path
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.models import Recipient, TriggerRequest
+from campaign_engine.queue_message import backoff_seconds
 from campaign_engine.trigger import TriggerCall, body_hash, new_execution_id, request_key, request_key_of_execution
 
 
@@ -107,15 +107,15 @@ class TestQueuePacking:
 
     def test_recipients_are_grouped_by_count(self) -> None:
         entries = [{"userId": f"u{i}"} for i in range(25)]
-        bodies = list(delivery_queue.pack_messages(self.header, entries))
+        bodies = list(queue_message.pack_messages(self.header, entries))
         assert [len(json.loads(b)["recipients"]) for b in bodies] == [10, 10, 5]
         assert all(json.loads(b)["executionId"] == "e" for b in bodies)
 
     def test_and_by_size(self) -> None:
         big = "x" * 100_000
         entries = [{"userId": f"u{i}", "context": {"blob": big}} for i in range(5)]
-        bodies = list(delivery_queue.pack_messages(self.header, entries))
-        assert all(len(b.encode()) <= delivery_queue.MAX_MESSAGE_BYTES for b in bodies)
+        bodies = list(queue_message.pack_messages(self.header, entries))
+        assert all(len(b.encode()) <= queue_message.MAX_MESSAGE_BYTES for b in bodies)
         assert sum(len(json.loads(b)["recipients"]) for b in bodies) == 5
 
     def test_the_largest_header_with_the_largest_entry_fits_one_sqs_message(self) -> None:
@@ -128,13 +128,13 @@ class TestQueuePacking:
             "createdAt": "2026-12-01T09:00:00.000000Z",
             "expiresAt": 10**11,
         }
-        entry = b'"' + b"x" * (delivery_queue.MAX_ENTRY_BYTES - 2) + b'"'
-        [body] = delivery_queue.pack_encoded(header, [entry])
-        assert len(body.encode()) <= delivery_queue.SQS_MAX_MESSAGE_BYTES
+        entry = b'"' + b"x" * (queue_message.MAX_ENTRY_BYTES - 2) + b'"'
+        [body] = queue_message.pack_encoded(header, [entry])
+        assert len(body.encode()) <= queue_message.SQS_MAX_MESSAGE_BYTES
 
     def test_characters_sqs_refuses_are_sent_as_json_escapes(self) -> None:
         entries = [{"userId": "u", "context": {"code": "A\uffffB\ufffe"}}]
-        [body] = delivery_queue.pack_messages({**self.header, "requestId": "r\uffff"}, entries)
+        [body] = queue_message.pack_messages({**self.header, "requestId": "r\uffff"}, entries)
         assert "\uffff" not in body
         assert "\ufffe" not in body
         assert json.loads(body)["recipients"] == entries

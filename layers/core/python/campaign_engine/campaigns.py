@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
-from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic
+from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic, validation_failed
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
 from campaign_engine.review import review_campaign
@@ -67,6 +67,7 @@ def create(body: CampaignCreate, principal: Principal) -> Campaign:
         "updatedAt": now,
     }
     doc = _dump(Campaign.model_validate(doc))
+    _check_storable(doc)
     head = store.put_campaign_head(store.CampaignHead(doc["id"], doc, 0), expected_revision=None)
     logger.info("campaign created", campaign_id=doc["id"], channel=doc["channel"])
     return _view(head)
@@ -155,6 +156,12 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
         merged.pop("liveVersion", None)
         merged.pop("draftVersion", None)
         merged.pop("activatedAt", None)
+    # A merge patch merges into the stored schema: the result, not only the patch, must be usable.
+    if "contextSchema" in raw_patch and merged.get("contextSchema") is not None:
+        from campaign_engine.context_schema import schema_problems
+
+        if problems := schema_problems(merged["contextSchema"]):
+            raise validation_failed([FieldError("contextSchema", "; ".join(problems[:3]))])
     try:
         validated = _dump(Campaign.model_validate(merged))
     except ValidationError as exc:
@@ -163,6 +170,7 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
             detail="The patched campaign is not valid",
             errors=field_errors_from_pydantic(exc.errors()),
         ) from exc
+    _check_storable(validated)
     if status == "draft":
         head.doc = validated
     else:
@@ -267,6 +275,26 @@ def duplicate(campaign_id: str, principal: Principal) -> Campaign:
 
 
 SETTABLE = {field.alias or name for name, field in CampaignCreate.model_fields.items()}
+
+
+def _check_storable(doc: dict[str, Any]) -> None:
+    """413 for a campaign too large to store, naming its largest part, before anything is written:
+    found only at activation it would be a campaign that can never go live."""
+    size = store.campaign_document_bytes(doc)
+    if size <= store.MAX_CAMPAIGN_DOCUMENT_BYTES:
+        return
+    path, node = [], doc
+    while isinstance(node, dict) and node:
+        key = max(node, key=lambda k: store.campaign_document_bytes({k: node[k]}))
+        path.append(key)
+        node = node[key]
+    largest = ".".join(path)
+    limit_kb = store.MAX_CAMPAIGN_DOCUMENT_BYTES // 1024
+    raise DomainError(
+        code="campaign_too_large",
+        detail=f"The campaign is {size // 1024} KB as stored, over {limit_kb} KB; its largest part is {largest}",
+        errors=[FieldError(largest, f"makes the campaign larger than {limit_kb} KB as stored")],
+    )
 
 
 def advance_schedules(now: datetime | None = None) -> list[tuple[str, str]]:

@@ -1,8 +1,9 @@
-"""The delivery pipeline: one queue message = several recipients of one execution.
+"""The delivery pipeline: a batch of queue messages, each several recipients of one execution.
 
-For each recipient: choose the locale, render, claim the send guard, send, and record the
-outcome. The claim is a conditional write keyed by (execution, recipient), so a redelivered
-message, a second consumer, or a replayed trigger never sends twice.
+The messages of a batch are delivered side by side, and the batch answers which of them must come
+back (SQS partial batch response). For each recipient: choose the locale, render, claim the send
+guard, send, and record the outcome. The claim is a conditional write keyed by (execution,
+recipient), so a redelivered message, a second consumer, or a replayed trigger never sends twice.
 
 The one ambiguous case - the send may have been accepted but its outcome was not recorded
 (the function died, or SES's answer was lost) - is resolved towards "never twice": the
@@ -11,8 +12,6 @@ recipient ends `failed` with reason `send_unconfirmed`, and is not sent again.
 
 from __future__ import annotations
 
-import json
-import random
 import threading
 import time
 import uuid
@@ -24,7 +23,11 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
-from campaign_engine import aws, campaign_gate, feedback, reports, store
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaign_engine import campaign_gate, delivery_queue, feedback, queue_message, reports, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -33,8 +36,9 @@ from campaign_engine.containers import per_container
 from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
+from campaign_engine.queue_message import QueuedRecipient, QueueMessage
+from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
 from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for
-from campaign_engine.settings import get_settings
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
@@ -42,10 +46,6 @@ CLAIM_LEASE_SECONDS = 120
 SEND_THREADS = 8
 # The messages of one batch (the event source's BatchSize) are delivered side by side.
 MESSAGE_THREADS = 10
-# Results that record nothing now: retry (the send certainly did not happen), wait (another
-# attempt holds the claim), duplicate (a final outcome is already recorded).
-PENDING = frozenset({"retry", "wait", "duplicate"})
-STATE_TO_REPORT = {"sent": "sent", "failed": "failed", "excluded": "excluded"}
 
 
 class RetryLater(Exception):
@@ -62,7 +62,7 @@ class RetryLater(Exception):
 
 @dataclass
 class Result:
-    state: str
+    state: str  # a recipient state (recipient_states) to record, or one of NOT_RECORDED
     reason: str | None = None
     detail: str | None = None
     message_id: str | None = None
@@ -118,8 +118,8 @@ class Invocation:
         with self._lock:
             self._counts["SendsDeduplicated"] += duplicates
             for outcome in outcomes:
-                self._counts["MessagesSent"] += outcome.state == "sent"
-                self._counts["MessagesFailed"] += outcome.state == "failed"
+                self._counts["MessagesSent"] += outcome.state == SENT
+                self._counts["MessagesFailed"] += outcome.state == FAILED
 
     def add(self, outcomes: list[store.Outcome], claimed: list[bool]) -> None:
         with self._lock:
@@ -137,7 +137,7 @@ class Invocation:
         outcomes = claimed + unclaimed
         if outcomes:
             reports.add_counts(
-                reports.tally((o.campaign_id, STATE_TO_REPORT[o.state], o.reason, o.locale) for o in outcomes)
+                reports.tally((o.campaign_id, REPORT_STATUS[o.state], o.reason, o.locale) for o in outcomes)
             )
         with self._lock:
             counts, self._counts = self._counts, Counter()
@@ -146,8 +146,8 @@ class Invocation:
                 metrics.add_metric(name=name, unit="Count", value=value)
         logger.info(
             "delivery batch recorded",
-            sent=sum(o.state == "sent" for o in outcomes),
-            failed=sum(o.state == "failed" for o in outcomes),
+            sent=sum(o.state == SENT for o in outcomes),
+            failed=sum(o.state == FAILED for o in outcomes),
             recorded=len(outcomes),
         )
 
@@ -155,7 +155,7 @@ class Invocation:
         return self
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        # Nothing is under way by now: the handler waits for every message, each for its sends.
+        # Nothing is under way by now: deliver_batch waits for every message, each for its sends.
         for pool in (self._messages, self._pool):
             if pool is not None:
                 pool.shutdown()
@@ -164,20 +164,21 @@ class Invocation:
 
 
 def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation | None = None) -> None:
-    """Delivers one queue message; raises RetryLater or an error to have it redelivered.
+    """Delivers one queue message; raises RetryLater or an error to have it redelivered. A message
+    of another format version raises queue_message.UnknownFormat before anything is claimed or sent.
 
     Within a function run, pass its Invocation: outcomes are written when it ends. Alone, the
     message's outcomes are written before this returns."""
     if invocation is None:
         with Invocation() as alone:
             return deliver_message(body, receive_count=receive_count, invocation=alone)
-    message = json.loads(body)
-    campaign = campaign_version(message["campaignId"], int(message["campaignVersion"]))
+    message = queue_message.decode(body)  # its format version checked before anything is read
+    campaign = campaign_version(message.campaignId, message.campaignVersion)
     attempt_id = uuid.uuid4().hex
-    recipients = message["recipients"]
+    recipients = message.recipients
     # A campaign stopped, archived or past its window since these recipients were accepted sends
     # them nothing; each is excluded (once, through its claim, like a send).
-    closed = campaign_gate.closed_reason(message["campaignId"], campaign)
+    closed = campaign_gate.closed_reason(message.campaignId, campaign)
     work = _deliver_one if closed is None else partial(_exclude_one, closed=closed)
     results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation, work=work)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -185,14 +186,16 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
     # with the message. The others' outcomes are recorded all the same, so that a recipient sent
     # here is `sent` when the message comes back, not resolved as unconfirmed.
     recorded = [
-        (r, res) for r, res in zip(recipients, results, strict=True) if res is not None and res.state not in PENDING
+        (r, res)
+        for r, res in zip(recipients, results, strict=True)
+        if res is not None and res.state not in NOT_RECORDED
     ]
     outcomes = [
         store.Outcome(
-            execution_id=message["executionId"],
-            user_id=r["userId"],
-            campaign_id=message["campaignId"],
-            request_id=message["requestId"],
+            execution_id=message.executionId,
+            user_id=r.userId,
+            campaign_id=message.campaignId,
+            request_id=message.requestId,
             state=res.state,
             reason=res.reason,
             detail=res.detail,
@@ -200,7 +203,7 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
             locale=res.locale,
             attempt_id=attempt_id,
             updated_at=now,
-            expires_at=int(message["expiresAt"]),
+            expires_at=message.expiresAt,
         )
         for r, res in recorded
     ]
@@ -211,7 +214,7 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
     retries = [res for res in results if res is not None and res.state in ("retry", "wait")]
     logger.debug(
         "message delivered",
-        execution_id=message["executionId"],
+        execution_id=message.executionId,
         recipients=len(recipients),
         recorded=len(outcomes),
         retry=len(retries),
@@ -226,13 +229,13 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
 
 
 def _deliver_all(
-    message: dict[str, Any],
+    message: QueueMessage,
     campaign: dict[str, Any],
-    recipients: list[dict[str, Any]],
+    recipients: list[QueuedRecipient],
     attempt_id: str,
     invocation: Invocation,
     *,
-    work: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str, str], Result],
+    work: Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result],
 ) -> tuple[list[Result | None], Exception | None]:
     """`work` (_deliver_one, or _exclude_one) for every recipient: results in order (None where it
     raised or never started) and the first error. A lone recipient runs on this thread: there is
@@ -264,16 +267,16 @@ def _deliver_all(
 
 
 def _deliver_one(
-    message: dict[str, Any], campaign: dict[str, Any], recipient: dict[str, Any], attempt_id: str, outcome_ref: str
+    message: QueueMessage, campaign: dict[str, Any], recipient: QueuedRecipient, attempt_id: str, outcome_ref: str
 ) -> Result:
     """Returns the outcome to record, a `retry` result, or None when another attempt owns it."""
     content = campaign.get("content") or {}
-    locale = choose_locale(content, preferred_language(recipient.get("profile")))
+    locale = choose_locale(content, preferred_language(recipient.profile))
     if locale is None:
-        return Result("excluded", "no_matching_locale", "No content for the recipient's language and no fallback")
+        return Result(EXCLUDED, "no_matching_locale", "No content for the recipient's language and no fallback")
     scope = {
-        "profile": recipient.get("profile") or {},
-        "context": recipient.get("context") or {},
+        "profile": recipient.profile or {},
+        "context": recipient.context or {},
         "campaign": {k: campaign.get(k) for k in ("id", "name", "version", "type", "channel")},
         "locale": locale,
     }
@@ -283,42 +286,31 @@ def _deliver_one(
         )
         rendered = compiled.render(scope)
     except (RenderError, TemplateProblems) as exc:
-        return Result("failed", "render_error", str(exc)[:500], locale=locale)
+        return Result(FAILED, "render_error", str(exc)[:500], locale=locale)
 
-    existing = store.claim_recipient(
-        store.Claim(
-            execution_id=message["executionId"],
-            user_id=recipient["userId"],
-            campaign_id=message["campaignId"],
-            request_id=message["requestId"],
-            attempt_id=attempt_id,
-            outcome_ref=outcome_ref,
-            expires_at=int(message["expiresAt"]),
-            locale=locale,
-        )
-    )
-    if existing is not None:
-        return _already_claimed(existing, outcome_ref)
+    taken = _claim(message, recipient, attempt_id, outcome_ref, locale)
+    if taken is not None:
+        return taken
 
     try:
         message_id = send_rendered(campaign, recipient, rendered, message)
     except SendFailure as failure:
         if failure.kind == "retry":
-            store.release_claim(message["executionId"], recipient["userId"], attempt_id)
+            store.release_claim(message.executionId, recipient.userId, attempt_id)
             return Result("retry", failure.code)
-        reason = "send_unconfirmed" if failure.kind == "ambiguous" else "send_failed"
-        logger.warning("send failed", execution_id=message["executionId"], code=failure.code, kind=failure.kind)
-        return Result("failed", reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
+        reason = UNCONFIRMED if failure.kind == "ambiguous" else "send_failed"
+        logger.warning("send failed", execution_id=message.executionId, code=failure.code, kind=failure.kind)
+        return Result(FAILED, reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
     except (ValueError, KeyError) as exc:
         # A message that cannot be built (a header value with a newline, no sender) never will be.
-        return Result("failed", "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
-    return Result("sent", message_id=message_id, locale=locale, claimed=True)
+        return Result(FAILED, "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
+    return Result(SENT, message_id=message_id, locale=locale, claimed=True)
 
 
 def _exclude_one(
-    message: dict[str, Any],
+    message: QueueMessage,
     campaign: dict[str, Any],
-    recipient: dict[str, Any],
+    recipient: QueuedRecipient,
     attempt_id: str,
     outcome_ref: str,
     *,
@@ -326,44 +318,34 @@ def _exclude_one(
 ) -> Result:
     """The recipient is excluded, through the same claim as a send: a redelivered record whose
     recipients were sent (or are being sent) before the stop keeps their outcome."""
-    existing = store.claim_recipient(
-        store.Claim(
-            execution_id=message["executionId"],
-            user_id=recipient["userId"],
-            campaign_id=message["campaignId"],
-            request_id=message["requestId"],
-            attempt_id=attempt_id,
-            outcome_ref=outcome_ref,
-            expires_at=int(message["expiresAt"]),
-        )
-    )
-    if existing is not None:
-        return _already_claimed(existing, outcome_ref)
+    taken = _claim(message, recipient, attempt_id, outcome_ref)
+    if taken is not None:
+        return taken
     reason, detail = closed
-    return Result("excluded", reason, detail, claimed=True)
+    return Result(EXCLUDED, reason, detail, claimed=True)
 
 
 def send_rendered(
-    campaign: dict[str, Any], recipient: dict[str, Any], rendered: RenderedMessage, message: dict[str, Any]
+    campaign: dict[str, Any], recipient: QueuedRecipient, rendered: RenderedMessage, message: QueueMessage
 ) -> str:
     """Hands one rendered message to its channel; returns the provider's message id."""
     channel = campaign["channel"]
     sender = campaign.get("sender") or {}
     if channel == "sms":
         return sms_channel.send(
-            to=recipient["address"],
+            to=recipient.address,
             body=rendered.body or "",
             origination_identity=sender.get("originationIdentity"),
             transactional=campaign.get("type") != "marketing",
         )
     if channel == "push":
         return push_channel.send(
-            push_info=recipient["address"], title=rendered.title, body=rendered.body or "", data=rendered.data
+            push_info=recipient.address, title=rendered.title, body=rendered.body or "", data=rendered.data
         )
     raw = build_email(
         from_email=sender["fromEmail"],
         from_name=sender.get("fromName"),
-        to=recipient["address"],
+        to=recipient.address,
         reply_to=sender.get("replyTo"),
         subject=rendered.subject or "",
         html=rendered.html,
@@ -371,26 +353,45 @@ def send_rendered(
     )
     return email_channel.send(
         from_email=sender["fromEmail"],
-        to=recipient["address"],
+        to=recipient.address,
         raw=raw,
         # What SES's delivery events carry back to find the recipient (see feedback).
         tags={
-            "campaignId": message["campaignId"],
-            "executionId": message["executionId"],
-            feedback.RECIPIENT_TAG: feedback.recipient_tag(recipient["userId"]),
+            "campaignId": message.campaignId,
+            "executionId": message.executionId,
+            feedback.RECIPIENT_TAG: feedback.recipient_tag(recipient.userId),
         },
     )
 
 
+def _claim(
+    message: QueueMessage, recipient: QueuedRecipient, attempt_id: str, outcome_ref: str, locale: str | None = None
+) -> Result | None:
+    """Takes the recipient's send guard: None when this attempt now owns it, else what to do instead."""
+    existing = store.claim_recipient(
+        store.Claim(
+            execution_id=message.executionId,
+            user_id=recipient.userId,
+            campaign_id=message.campaignId,
+            request_id=message.requestId,
+            attempt_id=attempt_id,
+            outcome_ref=outcome_ref,
+            expires_at=message.expiresAt,
+            locale=locale,
+        )
+    )
+    return None if existing is None else _already_claimed(existing, outcome_ref)
+
+
 def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result:
-    if existing.state == "sending" and existing.outcome_ref == outcome_ref:
+    if existing.state == SENDING and existing.outcome_ref == outcome_ref:
         # Claimed earlier in this same run (a replayed copy in the same batch): its outcome is
         # recorded with this run's batch.
         return Result("duplicate")
-    if existing.state == "sending":
+    if existing.state == SENDING:
         # Its invocation may have recorded the outcome in its batch already.
         [existing] = store.resolve_claimed([existing])
-    if existing.state != "sending":
+    if existing.state != SENDING:
         return Result("duplicate")  # a final outcome exists, and it stays as recorded
     age = time.time() - float(existing.claimed_at or 0)
     if age < CLAIM_LEASE_SECONDS:
@@ -399,27 +400,62 @@ def _already_claimed(existing: store.RecipientState, outcome_ref: str) -> Result
         return Result("wait", "claimed_elsewhere")
     logger.warning("stale claim resolved as unconfirmed", execution_id=existing.execution_id)
     return Result(
-        "failed",
-        "send_unconfirmed",
+        FAILED,
+        UNCONFIRMED,
         "A delivery attempt stopped after claiming this send; it is not retried so that it is never sent twice",
         locale=existing.locale,
     )
 
 
-def backoff_seconds(receive_count: int) -> int:
-    """Exponential backoff with jitter for a message that must come back, within SQS's 12 hours."""
-    base = min(900, 5 * 2 ** max(0, receive_count - 1))
-    return int(base * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not security
+def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    """Delivers a batch of queue records (an SQS event); returns the partial batch response, which
+    names the records that must come back. A batch whose every record failed is still such an
+    answer, not a function error: an error would count against the function and slow the event
+    source's polling. The outcomes of the whole batch are written when it ends; if that fails, the
+    function fails and every record comes back to find its claims."""
+    # One processor per batch, as it keeps the batch's state (the local stack runs batches side by side).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with Invocation() as invocation:
+        # Every message starts at once, so that their waits on DynamoDB and SES overlap; the batch
+        # processor then takes each one's result in turn and reports the failed ones.
+        started = {
+            record["messageId"]: invocation.submit(_deliver_record, SQSRecord(record), invocation)
+            for record in event.get("Records", [])
+        }
+        return dict(
+            process_partial_response(
+                event=event,
+                record_handler=lambda record: started[record.message_id].result(),
+                processor=processor,
+                context=context,
+            )
+        )
 
 
-# How long a record waits for another run's claim: about one delivery function timeout.
-WAIT_FOR_CLAIM_SECONDS = 30
-
-
-def delay_redelivery(receipt_handle: str, receive_count: int, *, waiting_only: bool = False) -> None:
-    """Backs off by the queue's visibility instead of sleeping in the function."""
-    aws.sqs().change_message_visibility(
-        QueueUrl=get_settings().delivery_queue_url,
-        ReceiptHandle=receipt_handle,
-        VisibilityTimeout=WAIT_FOR_CLAIM_SECONDS if waiting_only else backoff_seconds(receive_count),
-    )
+def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    try:
+        deliver_message(record.body, receive_count=receive_count, invocation=invocation)
+    except RetryLater as later:
+        # It comes back by the queue's visibility instead of the function sleeping.
+        seconds = queue_message.redelivery_seconds(receive_count, waiting_only=later.waiting_only)
+        delivery_queue.come_back_in(record.receipt_handle, seconds)
+        raise
+    except queue_message.UnknownFormat as error:
+        # Written by another build: never half-read. It comes back until the queue's maxReceiveCount
+        # moves it to the DLQ, intact, for a build that reads it.
+        logger.error(
+            "delivery failed",
+            message_id=record.message_id,
+            receive_count=receive_count,
+            error=type(error).__name__,
+            version=str(error.version)[:20],
+        )
+        raise
+    except Exception as error:
+        # Poison records are retried until the queue's maxReceiveCount moves them to the DLQ;
+        # the reason is logged on every attempt.
+        logger.exception(
+            "delivery failed", message_id=record.message_id, receive_count=receive_count, error=type(error).__name__
+        )
+        raise

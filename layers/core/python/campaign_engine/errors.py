@@ -58,6 +58,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("payload_too_large", 413, "Payload too large", "The body is over the size limit"),
         ProblemType(
+            "campaign_too_large",
+            413,
+            "Campaign too large",
+            "The campaign as stored is over 96 KB; `errors` names its largest part",
+        ),
+        ProblemType(
             "unsupported_media_type", 415, "Unsupported media type", "The body is not JSON by its Content-Type"
         ),
         ProblemType(
@@ -68,6 +74,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             422,
             "The content cannot be rendered",
             "The content does not compile, or fails with this data; `errors` names the part and line",
+        ),
+        ProblemType(
+            "invalid_context",
+            422,
+            "The context does not satisfy the contextSchema",
+            "The sample context fails the campaign's contextSchema; `errors` names the path and the rule",
+        ),
+        ProblemType(
+            "invalid_context_schema",
+            422,
+            "The contextSchema cannot be used",
+            "The campaign's stored contextSchema breaks a bound (size, depth, patterns, $ref)",
         ),
         ProblemType("no_matching_locale", 422, "No content for this locale", "No content matches the locale asked for"),
         ProblemType(

@@ -1,4 +1,5 @@
-"""What happened to every recipient of an execution: from `queued` to its final state."""
+"""What happened to every recipient of an execution: from `queued` to its final state, as the
+contract shows it (recipient_states maps each state to its public status)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,8 @@ from campaign_engine import store
 from campaign_engine.auth import Principal, no_access, require_labels
 from campaign_engine.errors import DomainError
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
+from campaign_engine.recipient_states import EXCLUDED, PUBLIC_STATUS, QUEUED
 from campaign_engine.trigger import request_key_of_execution
-
-# A claim without an outcome yet is still "queued" from the caller's point of view. The states after
-# `sent` come from SES's delivery events (see feedback).
-STATE_TO_STATUS = {
-    "sending": "queued",
-    "sent": "sent",
-    "delivered": "delivered",
-    "opened": "opened",
-    "clicked": "clicked",
-    "bounced": "bounced",
-    "complained": "complained",
-    "failed": "failed",
-    "excluded": "excluded",
-}
 
 
 def execution_status(execution_id: str, principal: Principal, *, limit: int, next_token: str | None) -> ExecutionStatus:
@@ -51,16 +39,18 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
     outcomes: list[RecipientOutcome] = []
     for user_id, verdict, reason, detail, *_ in record.verdicts:
         if verdict == "rejected":
-            outcomes.append(RecipientOutcome(user_id=user_id, status="excluded", reason=reason, detail=detail))
+            outcomes.append(
+                RecipientOutcome(user_id=user_id, status=PUBLIC_STATUS[EXCLUDED], reason=reason, detail=detail)
+            )
             continue
         state = states.get(user_id)
         if state is None:
-            outcomes.append(RecipientOutcome(user_id=user_id, status="queued"))
+            outcomes.append(RecipientOutcome(user_id=user_id, status=PUBLIC_STATUS[QUEUED]))
             continue
         outcomes.append(
             RecipientOutcome(
                 user_id=user_id,
-                status=STATE_TO_STATUS.get(state.state, state.state),
+                status=PUBLIC_STATUS.get(state.state, state.state),
                 reason=state.reason,
                 detail=state.detail,
                 message_id=state.message_id,
@@ -71,7 +61,7 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
             )
         )
     counts = Counter(o.status for o in outcomes)
-    offset = int((store.decode_token(next_token) or {}).get("offset", 0))
+    offset = _page_offset(next_token)
     page = outcomes[offset : offset + limit]
     more = offset + limit < len(outcomes)
     return ExecutionStatus(
@@ -85,3 +75,14 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         recipients=page,
         next_token=store.encode_token({"offset": offset + limit}) if more else None,
     )
+
+
+def _page_offset(next_token: str | None) -> int:
+    """Where the page a token names starts; a token this API did not issue is a 400, not a 500."""
+    token = store.decode_token(next_token)
+    if token is None:
+        return 0
+    offset = token.get("offset")
+    if set(token) != {"offset"} or type(offset) is not int or offset < 1:
+        raise store.BadPageToken
+    return offset

@@ -6,9 +6,9 @@ delayed) through the configuration set named on every send to EventBridge, whose
 tags: `executionId`, and `recipient` - the userId in base64url without padding, the only form
 of an arbitrary id that SES tag values allow ([A-Za-z0-9_-.@], up to 256 characters).
 
-A recipient only moves forward: sent -> delivered -> opened -> clicked; bounced and complained
-are final (a bounce may follow a delivery, a complaint may follow an open or a click), and a
-rejected message ends `failed`. Each move is one conditional UpdateItem that also checks the
+A recipient only moves forward (recipient_states holds the moves): sent -> delivered -> opened ->
+clicked; bounced and complained are final (a bounce may follow a delivery, a complaint may follow
+an open or a click), and a rejected message ends `failed`. Each move is one conditional UpdateItem that also checks the
 SES message id, so duplicated and out-of-order events change nothing, and an event for an
 item that is unknown (another stack's message) or expired (TTL) is logged and dropped. An
 event for a recipient still `sending` (its claim; delivery writes the outcome of a batch at
@@ -30,25 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from campaign_engine import reports, store
+from campaign_engine import recipient_states, reports, store
 from campaign_engine.observability import logger, metrics
 
 RECIPIENT_TAG = "recipient"
 EXECUTION_TAG = "executionId"
 MAX_TAG_VALUE = 256  # SES's limit on a tag value
 
-# What a state may move to, from which states (forward only; bounced and complained are final).
-# `sent` -> `sent` is a delivery delay: the recipient stays sent, with the delay as its detail.
-FORWARD_FROM: dict[str, tuple[str, ...]] = {
-    "sent": ("sending", "sent"),
-    "delivered": ("sending", "sent"),
-    "opened": ("sending", "sent", "delivered"),
-    "clicked": ("sending", "sent", "delivered", "opened"),
-    "bounced": ("sending", "sent", "delivered"),
-    "complained": ("sending", "sent", "delivered", "opened", "clicked"),
-    "failed": ("sending", "sent"),
-}
-UNCONFIRMED = "send_unconfirmed"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
 IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
@@ -201,8 +189,7 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         return _not_moved("unknown", transition, context)
     if current.message_id and current.message_id != str(message_id):
         return _not_moved("other_message", transition, context)
-    unconfirmed = current.state == "failed" and current.reason == UNCONFIRMED
-    if current.state not in FORWARD_FROM[transition.state] and not unconfirmed:
+    if not recipient_states.event_may_move(current.state, current.reason, transition.state):
         return _not_moved(current.state, transition, context)
 
     moved = store.advance_recipient_state(
@@ -210,18 +197,19 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         user_id,
         str(message_id),
         state=transition.state,
-        allowed_from=FORWARD_FROM[transition.state],
+        allowed_from=recipient_states.EVENT_FROM[transition.state],
         reason=transition.reason,
         detail=transition.detail,
         at=_event_time(detail, event),
-        unconfirmed_reason=UNCONFIRMED,
+        unconfirmed_reason=recipient_states.UNCONFIRMED,
     )
     if isinstance(moved, str):
         return _not_moved(moved, transition, context)
 
     _, _, campaign_id = moved
-    # What the reports counted: the outcome as recorded (a claim's batch says sent, or unconfirmed).
-    old_state, old_reason = ("sent", None) if current.state == "sending" else (current.state, current.reason)
+    # What the reports counted: the outcome as recorded (a claim's batch says sent).
+    old_state = recipient_states.REPORT_STATUS[current.state]
+    old_reason = None if current.state == recipient_states.SENDING else current.reason
     if campaign_id:
         _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
     if old_state != transition.state:

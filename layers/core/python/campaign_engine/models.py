@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from campaign_engine.addresses import looks_like_email
 
@@ -44,13 +45,20 @@ class OpenModel(BaseModel):
 # ---------------------------------------------------------------------------
 # Campaigns
 # ---------------------------------------------------------------------------
+# Template sizes: the same bounds as render_limits.TEMPLATE_SOURCE_LIMITS (not imported here, so
+# that reading models does not load Jinja2).
 class LocaleContent(StrictModel):
     subject: Annotated[str | None, Field(description="Email subject (template)", max_length=2000)] = None
-    html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)")] = None
-    text: Annotated[str | None, Field(description="Email plain-text body; derived from html when absent")] = None
-    body: Annotated[str | None, Field(description="SMS or push body (template)")] = None
-    title: Annotated[str | None, Field(description="Push title (template)")] = None
-    data: Annotated[dict[str, str] | None, Field(description="Push custom data; each value is a template")] = None
+    html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)", max_length=200_000)] = None
+    text: Annotated[
+        str | None, Field(description="Email plain-text body; derived from html when absent", max_length=200_000)
+    ] = None
+    body: Annotated[str | None, Field(description="SMS or push body (template)", max_length=20_000)] = None
+    title: Annotated[str | None, Field(description="Push title (template)", max_length=2000)] = None
+    data: Annotated[
+        dict[str, Annotated[str, Field(max_length=20_000)]] | None,
+        Field(description="Push custom data; each value is a template"),
+    ] = None
 
 
 class Content(StrictModel):
@@ -146,8 +154,23 @@ class CampaignFields(StrictModel):
     tracking: Tracking | None = None
     context_schema: Annotated[
         dict[str, Any] | None,
-        Field(alias="contextSchema", description="JSON Schema every recipient's context must satisfy"),
+        Field(
+            alias="contextSchema",
+            description="JSON Schema (2020-12) every recipient's context must satisfy: at most 64 KB and 32 "
+            "levels deep; $ref only inside the schema; patterns are run with a time limit",
+        ),
     ] = None
+
+    @field_validator("context_schema")
+    @classmethod
+    def _usable_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from campaign_engine.context_schema import schema_problems
+
+            if problems := schema_problems(value):
+                # A custom error: its message is shown as is, without pydantic's "Value error, ".
+                raise PydanticCustomError("context_schema", "; ".join(problems[:3]))
+        return value
 
 
 class CampaignCreate(CampaignFields):

@@ -25,6 +25,8 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
             detail=f"No content matches {request.locale!r} and the campaign has no fallback",
             errors=[FieldError("locale", "no matching content")],
         )
+    if doc.get("contextSchema"):
+        _check_sample_context(doc["contextSchema"], request.context or {})
     scope = {
         "profile": request.profile or {},
         "context": request.context or {},
@@ -59,6 +61,25 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
         title=rendered.title,
         data=rendered.data,
     )
+
+
+def _check_sample_context(schema: dict[str, Any], context: dict[str, Any]) -> None:
+    """The sample context must pass the schema a trigger would hold it to (422 naming where it fails)."""
+    from campaign_engine.context_schema import ContextChecker, schema_problems
+
+    if problems := schema_problems(schema):
+        raise DomainError(
+            code="invalid_context_schema",
+            detail=problems[0],
+            errors=[FieldError("contextSchema", problem) for problem in problems],
+        )
+    error = ContextChecker(schema).first_error(context)
+    if error is not None:
+        raise DomainError(
+            code="invalid_context",
+            detail=str(error),
+            errors=[FieldError("context" + error.path.removeprefix("$"), error.rule)],
+        )
 
 
 def _example_from_schema(schema: dict[str, Any], name: str = "value") -> Any:
@@ -136,7 +157,10 @@ def _example_recipient(channel: str, namespace: str) -> dict[str, Any]:
 def trigger_request_example(campaign_id: str, principal: Principal, base_url: str) -> TriggerRequestExample:
     doc = get_draft_or_current(campaign_id, principal)
     schema = doc.get("contextSchema")
-    context = _example_from_schema(schema, "context") if schema else _example_from_templates(doc)
+    from campaign_engine.context_schema import schema_problems
+
+    usable = bool(schema) and not schema_problems(schema)  # bounded depth: the walk below recurses
+    context = _example_from_schema(schema, "context") if schema and usable else _example_from_templates(doc)
     recipient = _example_recipient(doc["channel"], (doc.get("audience") or {}).get("namespace", "email"))
     recipient["context"] = context if isinstance(context, dict) else {}
     body = {"requestId": "replace-with-a-unique-id-per-request", "campaignId": doc["id"], "recipients": [recipient]}

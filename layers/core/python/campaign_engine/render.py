@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -35,9 +36,11 @@ from functools import lru_cache
 from html import escape as html_escape
 from html import unescape as html_unescape
 from html.parser import HTMLParser
+from types import BuiltinFunctionType
 from typing import Any
 
 from jinja2 import (
+    ChainableUndefined,
     Template,
     TemplateError,
     TemplateRuntimeError,
@@ -47,9 +50,12 @@ from jinja2 import (
     nodes,
     pass_context,
 )
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
+
+from campaign_engine import render_limits as limits
+from campaign_engine.render_limits import RenderLimitError, RenderTimeout
 
 __all__ = [
     "CompiledLocale",
@@ -58,6 +64,7 @@ __all__ = [
     "TemplateProblem",
     "TemplateProblems",
     "check_content",
+    "check_render_bounds",
     "compile_content",
     "compiled_for",
     "html_to_text",
@@ -84,6 +91,7 @@ class TemplateProblem:
     field: str
     line: int | None
     message: str
+    code: str = "template_syntax"
 
 
 class TemplateProblems(Exception):
@@ -102,11 +110,20 @@ class RenderError(Exception):
 
     code = "render_error"
 
-    def __init__(self, message: str, *, locale: str | None = None, field: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        locale: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        bound: bool = False,
+    ):
         self.message = message
         self.locale = locale
         self.field = field
         self.line = line
+        self.bound = bound  # the template went over a render bound (time, loops, size), whatever the data
         super().__init__(message)
 
 
@@ -255,7 +272,37 @@ class _MissingKeyMethod(PathUndefined):
 
 class _CampaignEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox, plus what JSON data needs: a key wins over a same-named dict method
-    (`context.items` is the data, not `dict.items`), and `null` behaves as missing."""
+    (`context.items` is the data, not `dict.items`), and `null` behaves as missing; plus the
+    bounds of `render_limits` on operators and calls (intercepting `*`, `**` and `%` also keeps
+    the compiler from folding `'x' * 100000000` into a constant at compile time)."""
+
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = limits.BoundedCodeGenerator
+
+    def bounded_buffer(self) -> limits.BoundedBuffer:
+        return limits.BoundedBuffer()
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            limits.check_multiply(left, right)
+        elif operator == "**":
+            limits.check_power(left, right)
+        elif operator == "%":
+            limits.check_percent(left, right)
+        result = self.binop_table[operator](left, right)
+        return limits.checked(result) if operator == "+" else result
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = limits.current_budget.get()
+        if budget is not None:
+            budget.tick()
+            if isinstance(__obj, LoopContext) and args:  # `loop(children)` in a recursive loop
+                args = (budget.count(args[0]), *args[1:])
+        if isinstance(__obj, BuiltinFunctionType):  # `'a'.center(n)`, `', '.join(x)`, `n.to_bytes(k)`
+            args = limits.check_builtin_call(__obj, args, _own_arguments(kwargs))
+        elif (template := limits.is_str_format(__obj)) is not None:
+            limits.check_str_format(template, args, _own_arguments(kwargs))
+        return limits.checked(super().call(__context, __obj, *args, **kwargs))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -279,6 +326,11 @@ class _CampaignEnvironment(ImmutableSandboxedEnvironment):
             if not is_key:
                 return _MissingKeyMethod(value, obj, name)
         return value
+
+
+def _own_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments a template passed (the compiler adds its own inside loops and blocks)."""
+    return {k: v for k, v in kwargs.items() if k not in ("_loop_vars", "_block_vars")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +365,12 @@ def _defined(value: Any, helper: str) -> Any:
 
 def _text_option(value: Any, helper: str, option: str) -> str | None:
     value = _defined(value, helper)
-    if value is None or isinstance(value, str):
+    if value is None:
+        return value
+    if isinstance(value, str):
+        # A pattern of a million zeros would have Babel print a million digits.
+        if len(value) > limits.TEXT_OPTION_LIMIT:
+            raise _HelperError(f"{helper}: {option} is over {limits.TEXT_OPTION_LIMIT} characters")
         return value
     raise _HelperError(f"{helper}: {option} must be a string")
 
@@ -557,15 +614,21 @@ def _name_helper_sources(tree: nodes.Template) -> nodes.Template:
     return tree
 
 
-def _environment(*, html: bool) -> _CampaignEnvironment:
-    env = _CampaignEnvironment(undefined=PathUndefined, autoescape=html, auto_reload=False, cache_size=0)
+def _environment(*, html: bool, undefined: type[Undefined] = PathUndefined) -> _CampaignEnvironment:
+    env = _CampaignEnvironment(undefined=undefined, autoescape=html, auto_reload=False, cache_size=0)
     env.filters.update(_HELPERS)
+    env.filters = limits.bounded_filters(env.filters)
+    env.globals.update(limits.BOUNDED_GLOBALS)
     return env
 
 
 # Built once per container; Jinja environments are safe to share between renders.
 _TEXT_ENV = _environment(html=False)
 _HTML_ENV = _environment(html=True)
+# Review renders each template once with no data, to refuse what goes over a bound whatever the
+# data: a missing value there is empty (and a loop over it does not run) instead of an error.
+_REVIEW_TEXT_ENV = _environment(html=False, undefined=ChainableUndefined)
+_REVIEW_HTML_ENV = _environment(html=True, undefined=ChainableUndefined)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,17 +637,37 @@ _HTML_ENV = _environment(html=True)
 
 
 def _compile_one(
-    source: Any, *, html: bool, locale: str, field_name: str, problems: list[TemplateProblem]
+    source: Any,
+    *,
+    html: bool,
+    locale: str,
+    field_name: str,
+    problems: list[TemplateProblem],
+    environment: _CampaignEnvironment | None = None,
 ) -> Template | None:
     if not isinstance(source, str):
         problems.append(TemplateProblem(locale, field_name, None, "must be a string"))
         return None
-    env = _HTML_ENV if html else _TEXT_ENV
+    if len(source) > (limit := limits.source_limit(field_name.partition(".")[0])):
+        too_large = f"is over {limit:,} characters"
+        problems.append(TemplateProblem(locale, field_name, None, too_large, "template_too_large"))
+        return None
+    env = (_HTML_ENV if html else _TEXT_ENV) if environment is None else environment
     try:
-        return env.from_string(_name_helper_sources(env.parse(source)))
+        return env.from_string(limits.bound_tree(_name_helper_sources(env.parse(source)), env))
     except TemplateSyntaxError as exc:
         problems.append(TemplateProblem(locale, field_name, exc.lineno, exc.message or "invalid template syntax"))
         return None
+    except (RecursionError, MemoryError, SyntaxError):  # `((((...))))` nested past what Python compiles
+        problems.append(TemplateProblem(locale, field_name, None, "nests too deeply to be compiled"))
+        return None
+
+
+class _RenderHistory:
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = limits.RENDER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -596,13 +679,19 @@ class CompiledLocale:
     parts: Mapping[str, Template]
     data: Mapping[str, Template] = field(default_factory=dict)
 
-    def render(self, scope: Mapping[str, Any]) -> RenderedMessage:
-        """Render every part for one recipient; `scope` holds profile, context, campaign, locale."""
+    # Mutable in a frozen record: a template that ran out of time once gets less from then on.
+    _history: _RenderHistory = field(default_factory=_RenderHistory, compare=False, repr=False)
+
+    def render(self, scope: Mapping[str, Any], *, budget: limits.Budget | None = None) -> RenderedMessage:
+        """Render every part for one recipient; `scope` holds profile, context, campaign, locale.
+        The render is bounded (see `render_limits`); `budget` replaces the per-render one."""
         token = _current_index.set(_PathIndex(scope))
+        budget_token = limits.current_budget.set(budget or limits.Budget(self._history.seconds))
         try:
             values = {name: self._render_part(name, template, scope) for name, template in self.parts.items()}
             data = {key: self._render_part(f"data.{key}", t, scope) for key, t in self.data.items()}
         finally:
+            limits.current_budget.reset(budget_token)
             _current_index.reset(token)
         for name in _REQUIRED_PARTS.get(self.channel, ()):
             if not values.get(name, "").strip():
@@ -633,16 +722,37 @@ class CompiledLocale:
 
     def _render_part(self, name: str, template: Template, scope: Mapping[str, Any]) -> str:
         try:
-            return template.render(scope)
+            return _render_bounded(template, scope, limits.output_limit(name.partition(".")[0]))
         except Exception as exc:  # every template failure is this recipient's render_error
             line = _template_line(exc)
             where = f"{self.locale} {name}" + (f", line {line}" if line else "")
+            if isinstance(exc, RenderTimeout):
+                self._history.seconds = limits.SLOW_TEMPLATE_SECONDS
             if isinstance(exc, TemplateError):
                 detail = exc.message or type(exc).__name__
+            elif isinstance(exc, RecursionError):
+                detail = "the template recurses too deeply (a macro or loop that calls itself)"
             else:
                 # Python's own messages can quote values (`invalid literal for int(): '...'`).
                 detail = f"{type(exc).__name__} while rendering"
-            raise RenderError(f"{where}: {detail}", locale=self.locale, field=name, line=line) from None
+            bound = isinstance(exc, RenderLimitError | RecursionError | MemoryError)
+            raise RenderError(f"{where}: {detail}", locale=self.locale, field=name, line=line, bound=bound) from None
+
+
+def _render_bounded(template: Template, scope: Mapping[str, Any], limit: int) -> str:
+    """`template.render(scope)`, stopped as soon as its output is over `limit` characters."""
+    context = template.new_context(dict(scope))
+    chunks: list[str] = []
+    size = 0
+    try:
+        for chunk in template.root_render_func(context):
+            size += len(chunk)
+            if size > limit:
+                raise RenderLimitError(f"the output is over {limit:,} characters (a template's renders are bounded)")
+            chunks.append(chunk)
+    except Exception:
+        template.environment.handle_exception()  # re-raises, with the template's own line numbers
+    return "".join(chunks)
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -669,8 +779,37 @@ def check_content(channel: str, locales: Mapping[str, Mapping[str, Any]]) -> lis
     return problems
 
 
+REVIEW_SECONDS = 2.0
+
+
+def check_render_bounds(
+    channel: str, locales: Mapping[str, Mapping[str, Any]], campaign: Mapping[str, Any]
+) -> list[TemplateProblem]:
+    """Templates that go over a render bound (time, loops, sizes, recursion) when rendered with
+    no data: they would fail every recipient, so review refuses them. What depends on the data
+    (a loop over `context.items`) cannot be known here and stays a per-recipient render_error.
+    All locales together get at most REVIEW_SECONDS."""
+    if channel not in _SCALAR_PARTS or not isinstance(locales, Mapping):
+        return []
+    deadline = time.monotonic() + REVIEW_SECONDS
+    problems: list[TemplateProblem] = []
+    for locale, parts in locales.items():
+        compiled = _compile_locale(channel, str(locale), parts, [], review=True)
+        if compiled is None:
+            continue
+        scope = {"profile": {}, "context": {}, "campaign": dict(campaign), "locale": locale}
+        budget = limits.Budget(deadline=min(deadline, time.monotonic() + limits.RENDER_SECONDS))
+        try:
+            compiled.render(scope, budget=budget)
+        except RenderError as error:
+            if error.bound:
+                message = error.message.partition(": ")[2] or error.message
+                problems.append(TemplateProblem(str(locale), error.field or "", error.line, message, "render_limit"))
+    return problems
+
+
 def _compile_locale(
-    channel: str, locale: str, parts: Mapping[str, Any], problems: list[TemplateProblem]
+    channel: str, locale: str, parts: Mapping[str, Any], problems: list[TemplateProblem], *, review: bool = False
 ) -> CompiledLocale | None:
     if channel not in _SCALAR_PARTS:
         problems.append(TemplateProblem(locale, "channel", None, f"unknown channel {channel!r}"))
@@ -692,7 +831,10 @@ def _compile_locale(
     for name in scalar_names:
         if parts.get(name) is not None:
             html = channel == "email" and name == "html"
-            template = _compile_one(parts[name], html=html, locale=locale, field_name=name, problems=problems)
+            env = (_REVIEW_HTML_ENV if html else _REVIEW_TEXT_ENV) if review else None
+            template = _compile_one(
+                parts[name], html=html, locale=locale, field_name=name, problems=problems, environment=env
+            )
             if template is not None:
                 compiled[name] = template
     data: dict[str, Template] = {}
@@ -704,7 +846,14 @@ def _compile_locale(
             problems.append(TemplateProblem(locale, name, None, "must be an object of string templates"))
             continue
         for key, source in values.items():
-            template = _compile_one(source, html=False, locale=locale, field_name=f"{name}.{key}", problems=problems)
+            template = _compile_one(
+                source,
+                html=False,
+                locale=locale,
+                field_name=f"{name}.{key}",
+                problems=problems,
+                environment=_REVIEW_TEXT_ENV if review else None,
+            )
             if template is not None:
                 data[str(key)] = template
     return CompiledLocale(channel=channel, locale=locale, parts=compiled, data=data)

@@ -49,7 +49,7 @@ def campaign_report(campaign_id: str, principal: Principal, since: datetime | No
     require(principal, "reports:read")
     require_campaign_access(principal, store.get_campaign_head(campaign_id), campaign_id)
     totals: Counter[str] = Counter()
-    for counters in store.iter_report_counts(campaign_id, hour_bucket(since) if since else None):
+    for counters in store.iter_report_counts(campaign_id, hour_bucket(_in_utc(since)) if since else None):
         totals.update(counters)
 
     def group(prefix: str) -> dict[str, int]:
@@ -65,3 +65,14 @@ def campaign_report(campaign_id: str, principal: Principal, since: datetime | No
         by_reason=group("reason:"),
         by_locale=group("locale:"),
     )
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """Buckets are UTC hours: `since` in another offset is moved to UTC first (a naive one is
+    taken as UTC), and a moment beyond year 1 or 9999 once in UTC is the first or last there is."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from campaign_engine.context_schema import match_budget, matches_pattern
 from campaign_engine.models import ReviewIssue, ReviewResult
-from campaign_engine.render import check_content, template_variables
+from campaign_engine.render import check_content, check_render_bounds, template_variables
 
 REQUIRED_PARTS = {"email": ("subject",), "sms": ("body",), "push": ("body",)}
 PUSH_PAYLOAD_LIMIT = 4096
@@ -60,9 +61,15 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
                     f"the SMS costs {cost} segments per recipient",
                     "sms_many_segments",
                 )
-    for problem in check_content(channel, locales):
+    problems = check_content(channel, locales)
+    for problem in problems:
         where = f" (line {problem.line})" if problem.line else ""
-        error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", "template_syntax")
+        error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
+    if not problems:
+        campaign = {k: doc.get(k) for k in ("id", "name", "version", "type", "channel")}
+        for problem in check_render_bounds(channel, locales, campaign):
+            where = f" (line {problem.line})" if problem.line else ""
+            error(f"content.locales.{problem.locale}.{problem.field}", f"{problem.message}{where}", problem.code)
 
     sender = doc.get("sender") or {}
     if channel == "email":
@@ -86,20 +93,27 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:  # noqa: PLR0915 - one
 
     schema = doc.get("contextSchema")
     if schema:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
+        from campaign_engine.context_schema import endless_schema, schema_problems
 
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            error("contextSchema", f"Not a valid JSON Schema: {exc.message}", "invalid_context_schema")
-        else:
-            for locale, part, variable in undefined_context_variables(schema, locales):
-                error(
-                    f"content.locales.{locale}.{part}",
-                    f"reads {variable}, which contextSchema does not define: add it to the schema's properties",
-                    "undefined_context_variable",
+        schema_errors = schema_problems(schema) or endless_schema(schema)
+        for schema_error in schema_errors:
+            error("contextSchema", schema_error, "invalid_context_schema")
+        with match_budget():  # patternProperties are run against the variables' names
+            issues = [] if schema_errors else context_variable_issues(schema, locales)
+        for locale, part, variable, kind in issues:
+            field = f"content.locales.{locale}.{part}"
+            if kind == "undefined":
+                message = f"reads {variable}, which contextSchema does not define: add it to the schema's properties"
+                error(field, message, "undefined_context_variable")
+            elif kind == "forbidden":
+                message = (
+                    f"reads {variable}, which contextSchema requires but forbids (additionalProperties or "
+                    "unevaluatedProperties is false there): add it to the schema's properties"
                 )
+                error(field, message, "undefined_context_variable")
+            else:
+                message = f"reads {variable}, which contextSchema requires but does not describe in properties"
+                warning(field, message, "undescribed_context_variable")
 
     if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
         warning("audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience")
@@ -117,8 +131,22 @@ _BRANCHES = ("then", "else")
 
 def undefined_context_variables(schema: Any, locales: Any) -> list[tuple[str, str, str]]:
     """(locale, part, variable) for every `context.` path a template reads and `schema` does not
-    define. A key is defined when a `properties` (or a `patternProperties` pattern) of its object
-    names it, following nested `properties`, array `items`, local `$ref`s and every branch of
+    define (the errors of context_variable_issues)."""
+    return [
+        (locale, part, variable)
+        for locale, part, variable, kind in context_variable_issues(schema, locales)
+        if kind != "required_only"
+    ]
+
+
+def context_variable_issues(schema: Any, locales: Any) -> list[tuple[str, str, str, str]]:
+    """(locale, part, variable, kind) for every `context.` path a template reads and `schema` does not
+    define. kind: "undefined"; "forbidden" (named in `required`, yet additionalProperties or
+    unevaluatedProperties is false at that level: no context can have it); "required_only" (named in
+    `required` of an open object: callers must send it, the schema just does not say its shape).
+
+    A key is defined when a `properties` (or a `patternProperties` pattern) of its object names it,
+    following nested `properties`, array `items`, local `$ref`s and every branch of
     `allOf`/`anyOf`/`oneOf`/`if`. `additionalProperties: true` (or left out) does not define a key:
     the schema is what callers are told to send, so a key it does not name is one they will not
     send, however much the validator would let through. `additionalProperties` as a schema (a map
@@ -127,7 +155,7 @@ def undefined_context_variables(schema: Any, locales: Any) -> list[tuple[str, st
     checked below that point."""
     if not isinstance(schema, dict) or not isinstance(locales, dict):
         return []
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str, str]] = []
     for locale, parts in locales.items():
         if not isinstance(parts, dict):
             continue
@@ -135,7 +163,8 @@ def undefined_context_variables(schema: Any, locales: Any) -> list[tuple[str, st
             for variable in sorted(template_variables(source)):
                 keys = _context_keys(variable)
                 if keys and (missing := _first_undefined(schema, keys)) is not None:
-                    found.append((str(locale), part, "context" + "".join(_show(k) for k in keys[: missing + 1])))
+                    index, kind = missing
+                    found.append((str(locale), part, "context" + "".join(_show(k) for k in keys[: index + 1]), kind))
     return list(dict.fromkeys(found))
 
 
@@ -166,9 +195,9 @@ def _show(key: str | int) -> str:
     return f"[{key}]" if isinstance(key, int) else f".{key}"
 
 
-def _first_undefined(root: dict[str, Any], keys: list[str | int]) -> int | None:
-    """The index of the first key the schema does not define, or None when all are (or when the
-    schema leaves that place open)."""
+def _first_undefined(root: dict[str, Any], keys: list[str | int]) -> tuple[int, str] | None:
+    """The index of the first key the schema does not define and why (see context_variable_issues),
+    or None when all are (or when the schema leaves that place open)."""
     level: list[dict[str, Any]] = [root]
     for position, key in enumerate(keys):
         options = _alternatives(root, level)
@@ -181,8 +210,14 @@ def _first_undefined(root: dict[str, Any], keys: list[str | int]) -> int | None:
         if not declared:
             return None
         level = [s for o in declared for s in _property_schemas(o, key)]
-        if not level:
-            return position
+        if level:
+            continue
+        if any(isinstance(o.get("required"), list) and key in o["required"] for o in options):
+            closed = any(
+                o.get("additionalProperties") is False or o.get("unevaluatedProperties") is False for o in options
+            )
+            return position, "forbidden" if closed else "required_only"
+        return position, "undefined"
     return None
 
 
@@ -237,11 +272,9 @@ def _property_schemas(schema: dict[str, Any], key: str) -> list[Any]:
     patterns = schema.get("patternProperties")
     if isinstance(patterns, dict):
         for pattern, sub in patterns.items():
-            try:
-                if re.search(pattern, key):
-                    found.append(sub)
-            except re.error:
-                found.append(sub)  # a pattern Python cannot read: do not call the key undefined
+            # The bounded engine: a pattern that cannot be run to the end does not call the key undefined.
+            if matches_pattern(pattern, key) is not False:
+                found.append(sub)
     if not found and _is_map_schema(schema.get("additionalProperties")):
         found.append(schema["additionalProperties"])
     return [f if isinstance(f, dict) else {} for f in found]

@@ -27,7 +27,7 @@ class Settings:
     # The request- and recipient-level context together, per recipient (AJO allows 200 KB).
     max_context_bytes: int = 200 * 1024
     # A recipient's profile, as JSON in UTF-8. With the context it must fit one queue message
-    # (delivery_queue.MAX_ENTRY_BYTES); the entry as a whole is checked against that too.
+    # (queue_message.MAX_ENTRY_BYTES); the entry as a whole is checked against that too.
     max_profile_bytes: int = 200 * 1024
     # The SNS platform applications push may use, as "<SNS platform>/<appID>" (PushApplicationArns).
     push_applications: frozenset[str] = frozenset()

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import campaign_gate, delivery_queue, reports, store, trigger_body
+from campaign_engine import campaign_gate, delivery_queue, queue_message, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, validation_failed
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
 
 # Claims and records outlive every possible redelivery (queue retention, then the DLQ).
 RETENTION = timedelta(days=30)
-# The trigger function's timeout (template.yaml, Globals): a call whose record is younger may still
-# be queueing its recipients.
-FIRST_CALL_MAX_SECONDS = 10
 
 
 def request_key(campaign_id: str, request_id: str) -> str:
@@ -117,56 +112,21 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-# Keywords of JSON Schema 2020-12 that the fast validator (draft-07) does not know: a schema using
-# them is always checked by jsonschema itself.
-DRAFT_2020_ONLY = frozenset(
-    {
-        "prefixItems",
-        "$defs",
-        "dependentSchemas",
-        "dependentRequired",
-        "unevaluatedProperties",
-        "unevaluatedItems",
-        "$dynamicRef",
-        "$dynamicAnchor",
-        "minContains",
-        "maxContains",
-        "$anchor",
-        "$vocabulary",
-    }
-)
-
-
-@lru_cache(maxsize=256)
-def _context_validator(campaign_id: str, version: int, schema_json: str) -> Any:
-    # Imported here: most campaigns have no contextSchema, and jsonschema is slow to import.
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
-
-
-@lru_cache(maxsize=256)
-def _fast_context_check(campaign_id: str, version: int, schema_json: str) -> Any:
-    """A compiled check (fastjsonschema: ~30x faster), or None when the schema needs 2020-12."""
-    schema_text = schema_json
-    if any(f'"{keyword}"' in schema_text for keyword in DRAFT_2020_ONLY) or '"items": [' in schema_text:
-        return None
-    import fastjsonschema
-
-    try:
-        return fastjsonschema.compile(json.loads(schema_json))
-    except fastjsonschema.JsonSchemaDefinitionException:
-        return None
-
-
 class _Contexts:
     """Each recipient's context (the request's, overlaid with its own) and the first error the
     campaign's contextSchema finds in it. The request's own context is checked once per call."""
 
     def __init__(self, base: dict[str, Any], schema_key: tuple[str, int, str] | None) -> None:
         self._base = base
-        self._key = schema_key
-        self._fast = _fast_context_check(*schema_key) if schema_key else None
+        self._checker: Any = None
+        self._budget: Any = None
+        if schema_key:
+            # Imported here: most campaigns have no contextSchema (and jsonschema, slow to import, is
+            # imported by the checker only when a context fails its fast answer).
+            from campaign_engine import context_schema
+
+            self._checker = context_schema.checker_for(*schema_key)
+            self._budget = context_schema.MatchBudget()  # slow regex matches this call may still spend
         self._base_error: list[str | None] = []
 
     def of(self, own: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
@@ -178,25 +138,16 @@ class _Contexts:
         return context, self._error(context)
 
     def _error(self, context: dict[str, Any]) -> str | None:
-        if self._key is None:
+        if self._checker is None:
             return None
-        if self._fast is not None:
-            try:
-                self._fast(context)
-                return None  # valid: the common case, in a microsecond
-            except Exception:  # noqa: S110 - a refusal (or any fault of the fast check): jsonschema decides
-                pass
-        validator = _context_validator(*self._key)
-        error = next(iter(sorted(validator.iter_errors(context), key=lambda e: list(e.absolute_path))), None)
-        if error is None:
-            return None
-        return f"{error.json_path}: {error.message}"
+        error = self._checker.first_error(context, self._budget)
+        return None if error is None else str(error)
 
 
 # (userId, "accepted" | "rejected", reason, detail): as the record stores it. A tuple of strings
 # and None is untracked by the garbage collector, which a list of 1,000 lists was not.
 Verdict = tuple[str, str, str | None, str | None]
-Entry = tuple[str, bytes]  # (userId, the recipient's queue entry encoded as JSON)
+Entry = tuple[str, bytes]  # (userId, its queue_message.QueuedRecipient encoded as JSON)
 
 
 def _rejected(user_id: str, reason: str, detail: str) -> Verdict:
@@ -216,7 +167,7 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
     smallest_limit = min(settings.max_context_bytes, settings.max_profile_bytes)
     schema = campaign.get("contextSchema")
     schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
-    encode = trigger_body.encode
+    encode, queued = queue_message.encode, queue_message.QueuedRecipient
     contexts = _Contexts(call.context or {}, schema_key)
     verdicts: list[Verdict] = []
     entries: list[Entry] = []
@@ -248,19 +199,11 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
         if context_error:
             verdicts.append(_rejected(user_id, "invalid_context", context_error))
             continue
-        encoded = encode(
-            {
-                "userId": user_id,
-                "namespace": namespace,
-                "address": address,
-                "profile": recipient.profile or {},
-                "context": context,
-            }
-        )
+        encoded = encode(queued(user_id, namespace, address, recipient.profile or {}, context))
         # U+FFFE and U+FFFF (which SQS refuses raw) start with this byte. find() of one byte is a
         # memchr; `in` and longer needles cost ten times more per recipient.
         if encoded.find(b"\xef") >= 0:
-            encoded = delivery_queue.sqs_safe(encoded)
+            encoded = queue_message.sqs_safe(encoded)
         if len(encoded) > smallest_limit:
             too_large = _size_verdict(user_id, encoded, context, recipient.profile)
             if too_large is not None:
@@ -283,10 +226,10 @@ def _size_verdict(
         return _rejected(user_id, "context_too_large", f"context is over {settings.max_context_bytes // 1024} KB")
     if profile and len(trigger_body.encode(profile)) > settings.max_profile_bytes:
         return _rejected(user_id, "profile_too_large", f"profile is over {settings.max_profile_bytes // 1024} KB")
-    if len(encoded) > delivery_queue.MAX_ENTRY_BYTES:
+    if not queue_message.entry_fits(encoded):
         detail = (
             f"The recipient's queue entry (profile, context, address and ids) is over "
-            f"{delivery_queue.MAX_ENTRY_BYTES // 1024} KB, more than one queue message holds"
+            f"{queue_message.MAX_ENTRY_BYTES // 1024} KB, more than one queue message holds"
         )
         return _rejected(user_id, "entry_too_large", detail)
     return None
@@ -364,15 +307,16 @@ def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
 
 
 def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_seconds: int = 0) -> None:
-    header = {
-        "executionId": record.execution_id,
-        "requestId": record.request_id,
-        "campaignId": record.campaign_id,
-        "campaignVersion": record.campaign_version,
-        "createdAt": record.created_at,
-        "expiresAt": record.expires_at,
-    }
-    bodies = list(delivery_queue.pack_encoded(header, (encoded for _, encoded in entries)))
+    header = queue_message.QueueMessage(
+        queue_message.FORMAT_VERSION,
+        record.execution_id,
+        record.request_id,
+        record.campaign_id,
+        record.campaign_version,
+        record.created_at,
+        record.expires_at,
+    )
+    bodies = list(queue_message.pack_encoded(header, (encoded for _, encoded in entries)))
     delivery_queue.enqueue(bodies, delay_seconds=delay_seconds)
 
 
@@ -384,17 +328,15 @@ def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, e
             extra={"requestId": existing.request_id},
         )
     # Re-queue what the first call accepted and delivery has not claimed: the first call may
-    # have died before queueing. Duplicates are dropped by delivery's send guard. While the first
-    # call may still be running (a duplicate sent at the same time), its copies are delivered
-    # only once it must have ended: by then the first call's own messages are queued, and these
-    # copies find their recipients done instead of each waiting on another run's claim.
+    # have died before queueing. Duplicates are dropped by delivery's send guard; the copies are
+    # delayed while the first call may still be running (queue_message.replay_delay_seconds).
     accepted = {v[0] for v in existing.verdicts if v[1] == "accepted"}
     claimed = {s.user_id for s in store.iter_recipient_states(existing.execution_id)}
     missing = [e for e in entries if e[0] in accepted and e[0] not in claimed]
     delay = 0
     if missing:
         age = time.time() - datetime.fromisoformat(existing.created_at.replace("Z", "+00:00")).timestamp()
-        delay = max(0, min(FIRST_CALL_MAX_SECONDS, math.ceil(FIRST_CALL_MAX_SECONDS - age)))
+        delay = queue_message.replay_delay_seconds(age)
         _enqueue(existing, missing, delay_seconds=delay)
     logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing), delay_seconds=delay)
     metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)

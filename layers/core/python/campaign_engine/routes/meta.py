@@ -75,15 +75,31 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
         "outside_schedule_window",
         "request_id_reused",
     ),
-    "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification"),
+    "POST /campaigns": ("campaign_too_large",),
+    "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
     "POST /campaigns/{campaignId}/activate": ("campaign_not_activatable", "concurrent_modification", "review_failed"),
     "POST /campaigns/{campaignId}/stop": ("campaign_not_stoppable", "concurrent_modification"),
     "POST /campaigns/{campaignId}/archive": ("campaign_not_archivable", "concurrent_modification"),
-    "POST /campaigns/{campaignId}/preview": ("render_error", "no_matching_locale"),
+    "POST /campaigns/{campaignId}/preview": (
+        "render_error",
+        "no_matching_locale",
+        "invalid_context",
+        "invalid_context_schema",
+    ),
 }
 _EVERY_ROUTE = ("validation_failed", "unauthorized", "forbidden", "internal_error")
 _WITH_BODY = ("invalid_json", "payload_too_large", "unsupported_media_type")
+
+
+# API Gateway's own answer, given before any function runs and not reshapeable on an HTTP API:
+# a request with no (or an empty) Authorization header is refused 401 {"message": "Unauthorized"}.
+GATEWAY_MESSAGE_SCHEMA = {
+    "type": "object",
+    "description": "API Gateway's own answer (no Authorization header at all)",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
 
 
 def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[str]:
@@ -122,6 +138,13 @@ def _problem_responses(codes: list[str]) -> dict[str, Any]:
     }
 
 
+def _with_gateway_401(responses: dict[str, Any]) -> None:
+    """A 401 is also API Gateway's own {"message": ...} when no Authorization header is sent."""
+    unauthorized = responses["401"]
+    unauthorized["description"] += '\n- API Gateway itself answers a request without any key: `{"message": ...}`'
+    unauthorized["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
+
+
 @per_container
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
@@ -141,6 +164,7 @@ def openapi_document() -> str:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE_SCHEMA
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API key: Authorization: Bearer <key>"}
     }
@@ -148,6 +172,8 @@ def openapi_document() -> str:
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            if "204" in responses:  # Powertools gives every answer a JSON body; a 204 has none
+                responses["204"].pop("content", None)
             declared = responses.get("200", {}).get("description") == "Successful Response"
             if declared and any(code.startswith("2") and code != "200" for code in responses):
                 responses.pop("200")
@@ -156,4 +182,5 @@ def openapi_document() -> str:
                 continue
             operation["security"] = [{"bearer": []}]
             responses.update(_problem_responses(_problem_codes(method, path, operation)))
+            _with_gateway_401(responses)
     return json.dumps(schema)

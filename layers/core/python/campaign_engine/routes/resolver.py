@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from re import Match
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from campaign_engine.auth import Principal, principal_from_context
-from campaign_engine.errors import DomainError, check_body_size
+from campaign_engine.errors import DomainError, FieldError, check_body_size, validation_failed
 from campaign_engine.request_body import json_text, too_deep
 from campaign_engine.routes.problems import PROBLEM_JSON, install_error_handlers, problem_response
 from campaign_engine.settings import get_settings
@@ -20,13 +22,29 @@ def _parse_body(body: str) -> Any:
     # The size check lives here because Powertools parses the body before any route runs.
     check_body_size(body, get_settings().max_body_bytes)
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except RecursionError:
         raise too_deep() from None
+    return _an_object(value)
+
+
+def _an_object(value: Any) -> Any:
+    """Every body of this API is an object. Powertools would validate a list's first item in its
+    place (it unwraps lists for query parameters), and routes that read the raw body then fail."""
+    if not isinstance(value, dict):
+        raise validation_failed([FieldError("body", "must be a JSON object")])
+    return value
+
+
+class _Resolver(APIGatewayHttpResolver):
+    def _convert_matches_into_route_keys(self, match: Match) -> dict[str, str]:
+        # Powertools matches the raw path, so its path parameters arrive percent-encoded: an id is
+        # looked up, and its length checked, as the caller meant it (API Gateway's pathParameters).
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
 def new_resolver(*routers: Router) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=_parse_body)
+    app = _Resolver(enable_validation=True, json_body_deserializer=_parse_body)
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)

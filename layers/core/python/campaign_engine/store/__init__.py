@@ -15,8 +15,10 @@ it, which go through the defining module's own globals)."""
 from campaign_engine.store import api_keys, campaigns, executions, outcomes, page_tokens, recipients, reports
 from campaign_engine.store.api_keys import get_api_key, put_api_key
 from campaign_engine.store.campaigns import (
+    MAX_CAMPAIGN_DOCUMENT_BYTES,
     CampaignHead,
     LiveSnapshot,
+    campaign_document_bytes,
     delete_campaign,
     get_campaign_head,
     get_campaign_version,
@@ -48,6 +50,7 @@ from campaign_engine.store.recipients import (
 from campaign_engine.store.reports import add_report_counts, iter_report_counts
 
 __all__ = [
+    "MAX_CAMPAIGN_DOCUMENT_BYTES",
     "BadPageToken",
     "CampaignHead",
     "Claim",
@@ -60,6 +63,7 @@ __all__ = [
     "add_report_counts",
     "advance_recipient_state",
     "api_keys",
+    "campaign_document_bytes",
     "campaigns",
     "claim_recipient",
     "decode_token",

@@ -4,6 +4,7 @@ the store acts on."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,5 +46,15 @@ def execution_pk(execution_id: str) -> str:
     return f"EXEC#{execution_id}"
 
 
+# DynamoDB's limit on a sort key, in UTF-8 bytes (moto enforces it too).
+MAX_SORT_KEY_BYTES = 1024
+
+
 def recipient_key(execution_id: str, user_id: str) -> dict[str, Any]:
-    return {"pk": s(execution_pk(execution_id)), "sk": s(f"R#{user_id}")}
+    sort_key = f"R#{user_id}"
+    # A userId may be 256 characters, up to 1,024 bytes: with its prefix it may not fit a sort
+    # key, and the recipient's claim could then never be written (accepted, never sent). Such an
+    # id is keyed by its digest (`R#sha256:<hex>`); every reader takes the userId from the item.
+    if len(sort_key) * 4 > MAX_SORT_KEY_BYTES and len(sort_key.encode()) > MAX_SORT_KEY_BYTES:
+        sort_key = "R#sha256:" + hashlib.sha256(user_id.encode()).hexdigest()
+    return {"pk": s(execution_pk(execution_id)), "sk": s(sort_key)}

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import is_conditional_failure, n, plain, s
-from campaign_engine.store.errors import ConcurrentModification
+from campaign_engine.store.errors import BadPageToken, ConcurrentModification
 from campaign_engine.store.page_tokens import decode_token, encode_token
 
 HEAD = "HEAD"
@@ -36,6 +36,25 @@ class CampaignHead:
 
 def _campaign_pk(campaign_id: str) -> str:
     return f"CAMPAIGN#{campaign_id}"
+
+
+def _campaign_page_start(token: str | None) -> dict[str, Any] | None:
+    """The head key a campaigns page token names. DynamoDB is never handed a forged key: it
+    would refuse it (a 500), or start the scan where the caller chose."""
+    start = decode_token(token)
+    if start is None:
+        return None
+    pk, sk = start.get("pk"), start.get("sk")
+    if (
+        set(start) != {"pk", "sk"}
+        or sk != s(HEAD)
+        or not isinstance(pk, dict)
+        or set(pk) != {"S"}
+        or not isinstance(pk["S"], str)
+        or not pk["S"].startswith(_campaign_pk(""))
+    ):
+        raise BadPageToken
+    return start
 
 
 def _head_from_item(item: dict[str, Any]) -> CampaignHead:
@@ -108,6 +127,17 @@ def _head_item(head: CampaignHead) -> dict[str, Any]:
     if head.live is not None:
         item["live"] = s(json.dumps(head.live, separators=(",", ":")))
     return item
+
+
+# A head item holds up to three copies of a campaign (its view, a pending draft and the live
+# version) and its tags once more, within DynamoDB's 400 KB per item: each document is held to
+# a quarter of that, as stored, so that no later edit or activation can fail to be written.
+MAX_CAMPAIGN_DOCUMENT_BYTES = 96 * 1024
+
+
+def campaign_document_bytes(doc: dict[str, Any]) -> int:
+    """A campaign document's size as the head item stores it (ASCII JSON: characters are bytes)."""
+    return len(json.dumps(doc, separators=(",", ":")))
 
 
 def put_campaign_head(head: CampaignHead, *, expected_revision: int | None) -> CampaignHead:
@@ -198,7 +228,7 @@ def list_campaign_heads(
     }
     if names:
         kwargs["ExpressionAttributeNames"] = names
-    start = decode_token(next_token)
+    start = _campaign_page_start(next_token)
     heads: list[CampaignHead] = []
     while True:
         if start:

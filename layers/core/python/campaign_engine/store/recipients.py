@@ -1,4 +1,5 @@
-"""One recipient of an execution: `EXEC#<executionId>` / `R#<userId>` in the executions table,
+"""One recipient of an execution: `EXEC#<executionId>` / `R#<userId>` in the executions table
+(`R#sha256:<digest>` for an id too long for a key: _dynamodb.recipient_key),
 the send guard claimed before the send (`claim_recipient`), then its state, merged with the
 outcome its delivery invocation recorded (outcomes.py), then moved on by provider events."""
 
