@@ -88,9 +88,9 @@ def function_handler(folder: str, *, container: str | None = None) -> Handler:
     return iam.as_function(_functions_by_code_dir()[folder], module.handler)
 
 
-def invoke(folder: str, event: Any, handler: Handler | None = None) -> Any:
-    """Runs the function (or that `handler` of it) on `event`, with a fresh invocation's context."""
-    return (handler or function_handler(folder))(event, harness.lambda_context(folder))
+def invoke(folder: str, event: Any, handler: Handler | None = None, context: Any = None) -> Any:
+    """Runs the function (or that `handler` of it) on `event`, with `context` or a fresh invocation's."""
+    return (handler or function_handler(folder))(event, context or harness.lambda_context(folder))
 
 
 @dataclass

@@ -333,7 +333,12 @@ class Invocation:
 
 
 def invoke_delivery(
-    queue: Queue, messages: list[dict[str, Any]], *, function: Handler | None = None, delete: bool = True
+    queue: Queue,
+    messages: list[dict[str, Any]],
+    *,
+    function: Handler | None = None,
+    delete: bool = True,
+    context: Any = None,
 ) -> Invocation:
     """Runs the delivery handler as Lambda's SQS event source mapping does, with ReportBatchItemFailures.
 
@@ -341,7 +346,7 @@ def invoke_delivery(
     raises BatchProcessingError when every record failed), every record stays. The others are deleted,
     unless `delete` is False (the invocation is still in flight)."""
     try:
-        result = invoke("delivery", queue.as_event(messages), function)
+        result = invoke("delivery", queue.as_event(messages), function, context)
     except Exception as error:  # a function error: SQS keeps the whole batch
         return Invocation({m["MessageId"] for m in messages}, error)
     failed = harness.kept_in_queue(result, messages)

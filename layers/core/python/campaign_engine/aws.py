@@ -16,7 +16,14 @@ from botocore.config import Config
 from campaign_engine.containers import per_container
 
 _STORE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
-_SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
+# How long one send may take at most (one attempt): delivery keeps that much of its time in hand.
+SEND_CONNECT_TIMEOUT_SECONDS = 2
+SEND_READ_TIMEOUT_SECONDS = 10
+_SEND_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=SEND_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=SEND_READ_TIMEOUT_SECONDS,
+)
 
 
 @per_container

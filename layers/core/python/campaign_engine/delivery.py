@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine import campaign_gate, delivery_queue, feedback, queue_message, reports, store
+from campaign_engine import aws, campaign_gate, delivery_queue, feedback, queue_message, reports, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -47,17 +47,33 @@ SEND_THREADS = 8
 # The messages of one batch (the event source's BatchSize) are delivered side by side.
 MESSAGE_THREADS = 10
 
+# Lambda stops a run at its timeout, and a run stopped there writes no outcomes: the recipients it
+# sent would end send_unconfirmed, its other records come back only after the queue's visibility
+# timeout. So a run starts no recipient (nor message) once less than this is left: enough for a send
+# already under way to end (SES's connect and read timeouts, one attempt), then for the run's closing
+# writes (the outcome batch, report counts, the visibility of the records it hands back: a few
+# requests, side by side, each a few milliseconds when DynamoDB and SQS are well).
+IN_FLIGHT_SEND_MS = (aws.SEND_CONNECT_TIMEOUT_SECONDS + aws.SEND_READ_TIMEOUT_SECONDS) * 1000
+CLOSING_WRITES_MS = 3_000
+STOP_MARGIN_MS = IN_FLIGHT_SEND_MS + CLOSING_WRITES_MS
+# The reason of a recipient not started because its run was near its timeout (a `retry` result:
+# nothing was claimed or sent).
+OUT_OF_TIME = "out_of_time"
+
 
 class RetryLater(Exception):
     """The message must come back: some recipient could not be sent yet.
 
     `waiting_only`: every such recipient is claimed by another run that is sending now; it will
     have recorded its outcome within a function timeout, so a short fixed delay fits better
-    than the growing backoff that throttling needs."""
+    than the growing backoff that throttling needs.
+    `out_of_time`: some recipient was not started because this run is near its timeout; it comes
+    back as soon as this run has ended, not after a backoff meant for SES."""
 
-    def __init__(self, message: str, *, waiting_only: bool = False) -> None:
+    def __init__(self, message: str, *, waiting_only: bool = False, out_of_time: bool = False) -> None:
         super().__init__(message)
         self.waiting_only = waiting_only
+        self.out_of_time = out_of_time
 
 
 @dataclass
@@ -85,8 +101,13 @@ class Invocation:
     end, into one item (claims name it); report counts likewise. If that write fails the function
     fails, so every record comes back and finds its claims - nothing is lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: LambdaContext | None = None) -> None:
         self.outcome_ref = f"OUT#{uuid.uuid4().hex}"
+        # Without a Lambda context (a message delivered alone, a script) the run has no deadline.
+        self._remaining_ms: Callable[[], int] | None = getattr(context, "get_remaining_time_in_millis", None)
+        # A timeout under twice the margin (a misconfigured function) still leaves half of it for sends.
+        self._stop_margin_ms = 0 if self._remaining_ms is None else min(STOP_MARGIN_MS, self._remaining_ms() // 2)
+        self._cut_short = False
         self._claimed: list[store.Outcome] = []
         self._unclaimed: list[store.Outcome] = []
         self._lock = threading.Lock()
@@ -111,6 +132,17 @@ class Invocation:
             if self._messages is None:
                 self._messages = ThreadPoolExecutor(max_workers=MESSAGE_THREADS, thread_name_prefix="delivery-message")
             return self._messages.submit(work, *args)
+
+    def out_of_time(self) -> bool:
+        """Whether the run must start nothing more (one read of the remaining time: once per message
+        and per recipient it starts)."""
+        if self._remaining_ms is None or self._remaining_ms() >= self._stop_margin_ms:
+            return False
+        self._cut_short = True
+        return True
+
+    def remaining_ms(self) -> int:
+        return 0 if self._remaining_ms is None else self._remaining_ms()
 
     def count(self, outcomes: list[store.Outcome], duplicates: int) -> None:
         """Metrics are counted here and emitted once at the end of the run, on its own thread:
@@ -141,6 +173,11 @@ class Invocation:
             )
         with self._lock:
             counts, self._counts = self._counts, Counter()
+        if self._cut_short:
+            counts["RunsCutShort"] += 1
+            logger.warning(
+                "delivery run near its timeout: what it had not started comes back", remaining_ms=self.remaining_ms()
+            )
         for name, value in counts.items():
             if value:
                 metrics.add_metric(name=name, unit="Count", value=value)
@@ -224,6 +261,9 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
         raise RetryLater(
             f"{len(retries)} recipients to retry: {retries[0].reason}",
             waiting_only=all(res.state == "wait" for res in retries),
+            # A recipient not started comes back promptly, even beside a throttled one: the delay
+            # is the caller's wait, and the throttled one's next attempt is still one send.
+            out_of_time=any(res.reason == OUT_OF_TIME for res in retries),
         )
     return None
 
@@ -243,11 +283,11 @@ def _deliver_all(
     ref = invocation.outcome_ref
     if len(recipients) == 1:
         try:
-            return [work(message, campaign, recipients[0], attempt_id, ref)], None
+            return [_start(invocation, work, message, campaign, recipients[0], attempt_id, ref)], None
         except Exception as error:
             return [None], error
     pool = invocation.pool()
-    futures = [pool.submit(work, message, campaign, r, attempt_id, ref) for r in recipients]
+    futures = [pool.submit(_start, invocation, work, message, campaign, r, attempt_id, ref) for r in recipients]
     first_error: Exception | None = None
     results: list[Result | None] = []
     for future in futures:
@@ -264,6 +304,18 @@ def _deliver_all(
                 for pending in futures:
                     pending.cancel()
     return results, first_error
+
+
+def _start(
+    invocation: Invocation,
+    work: Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result],
+    *args: Any,
+) -> Result:
+    """`work` for one recipient, unless the run is near its timeout: then nothing is claimed or sent,
+    and the recipient comes back with its message. A recipient started is always finished."""
+    if invocation.out_of_time():
+        return Result("retry", OUT_OF_TIME)
+    return work(*args)
 
 
 def _deliver_one(
@@ -415,7 +467,7 @@ def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -
     function fails and every record comes back to find its claims."""
     # One processor per batch, as it keeps the batch's state (the local stack runs batches side by side).
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with Invocation() as invocation:
+    with Invocation(context) as invocation:
         # Every message starts at once, so that their waits on DynamoDB and SES overlap; the batch
         # processor then takes each one's result in turn and reports the failed ones.
         started = {
@@ -435,10 +487,15 @@ def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -
 def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
+        if invocation.out_of_time():
+            raise RetryLater("not started: the run is near its timeout", out_of_time=True)
         deliver_message(record.body, receive_count=receive_count, invocation=invocation)
     except RetryLater as later:
         # It comes back by the queue's visibility instead of the function sleeping.
-        seconds = queue_message.redelivery_seconds(receive_count, waiting_only=later.waiting_only)
+        if later.out_of_time:
+            seconds = queue_message.out_of_time_seconds(invocation.remaining_ms())
+        else:
+            seconds = queue_message.redelivery_seconds(receive_count, waiting_only=later.waiting_only)
         delivery_queue.come_back_in(record.receipt_handle, seconds)
         raise
     except queue_message.UnknownFormat as error:

@@ -177,6 +177,14 @@ def redelivery_seconds(receive_count: int, *, waiting_only: bool) -> int:
     return WAIT_FOR_CLAIM_SECONDS if waiting_only else backoff_seconds(receive_count)
 
 
+def out_of_time_seconds(remaining_ms: int) -> int:
+    """The visibility timeout of a record a delivery run hands back near its timeout, with recipients it
+    did not start: the time that run has left. It comes back once that run has certainly ended (Lambda
+    stops it at its timeout at the latest), so the outcomes the run wrote at its end are there: a
+    recipient of the same record it did send reads as sent, instead of a claim to wait for."""
+    return max(1, min(WAIT_FOR_CLAIM_SECONDS, math.ceil(remaining_ms / 1000)))
+
+
 def replay_delay_seconds(first_call_age: float) -> int:
     """The DelaySeconds of the copies a replayed request re-queues. While the first call may still
     be running (a duplicate sent at the same time), its copies are delivered only once it must have
