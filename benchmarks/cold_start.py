@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import environment as env
+from local import harness
 
 PREAMBLE = "import time\nt0, c0 = time.perf_counter(), time.process_time()\n"
 RESULT = "\nprint(time.perf_counter() - t0, time.process_time() - c0)\n"
@@ -96,10 +97,10 @@ def _layout(root: Path, folder: str) -> tuple[Path, Path]:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     task = root / folder / "task"
     layer = root / folder / "opt"
-    shutil.copytree(env.FUNCTIONS / folder, task, ignore=ignore)
+    shutil.copytree(harness.FUNCTIONS / folder, task, ignore=ignore)
     tpl = env.template()
     for uri in tpl.layer_dirs():
-        source = env.ROOT / uri
+        source = harness.ROOT / uri
         logical_id = next(
             name
             for name, resource in tpl.resources.items()
@@ -143,17 +144,7 @@ def _environment(folder: str, task: Path, layer: Path) -> dict[str, str]:
 
 
 def _run(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> tuple[float, float]:
-    done = subprocess.run(
-        [sys.executable, "-B", "-c", code, *args],
-        env=environment,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"cold start failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    done = env.run_python(["-B", "-c", code, *args], what="cold start", timeout=120, env=environment, cwd=cwd)
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall) * 1000, float(cpu) * 1000
 

@@ -2,11 +2,16 @@
 
 Comparators (= <> < <= > >=), BETWEEN, IN, AND, OR, NOT, parentheses, and the functions
 attribute_exists, attribute_not_exists, attribute_type, begins_with, contains and size, over
-top-level and nested attribute paths with #name and :value placeholders."""
+top-level and nested attribute paths with #name and :value placeholders.
+
+It exists because the benchmarks answer AWS with benchmarks.fake_aws rather than an emulator
+(its docstring says why), and a conditional write the fake did not check would let a duplicate
+claim or send through: the requests counted would then be those of a product without its guards."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -43,22 +48,20 @@ class _Parser:
         self.at += 1
         return token
 
-    # condition := disjunction
+    # condition := conjunction (OR conjunction)*; conjunction := negation (AND negation)*
     def condition(self) -> bool:
-        result = self.conjunction()
-        while (self.peek() or "").upper() == "OR":
-            self.take()
-            right = self.conjunction()
-            result = result or right
-        return result
+        return self._joined("OR", self.conjunction)
 
     def conjunction(self) -> bool:
-        result = self.negation()
-        while (self.peek() or "").upper() == "AND":
+        return self._joined("AND", self.negation)
+
+    def _joined(self, keyword: str, operand: Callable[[], bool]) -> bool:
+        # Every operand is parsed (and evaluated) so that the tokens after it are reached.
+        results = [operand()]
+        while (self.peek() or "").upper() == keyword:
             self.take()
-            right = self.negation()
-            result = result and right
-        return result
+            results.append(operand())
+        return any(results) if keyword == "OR" else all(results)
 
     def negation(self) -> bool:
         if (self.peek() or "").upper() == "NOT":
@@ -144,30 +147,26 @@ class _Parser:
         return self.path()
 
     def path(self) -> Any:
-        node: Any = {"M": self.item}
-        while True:
-            token = self.take()
-            name = self.names.get(token, token)
-            node = node.get("M", {}).get(name, _MISSING) if isinstance(node, dict) else _MISSING
-            if node is _MISSING:
-                self._skip_rest_of_path()
-                return _MISSING
+        node = self._member({"M": self.item})
+        while node is not _MISSING:
             if self.peek() == ".":
                 self.take()
-                continue
-            if self.peek() == "[":
+                node = self._member(node)
+            elif self.peek() == "[":
                 self.take()
                 index = int(self.take())
                 self.take("]")
-                items = node.get("L", [])
+                items = node.get("L", []) if isinstance(node, dict) else []
                 node = items[index] if index < len(items) else _MISSING
-                if node is _MISSING:
-                    self._skip_rest_of_path()
-                    return _MISSING
-                if self.peek() == ".":
-                    self.take()
-                    continue
-            return node
+            else:
+                return node
+        self._skip_rest_of_path()
+        return _MISSING
+
+    def _member(self, node: Any) -> Any:
+        token = self.take()
+        name = self.names.get(token, token)
+        return node.get("M", {}).get(name, _MISSING) if isinstance(node, dict) else _MISSING
 
     def _skip_rest_of_path(self) -> None:
         while self.peek() in (".", "["):

@@ -1,34 +1,40 @@
 """What every benchmark shares: the template, the process environment, the functions, the campaign, events.
 
-Functions run in this process exactly as the tests run them (tests/conftest.py): the handler of
-functions/<name>/app.py is called with the JSON events of events/, under the environment
-template.yaml gives the function. AWS is never reached: benchmarks.fake_aws answers at botocore's
-HTTP layer, and local_stack.py runs the embedded emulator instead.
+Functions run in this process through the harness the tests and the local stack share
+(local/harness.py): the handler of functions/<name>/app.py is called with the JSON events of
+events/, under the environment template.yaml gives the function. AWS is never reached:
+benchmarks.fake_aws answers at botocore's HTTP layer, and local_stack.py runs the embedded
+emulator instead.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from local.harness import FUNCTIONS, ROOT, api_event, lambda_context, load_event, load_function
 from local.template import REGION, Function, Template
-
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
-FUNCTIONS = ROOT / "functions"
 
 # Fake credentials: requests are signed (SigV4 is part of every request's cost) but never leave the process.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
 # Variables that would send boto3 somewhere else than the fake.
 _UNSAFE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def run_python(arguments: list[str], *, what: str, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """A child interpreter (a cold start, the load generator); fails with the end of its standard error."""
+    done = subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout, check=False, **options
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done
 
 
 def template() -> Template:
@@ -71,67 +77,6 @@ def prepare_process(tpl: Template) -> None:
     os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # as deployed: every invocation flushes its metrics
 
 
-def clear_caches() -> None:
-    """Forget clients, settings and per-container caches, so the next call builds them with the current hooks."""
-    from campaign_engine import aws, settings
-
-    for value in vars(aws).values():
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
-    settings.get_settings.cache_clear()
-    delivery = sys.modules.get("campaign_engine.delivery")
-    if delivery is not None:
-        delivery.campaign_version.cache_clear()
-
-
-def load_function(folder: str) -> ModuleType:
-    """Imports functions/<folder>/app.py under a name of its own, once per process."""
-    name = f"bench_function_{folder}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS / folder / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class Context:
-    """The Lambda context object the handlers read."""
-
-    def __init__(self, function_name: str = "benchmark", memory_mb: int = 256) -> None:
-        self.function_name = function_name
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
-        self.aws_request_id = "00000000-0000-0000-0000-000000000000"
-        self.function_version = "$LATEST"
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "benchmark"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
-
-def api_event(event_file: str, body: Any = None, path_params: dict[str, str] | None = None) -> dict[str, Any]:
-    """An HTTP API event from events/, with a body and path parameters, authorised as the admin key."""
-    event = copy.deepcopy(load_event(event_file))
-    if body is not None:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-    if path_params:
-        event["pathParameters"] = path_params
-        path = event["requestContext"]["routeKey"].split(" ", 1)[1]
-        for key, value in path_params.items():
-            path = path.replace("{" + key + "}", value)
-        event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    return event
-
-
 def campaign_body() -> dict[str, Any]:
     """The sample campaign of events/api/create_campaign.json: two locales, a contextSchema."""
     return json.loads(load_event("api/create_campaign.json")["body"])
@@ -140,12 +85,12 @@ def campaign_body() -> dict[str, Any]:
 def create_live_campaign() -> str:
     """Creates and activates the sample campaign through the api function; its id."""
     api = load_function("api")
-    created = api.handler(api_event("api/create_campaign.json", campaign_body()), Context("api"))
+    created = api.handler(api_event("api/create_campaign.json", body=campaign_body()), lambda_context("api"))
     if created["statusCode"] != 201:
         raise RuntimeError(f"create campaign answered {created['statusCode']}: {created.get('body')}")
     campaign_id = json.loads(created["body"])["id"]
     activated = api.handler(
-        api_event("api/activate_campaign.json", path_params={"campaignId": campaign_id}), Context("api")
+        api_event("api/activate_campaign.json", path_params={"campaignId": campaign_id}), lambda_context("api")
     )
     if activated["statusCode"] != 200:
         raise RuntimeError(f"activate answered {activated['statusCode']}: {activated.get('body')}")
@@ -177,27 +122,7 @@ def trigger_body(campaign_id: str, request_id: str, count: int) -> str:
 
 def trigger_event(campaign_id: str, request_id: str, count: int) -> dict[str, Any]:
     """POST /im/executions/unitary as API Gateway hands it over, with `count` recipients."""
-    return api_event("trigger/unitary.json", trigger_body(campaign_id, request_id, count))
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """ReceiveMessage results as the SQS event source mapping hands them to the function."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes", {})),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
+    return api_event("trigger/unitary.json", raw_body=trigger_body(campaign_id, request_id, count))
 
 
 @contextmanager

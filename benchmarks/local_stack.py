@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -110,17 +108,13 @@ class _Watcher:
 
 def _loadgen(stack: Any, campaign_id: str, run: str, emails: int, concurrency: int) -> list[dict[str, Any]]:
     arguments = [stack.base_url, stack.api_key, campaign_id, run, str(emails), str(concurrency)]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.loadgen", *arguments],
+    done = env.run_python(
+        ["-m", "benchmarks.loadgen", *arguments],
+        what="loadgen",
+        timeout=900,
         cwd=env.ROOT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(env.ROOT), str(env.ROOT / "layers/core/python")])},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
     calls: list[dict[str, Any]] = json.loads(done.stdout)
     return calls
 
@@ -143,19 +137,8 @@ def env_quiet() -> Any:
     return env.quiet_stdout()
 
 
-def _create_campaign(stack: Any) -> str:
-    status, _, created = stack.request("POST", "/campaigns", env.campaign_body())
-    if status != 201:
-        raise RuntimeError(f"POST /campaigns answered {status}: {created}")
-    campaign_id = str(created["id"])
-    status, _, activated = stack.request("POST", f"/campaigns/{campaign_id}/activate")
-    if status != 200:
-        raise RuntimeError(f"activate answered {status}: {activated}")
-    return campaign_id
-
-
 def measure_stack(stack: Any, emails: int, concurrency: int, warmup: int = 32) -> LocalResult:
-    campaign_id = _create_campaign(stack)
+    campaign_id = stack.seed_demo(env.campaign_body())
     run = f"local{time.time_ns():x}"
     watcher = _Watcher()
     watcher.start()

@@ -20,7 +20,6 @@ import cProfile
 import io
 import pstats
 import re
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -82,14 +81,12 @@ def profile_import(folder: str, limit: int) -> None:
         task, layer = cold_start._layout(Path(tmp), folder)
         environment = cold_start._environment(folder, task, layer)
         code = cold_start.PREAMBLE + cold_start.FUNCTION_BODY + cold_start.RESULT
-        done = subprocess.run(
-            [sys.executable, "-B", "-X", "importtime", "-c", code, str(task / "app.py"), services],
+        done = env.run_python(
+            ["-B", "-X", "importtime", "-c", code, str(task / "app.py"), services],
+            what="cold start with -X importtime",
+            timeout=120,
             env=environment,
             cwd=task,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
         )
     by_package: Counter[str] = Counter()
     cumulative: list[tuple[int, str]] = []
@@ -143,6 +140,7 @@ def profile_local(emails: int, limit: int) -> None:
     import threading
     import time
 
+    from benchmarks import environment as env
     from benchmarks import local_stack
     from local import Stack
 
@@ -179,7 +177,7 @@ def profile_local(emails: int, limit: int) -> None:
                     walker = walker.f_back
 
     with local_stack.env_quiet(), Stack(port=0, moto_port=0) as stack:
-        campaign_id = local_stack._create_campaign(stack)
+        campaign_id = stack.seed_demo(env.campaign_body())
         local_stack._loadgen(stack, campaign_id, f"warm{time.time_ns():x}", 32, 16)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

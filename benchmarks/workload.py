@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks import environment as env
 from benchmarks.fake_aws import FakeAws
+from local import harness
 
 FEEDBACK_EVENT = "feedback/email_delivered.json"
 
@@ -46,6 +47,9 @@ class Workload:
         self.memory_mb = {
             folder: env.function_spec(self.template, folder).memory_mb for folder in env.function_folders()
         }
+        self.timeout_seconds = {
+            folder: env.function_spec(self.template, folder).timeout_seconds for folder in env.function_folders()
+        }
         self.campaign_id = ""
         self._sequence = 0
         self._sqs: Any = None
@@ -61,11 +65,11 @@ class Workload:
     def __enter__(self) -> Workload:
         self._contexts.enter_context(self.fake.installed())
         self._contexts.enter_context(env.quiet_stdout(self.log_path))
-        env.clear_caches()
+        harness.reset_containers()
         self.campaign_id = env.create_live_campaign()
-        self.trigger_module = env.load_function("trigger")
-        self.delivery_module = env.load_function("delivery")
-        self.feedback_module = env.load_function("feedback") if self.has_feedback() else None
+        self.trigger_module = harness.load_function("trigger")
+        self.delivery_module = harness.load_function("delivery")
+        self.feedback_module = harness.load_function("feedback") if self.has_feedback() else None
         import boto3
 
         self._sqs = boto3.client("sqs")  # the event source mapping's own client, through the same fake
@@ -74,8 +78,12 @@ class Workload:
 
     def __exit__(self, *exc: object) -> None:
         self._contexts.close()
-        env.clear_caches()
+        harness.reset_containers()
         os.unlink(self.log_path)
+
+    def _context(self, folder: str) -> harness.LambdaContext:
+        """A fresh invocation's context with the function's template memory and timeout."""
+        return harness.lambda_context(folder, self.timeout_seconds.get(folder, 30), self.memory_mb.get(folder, 256))
 
     # -- trigger -------------------------------------------------------------------
 
@@ -87,7 +95,7 @@ class Workload:
         return env.trigger_event(self.campaign_id, self.next_request_id(label), recipients)
 
     def trigger(self, event: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = self.trigger_module.handler(event, env.Context("trigger", self.memory_mb["trigger"]))
+        answer: dict[str, Any] = self.trigger_module.handler(event, self._context("trigger"))
         if answer["statusCode"] != 202:
             raise RuntimeError(f"trigger answered {answer['statusCode']}: {answer.get('body')}")
         return answer
@@ -108,23 +116,15 @@ class Workload:
         return batch
 
     def delivery_event(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
-        return env.sqs_event(batch, self.queue_arn)
+        return harness.sqs_event(batch, self.queue_arn)
 
     def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.delivery_module.handler(
-            event, env.Context("delivery", self.memory_mb["delivery"])
-        )
+        result: dict[str, Any] = self.delivery_module.handler(event, self._context("delivery"))
         return result
 
     def delete(self, batch: list[dict[str, Any]], result: dict[str, Any]) -> int:
-        failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-        done = [m for m in batch if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self._sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
-            )
+        failed = harness.kept_in_queue(result, batch)
+        harness.delete_processed(self._sqs, self.queue_url, batch, failed)
         return len(failed)
 
     def drain(self) -> DrainStats:
@@ -142,7 +142,7 @@ class Workload:
 
     @staticmethod
     def has_feedback() -> bool:
-        return (env.FUNCTIONS / "feedback" / "app.py").is_file() and (env.EVENTS / FEEDBACK_EVENT).is_file()
+        return (harness.FUNCTIONS / "feedback" / "app.py").is_file() and (harness.EVENTS / FEEDBACK_EVENT).is_file()
 
     def delivery_events_published(self) -> bool:
         """Whether, with template.yaml's defaults, SES publishes a Delivery event for every email."""
@@ -155,7 +155,7 @@ class Workload:
 
     def feedback_events(self) -> list[dict[str, Any]]:
         """An "Email Delivered" EventBridge event (events/feedback/) for every email SES was handed."""
-        sample = env.load_event(FEEDBACK_EVENT)
+        sample = harness.load_event(FEEDBACK_EVENT)
         events = []
         for sent in self.fake.sent_emails:
             event = copy.deepcopy(sample)
@@ -173,7 +173,7 @@ class Workload:
 
     def feedback(self, event: dict[str, Any]) -> Any:
         assert self.feedback_module is not None
-        return self.feedback_module.handler(event, env.Context("feedback", self.memory_mb.get("feedback", 256)))
+        return self.feedback_module.handler(event, self._context("feedback"))
 
     @contextmanager
     def frozen(self) -> Iterator[None]:

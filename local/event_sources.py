@@ -7,16 +7,16 @@ scheduled functions at their rate (or at once on POST /_local/tick).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from local.functions import LocalFunction
+from local.harness import delete_processed, kept_in_queue, sqs_event
 from local.template import ACCOUNT_ID, REGION, Schedule, SqsSource, rate_seconds
 
 if TYPE_CHECKING:
@@ -156,13 +156,13 @@ class SqsPoller:
 
     def process(self, batch: list[MessageTypeDef]) -> float:
         """Invoke once, then delete every record except those reported as failed; how long it ran."""
-        records = [self._record(message) for message in batch]
+        event = sqs_event(batch, self._queue_arn)
         started = time.monotonic()
         try:
-            result = self.function.invoke({"Records": records})
+            result = self.function.invoke(event)
         except Exception:
             # A failed invocation deletes nothing: every message comes back after its visibility timeout.
-            log.exception("%s failed on a batch of %d", self.function.logical_id, len(records))
+            log.exception("%s failed on a batch of %d", self.function.logical_id, len(batch))
             return time.monotonic() - started
         ran = time.monotonic() - started
         if ran > self.function.timeout_seconds:
@@ -174,64 +174,13 @@ class SqsPoller:
                 self.function.logical_id,
                 ran,
                 self.function.timeout_seconds,
-                len(records),
+                len(batch),
             )
             return ran
-        failed = self._failed_ids(result, {record["messageId"] for record in records})
-        done = [message for message in batch if message["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            answer = self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
-            )
-            if answer.get("Failed"):
-                # Those come back after their visibility timeout, as they would in AWS.
-                log.warning("%s: could not delete %s", self.function.logical_id, answer["Failed"])
+        kept = kept_in_queue(result, batch) if self.source.report_batch_item_failures else set()
+        if undeleted := delete_processed(self._sqs, self._queue_url, batch, kept):
+            log.warning("%s: could not delete %s", self.function.logical_id, undeleted)
         return ran
-
-    def _failed_ids(self, result: Any, batch_ids: set[str]) -> set[str]:
-        if not self.source.report_batch_item_failures or not isinstance(result, dict):
-            return set()
-        failures = result.get("batchItemFailures") or []
-        failed = {str((item or {}).get("itemIdentifier") or "") for item in failures}
-        if not failed <= batch_ids:
-            # Lambda treats an empty or unknown itemIdentifier as the whole batch failing.
-            log.error("%s reported unknown batch item failures %s", self.function.logical_id, failed - batch_ids)
-            return batch_ids
-        return failed
-
-    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message.get("Body", ""),
-            "attributes": dict(message.get("Attributes", {})),
-            "messageAttributes": {
-                name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": REGION,
-        }
-        if "MD5OfMessageAttributes" in message:
-            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-        return record
-
-
-def _lambda_message_attribute(value: Any) -> dict[str, Any]:
-    """SQS's MessageAttributeValue in the camel-case shape Lambda puts in records."""
-    attribute: dict[str, Any] = {
-        "stringListValues": list(value.get("StringListValues", [])),
-        "binaryListValues": [base64.b64encode(v).decode() for v in value.get("BinaryListValues", [])],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
-    return attribute
 
 
 class Ticker:

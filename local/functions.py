@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from local import iam
+from local.harness import LambdaContext, import_source
 from local.template import Function
 
 Handler = Callable[[Any, Any], Any]
 log = logging.getLogger("local.functions")
-
-
-@dataclass
-class LambdaContext:
-    """The attributes and method of the context object the Python runtime passes to a handler."""
-
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    log_group_name: str
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_stream_name: str = "local"
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -78,7 +54,7 @@ class LocalFunction:
                 log.warning("%s ran %.1f s, beyond its %d s timeout", self.logical_id, elapsed, self.timeout_seconds)
 
 
-def load_function(spec: Function, root: Path) -> LocalFunction:
+def from_template(spec: Function, root: Path) -> LocalFunction:
     """Import the handler module from CodeUri under a name of its own: every function's file is app.py."""
     code_dir = (root / spec.code_uri).resolve()
     module_path, _, attribute = spec.handler.rpartition(".")
@@ -88,13 +64,7 @@ def load_function(spec: Function, root: Path) -> LocalFunction:
     # Like /var/task in Lambda, the code directory is importable, so helper modules next to app.py load.
     if str(code_dir) not in sys.path:
         sys.path.append(str(code_dir))
-    module_name = f"_local_function_{spec.logical_id}_{module_path.replace('.', '_')}"
-    module_spec = importlib.util.spec_from_file_location(module_name, source)
-    if module_spec is None or module_spec.loader is None:
-        raise ImportError(f"{spec.logical_id}: cannot load {source}")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module  # before exec: dataclasses and pydantic look their module up
-    module_spec.loader.exec_module(module)
+    module = import_source(source, f"_local_function_{spec.logical_id}_{module_path.replace('.', '_')}")
     handler = getattr(module, attribute, None)
     if not callable(handler):
         raise AttributeError(f"{spec.logical_id}: {source} has no callable {attribute!r}")

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from local import client, iam
 from local.emulator import Emulator
 from local.event_sources import SqsPoller, Ticker
-from local.functions import LocalFunction, load_function
+from local.functions import LocalFunction, from_template
 from local.gateway import Gateway, LambdaAuthorizer, Route
 from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
@@ -255,7 +255,7 @@ class Stack:
         for layer in reversed(layers):  # Lambda's /opt/python
             if layer.is_dir() and str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
-        self.functions = {logical_id: load_function(spec, self.root) for logical_id, spec in specs.items()}
+        self.functions = {logical_id: from_template(spec, self.root) for logical_id, spec in specs.items()}
 
     def _create_push_applications(self) -> None:
         """SNS platform applications for the apps in LOCAL_PUSH_APPS (push finds its application by appID)."""
@@ -328,9 +328,9 @@ class Stack:
         bearer = self.api_key if isinstance(key, _Admin) else key
         return client.request(self.base_url, method, path, body=body, headers=headers, key=bearer, timeout=timeout)
 
-    def seed_demo(self) -> str:
-        """Create and activate the demo email campaign through the API itself; its id."""
-        status, _, created = self.request("POST", "/campaigns", DEMO_CAMPAIGN)
+    def seed_demo(self, campaign: dict[str, Any] = DEMO_CAMPAIGN) -> str:
+        """Create and activate the demo email campaign (or `campaign`) through the API itself; its id."""
+        status, _, created = self.request("POST", "/campaigns", campaign)
         if status != 201 or not isinstance(created, dict) or "id" not in created:
             raise SeedError(f"POST /campaigns answered {status}: {created}")
         campaign_id = str(created["id"])

@@ -5,36 +5,27 @@ Handlers are invoked with the JSON events in events/, so a test exercises what
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from local import iam
+from local import harness, iam
 from local.emulator import Emulator
+from local.harness import ROOT, load_event
 from local.stack import local_parameters
 from local.template import REGION, Template
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
 # The deployment the tests emulate: the sender domain and push app the fixtures create are the ones
 # the delivery role may use.
 TEST_PARAMETERS = local_parameters(["example.com"], ["com.example.app"])
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
 
 
 class InProcessAws(Emulator):
@@ -42,18 +33,6 @@ class InProcessAws(Emulator):
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
-
-
-def _clear_caches() -> None:
-    from campaign_engine import aws, campaign_gate, delivery, settings
-    from campaign_engine.routes import meta
-
-    settings.get_settings.cache_clear()
-    for factory in (aws.dynamodb, aws.sqs, aws.sesv2, aws.sns):
-        factory.cache_clear()
-    delivery.campaign_version.cache_clear()
-    campaign_gate._snapshots.clear()
-    meta.openapi_document.cache_clear()
 
 
 @pytest.fixture
@@ -74,11 +53,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Template]:
         InProcessAws().create_resources(template, ["example.com"])
         _ses_backend().sent_messages.clear()  # moto keeps SES's and SNS's records across mocks
         _sns_backend().sms_messages.clear()
-        _clear_caches()
+        harness.reset_containers()
         enforcer = iam.install(iam.enforcer_for(str(ROOT / "template.yaml"), **TEST_PARAMETERS))
         yield template
         iam.uninstall(enforcer)
-        _clear_caches()
+        harness.reset_containers()
 
 
 @pytest.fixture(autouse=True)
@@ -98,33 +77,20 @@ def _functions_by_code_dir() -> dict[str, str]:
     return {Path(spec.code_uri).name: logical_id for logical_id, spec in template.functions().items()}
 
 
-def as_function(module: ModuleType, code_dir: str) -> ModuleType:
-    """The module's handler runs with the role template.yaml gives its function, as on AWS."""
-    module.handler = iam.as_function(_functions_by_code_dir()[code_dir], module.handler)
-    return module
+Handler = Callable[[Any, Any], Any]
 
 
-def _load_function(name: str) -> ModuleType:
-    module_name = f"function_{name}_app"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return as_function(module, name)
+def function_handler(folder: str, *, container: str | None = None) -> Handler:
+    """functions/<folder>/app.py's handler, run with the role template.yaml gives its function, as on AWS.
+
+    With `container`, the handler of a fresh load of the function, as a second Lambda container has."""
+    module = harness.load_function(folder, container=container)
+    return iam.as_function(_functions_by_code_dir()[folder], module.handler)
 
 
-class FakeContext:
-    function_name = "test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def invoke(folder: str, event: Any, handler: Handler | None = None, context: Any = None) -> Any:
+    """Runs the function (or that `handler` of it) on `event`, with `context` or a fresh invocation's."""
+    return (handler or function_handler(folder))(event, context or harness.lambda_context(folder))
 
 
 @dataclass
@@ -175,24 +141,16 @@ class Api:
         raw_body: str | None = None,
         authorizer: dict[str, Any] | None = None,
     ) -> HttpAnswer:
-        event = copy.deepcopy(event)
-        if body is not None:
-            event["body"] = json.dumps(body)
-        if raw_body is not None:
-            event["body"] = raw_body
-        if path_params:
-            event["pathParameters"] = path_params
-            path = event["requestContext"]["routeKey"].split(" ", 1)[1]
-            for key, value in path_params.items():
-                path = path.replace("{" + key + "}", value)
-            event["rawPath"] = event["requestContext"]["http"]["path"] = path
-        if query is not None:
-            event["queryStringParameters"] = query
-        if authorizer is not None:
-            event["requestContext"]["authorizer"] = {"lambda": authorizer}
-        elif scopes is not None:
-            event["requestContext"]["authorizer"]["lambda"]["scopes"] = scopes
-        answer = _load_function(function).handler(event, FakeContext())
+        event = harness.api_event(
+            event,
+            body=body,
+            raw_body=raw_body,
+            path_params=path_params,
+            query=query,
+            authorizer_context=authorizer,
+            scopes=scopes,
+        )
+        answer = invoke(function, event)
         text = answer.get("body") or ""
         headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
         parsed = json.loads(text) if text and "json" in headers.get("content-type", "") else text
@@ -252,31 +210,13 @@ class Queue:
         return boto3.client("sqs", region_name=REGION).receive_message(**kwargs).get("Messages", [])
 
     def as_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-delivery",
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        return harness.sqs_event(messages, harness.queue_arn(self.url))
 
     def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Runs the handler and deletes what it did not report as failed, like the event source mapping."""
-        result = _load_function("delivery").handler(self.as_event(messages), FakeContext())
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        result: dict[str, Any] = invoke("delivery", self.as_event(messages))
         client = boto3.client("sqs", region_name=REGION)
-        for m in messages:
-            if m["MessageId"] not in failed:
-                client.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+        harness.delete_processed(client, self.url, messages, harness.kept_in_queue(result, messages))
         return result
 
     def drain(self, rounds: int = 50, visibility: int | None = None) -> int:

@@ -4,7 +4,6 @@ Everything here wraps the moto-backed resources of tests/conftest.py; nothing re
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -15,15 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local import harness
 from local.template import REGION, Template
-from tests.conftest import ROOT, Api, FakeContext, Queue, _load_function, as_function
+from tests.conftest import ROOT, Api, Handler, Queue, function_handler, invoke
 
 # ---------------------------------------------------------------------------
 # Metrics as Lambda has them
@@ -141,19 +140,6 @@ class FaultySes:
         return getattr(self.real, name)
 
 
-class _Factory:
-    """Replaces campaign_engine.aws.sesv2 (keeps cache_clear, which the shared fixture calls on teardown)."""
-
-    def __init__(self, client: FaultySes) -> None:
-        self.client = client
-
-    def __call__(self) -> FaultySes:
-        return self.client
-
-    def cache_clear(self) -> None:
-        pass
-
-
 @pytest.fixture
 def faulty_ses(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[Rule], FaultySes]:
     """Installs a rule on every send delivery makes: `faulty_ses(lambda to, attempt: Fault(...) or None)`."""
@@ -161,8 +147,25 @@ def faulty_ses(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[
 
     def install(rule: Rule) -> FaultySes:
         client = FaultySes(real=aws.sesv2(), rule=rule)
-        monkeypatch.setattr(aws, "sesv2", _Factory(client))
+        monkeypatch.setattr(aws, "sesv2", lambda: client)
         return client
+
+    return install
+
+
+@pytest.fixture
+def snapshot_reads(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[[float], list[str]]:
+    """`snapshot_reads(seconds)`: containers read a campaign's state at most every `seconds`; the list fills with
+    the campaign id of every read that reaches the table."""
+    from campaign_engine import settings, store
+
+    def install(seconds: float) -> list[str]:
+        monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", str(seconds))
+        settings.get_settings.cache_clear()
+        reads: list[str] = []
+        real_read = store.get_live_snapshot
+        monkeypatch.setattr(store, "get_live_snapshot", lambda cid: reads.append(cid) or real_read(cid))
+        return reads
 
     return install
 
@@ -279,16 +282,10 @@ def logged() -> Iterator[list[logging.LogRecord]]:
 # ---------------------------------------------------------------------------
 
 
-def delivery_container(name: str) -> ModuleType:
-    """A separate load of the delivery function, as a second Lambda container would have (its own batch processor)."""
-    spec = importlib.util.spec_from_file_location(
-        f"function_delivery_app_{name}", ROOT / "functions" / "delivery" / "app.py"
-    )
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return as_function(module, "delivery")
+def delivery_container(name: str) -> Handler:
+    """The handler of a separate load of the delivery function, as a second Lambda container has (its own batch
+    processor)."""
+    return function_handler("delivery", container=name)
 
 
 @pytest.fixture
@@ -336,24 +333,25 @@ class Invocation:
 
 
 def invoke_delivery(
-    queue: Queue, messages: list[dict[str, Any]], *, function: Any = None, delete: bool = True, context: Any = None
+    queue: Queue,
+    messages: list[dict[str, Any]],
+    *,
+    function: Handler | None = None,
+    delete: bool = True,
+    context: Any = None,
 ) -> Invocation:
     """Runs the delivery handler as Lambda's SQS event source mapping does, with ReportBatchItemFailures.
 
     Records reported in batchItemFailures stay in the queue; if the invocation fails as a whole (Powertools
     raises BatchProcessingError when every record failed), every record stays. The others are deleted,
     unless `delete` is False (the invocation is still in flight)."""
-    handler = (function or _load_function("delivery")).handler
     try:
-        result = handler(queue.as_event(messages), context or FakeContext())
+        result = invoke("delivery", queue.as_event(messages), function, context)
     except Exception as error:  # a function error: SQS keeps the whole batch
         return Invocation({m["MessageId"] for m in messages}, error)
-    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    failed = harness.kept_in_queue(result, messages)
     if delete:
-        client = boto3.client("sqs", region_name=REGION)
-        for message in messages:
-            if message["MessageId"] not in failed:
-                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+        harness.delete_processed(boto3.client("sqs", region_name=REGION), queue.url, messages, failed)
     return Invocation(failed)
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from local.harness import EVENTS
 from local.template import Template
-from tests.conftest import EVENTS, Api, load_event, trigger_body
+from tests.conftest import Api, load_event, trigger_body
 
 # What each route needs to exist first, and the status the contract answers for it.
 Needs = Callable[[Api], dict[str, str]]

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from local.template import Template
-from tests.conftest import Api, FakeContext, _load_function, load_event, trigger_body
+from tests.conftest import Api, invoke, load_event, trigger_body
 
 
 def _route_event(method: str, path: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
@@ -36,9 +36,8 @@ def test_every_route_but_health_and_openapi_answers_401_without_a_known_key(aws_
     routes = aws_env.http_routes()
     assert len(routes) >= 15
     for route in routes:
-        app = _load_function(_function_dir(aws_env, route.function))
         unknown = {"authenticated": False, "error": "unknown_key"}
-        answer = app.handler(_route_event(route.method, route.path, unknown), FakeContext())
+        answer = invoke(_function_dir(aws_env, route.function), _route_event(route.method, route.path, unknown))
         if route.path in ("/im/health", "/openapi.json"):
             assert route.authorizer is None, f"{route.route_key} is public and needs no authorizer"
             assert answer["statusCode"] == 200, route.route_key
@@ -52,17 +51,16 @@ def test_the_authorizer_resolves_keys_and_never_stores_them_in_clear(aws_env: Te
     from campaign_engine.auth import create_api_key
 
     key = create_api_key("ci", ["campaigns:trigger"])
-    authorizer = _load_function("authorizer")
     event = load_event("authorizer/request.json")
 
     event["headers"]["authorization"] = f"Bearer {key}"
-    known = authorizer.handler(event, FakeContext())
+    known = invoke("authorizer", event)
     assert known["isAuthorized"] is True
     assert known["context"]["authenticated"] is True
     assert known["context"]["scopes"] == "campaigns:trigger"
 
     event["headers"]["authorization"] = "Bearer tc_not-a-key-anyone-has"
-    unknown = authorizer.handler(event, FakeContext())
+    unknown = invoke("authorizer", event)
     assert unknown["context"] == {"authenticated": False, "error": "unknown_key"}
 
     items = boto3.client("dynamodb").scan(TableName=aws_env.table_name("ApiKeysTable"))["Items"]

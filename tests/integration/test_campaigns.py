@@ -224,7 +224,7 @@ def test_the_schedule_window_opens_and_closes(api: Api) -> None:
     from datetime import UTC, datetime, timedelta
 
     from campaign_engine.campaigns import advance_schedules
-    from tests.conftest import FakeContext, _load_function
+    from tests.conftest import invoke
 
     start = datetime.now(UTC) + timedelta(seconds=1)
     end = start + timedelta(hours=1)
@@ -234,7 +234,7 @@ def test_the_schedule_window_opens_and_closes(api: Api) -> None:
     assert (early.status, early.body["code"]) == (409, "outside_schedule_window")
 
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
-    ticked = _load_function("scheduler").handler(load_event("scheduler/tick.json"), FakeContext())
+    ticked = invoke("scheduler", load_event("scheduler/tick.json"))
     assert ticked["changed"] == [{"campaignId": campaign["id"], "status": "live"}]
     assert api.trigger(trigger_body(campaign["id"])).status == 202
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from campaign_engine import feedback
-from tests.conftest import Api, FakeContext, Queue, _load_function, load_event, trigger_body
+from tests.conftest import Api, Queue, invoke, load_event, trigger_body
 from tests.integration.conftest import Fault, FaultySes
 
 ADA, BRUNA, CARL = "ada@example.com", "bruna@example.com", "carl@example.com"
@@ -81,7 +81,7 @@ def send(api: Api, queue: Queue, *user_ids: str, namespace: str = "email") -> Se
 
 def on_event(event: dict[str, Any]) -> dict[str, Any]:
     """What the EventBridge rule does: invoke the feedback function with the event."""
-    return _load_function("feedback").handler(copy.deepcopy(event), FakeContext())
+    return invoke("feedback", copy.deepcopy(event))
 
 
 def with_type(event: dict[str, Any], detail_type: str, event_type: str, section: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-
-import pytest
+from collections.abc import Callable
 
 from tests.conftest import Api, Queue, trigger_body
 
@@ -165,15 +164,9 @@ def test_a_retry_after_the_campaign_stopped_still_gets_its_first_answer(api: Api
 
 
 def test_a_stop_reaches_warm_trigger_containers_within_the_campaign_cache_time(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api, snapshot_reads: Callable[[float], list[str]]
 ) -> None:
-    from campaign_engine import settings, store
-
-    monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", "0.5")
-    settings.get_settings.cache_clear()
-    reads: list[str] = []
-    real_read = store.get_live_snapshot
-    monkeypatch.setattr(store, "get_live_snapshot", lambda cid: reads.append(cid) or real_read(cid))
+    reads = snapshot_reads(0.5)
     campaign = api.live_campaign()
 
     # Warm: many triggers, one read

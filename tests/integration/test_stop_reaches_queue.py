@@ -7,24 +7,22 @@ campaign's report. A record redelivered after the stop keeps the outcomes it alr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from campaign_engine import campaign_gate, campaigns, store
-from tests.conftest import Api, Queue, load_event, trigger_body
+from local.harness import api_event
+from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import Clock, emails_per_recipient, invoke_delivery, statuses
 
 SAMPLE = {"ada@example.com", "bruna@example.com"}
 
 
 def _route(route_key: str) -> dict[str, Any]:
-    event = load_event("api/get_campaign.json")
-    method, _ = route_key.split(" ", 1)
-    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
-    event["requestContext"]["http"]["method"] = method
-    return event
+    return api_event("api/get_campaign.json", route_key=route_key)
 
 
 def _stop(api: Api, campaign_id: str) -> None:
@@ -126,16 +124,10 @@ def test_the_campaign_state_is_read_now_not_latched_a_campaign_live_again_sends(
 
 
 def test_a_stop_reaches_warm_delivery_containers_within_the_campaign_cache_time(
-    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+    api: Api, queue: Queue, outbox, snapshot_reads: Callable[[float], list[str]]
 ) -> None:
-    from campaign_engine import settings
-
     # Given delivery containers that read a campaign's state at most every 0.5 s
-    monkeypatch.setenv("CAMPAIGN_CACHE_SECONDS", "0.5")
-    settings.get_settings.cache_clear()
-    reads: list[str] = []
-    real_read = store.get_live_snapshot
-    monkeypatch.setattr(store, "get_live_snapshot", lambda cid: reads.append(cid) or real_read(cid))
+    reads = snapshot_reads(0.5)
     campaign = api.live_campaign()
     for n in range(3):
         api.trigger(trigger_body(campaign["id"], requestId=f"warm-{n}"))

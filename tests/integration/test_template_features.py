@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from local.harness import api_event
 from tests.conftest import Api, Queue, load_event, trigger_body
 
 STYLED_HTML = (
@@ -43,11 +44,7 @@ def _campaign_body() -> dict[str, Any]:
 
 
 def _route(route_key: str) -> dict[str, Any]:
-    event = load_event("api/get_campaign.json")
-    method, _ = route_key.split(" ", 1)
-    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
-    event["requestContext"]["http"]["method"] = method
-    return event
+    return api_event("api/get_campaign.json", route_key=route_key)
 
 
 def _create(api: Api, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from campaign_engine.containers import per_container
+
 _STORE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 # How long one send may take at most (one attempt): delivery keeps that much of its time in hand.
 SEND_CONNECT_TIMEOUT_SECONDS = 2
@@ -24,21 +26,25 @@ _SEND_CONFIG = Config(
 )
 
 
+@per_container
 @cache
 def dynamodb() -> Any:
     return boto3.client("dynamodb", config=_STORE_CONFIG)
 
 
+@per_container
 @cache
 def sqs() -> Any:
     return boto3.client("sqs", config=_STORE_CONFIG)
 
 
+@per_container
 @cache
 def sesv2() -> Any:
     return boto3.client("sesv2", config=_SEND_CONFIG)
 
 
+@per_container
 @cache
 def sns() -> Any:
     return boto3.client("sns", config=_SEND_CONFIG)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from campaign_engine import store
+from campaign_engine.containers import per_container
 from campaign_engine.settings import get_settings
 
 CAMPAIGN_STOPPED = "campaign_stopped"
@@ -23,7 +24,7 @@ CAMPAIGN_ENDED = "campaign_ended"
 # the author ended the campaign after these messages were accepted.
 SENDING = frozenset({"live", "scheduled"})
 
-_snapshots: dict[str, tuple[float, store.LiveSnapshot | None]] = {}
+_snapshots: dict[str, tuple[float, store.LiveSnapshot | None]] = per_container({})
 
 
 def live_snapshot(campaign_id: str) -> store.LiveSnapshot | None:

@@ -32,6 +32,7 @@ from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
 from campaign_engine.channels import sms as sms_channel
+from campaign_engine.containers import per_container
 from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
@@ -85,6 +86,7 @@ class Result:
     claimed: bool = False  # this attempt holds the recipient's claim
 
 
+@per_container
 @lru_cache(maxsize=128)
 def campaign_version(campaign_id: str, version: int) -> dict[str, Any]:
     """Versions are immutable, so a warm container reads each one once."""

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from campaign_engine.containers import per_container
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +40,7 @@ class Settings:
             raise ValueError("CAMPAIGN_CACHE_SECONDS must not be negative")
 
 
+@per_container
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     env = os.environ

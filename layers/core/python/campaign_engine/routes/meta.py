@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from campaign_engine.containers import per_container
 from campaign_engine.errors import PROBLEM_JSON, PROBLEM_TYPES, ProblemType
 from campaign_engine.models import Health
 from campaign_engine.routes.resolver import PUBLIC_ROUTES, new_resolver
@@ -144,6 +145,7 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
     unauthorized["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
 
 
+@per_container
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
