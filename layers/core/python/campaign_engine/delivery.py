@@ -32,8 +32,8 @@ from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
 from campaign_engine.channels import sms as sms_channel
+from campaign_engine.channels.email.mime import build_email
 from campaign_engine.containers import per_container
-from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
 from campaign_engine.queue_message import QueuedRecipient, QueueMessage
