@@ -4,7 +4,9 @@ as a person would, without markup."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
+from typing import ClassVar
 
 __all__ = ["html_to_text"]
 
@@ -25,6 +27,8 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
 
 class _TextExtractor(HTMLParser):
+    """Collects the text of an html document, with the line breaks and markers its elements imply."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
@@ -56,6 +60,12 @@ class _TextExtractor(HTMLParser):
         if tag in _SKIPPED or (tag not in _VOID and _HIDDEN_STYLE.search(attributes.get("style") or "")):
             self._skip = (tag, 1)
             return
+        self._lay_out_start(tag)
+        if (opener := self._OPENERS.get(tag)) is not None:
+            opener(self, tag, attributes)
+
+    def _lay_out_start(self, tag: str) -> None:
+        """The line breaks (or the rule) an element starts with."""
         if tag == "br":
             self._write("\n")
         elif tag == "hr":
@@ -63,26 +73,48 @@ class _TextExtractor(HTMLParser):
             self._write("---")
             self._break(2)
         elif tag in _PARAGRAPHS:
-            self._break(1 if tag in ("ul", "ol") and self._lists else 2)
+            self._break(self._paragraph_gap(tag))
         elif tag in _LINES:
             self._break(1)
-        if tag == "pre":
-            self._pre += 1
-        elif tag in ("ul", "ol"):
-            self._lists.append([1 if tag == "ol" else -1])
-        elif tag == "li":
-            counter = self._lists[-1] if self._lists else [-1]
-            marker = f"{counter[0]}. " if counter[0] > 0 else "- "
-            if counter[0] > 0:
-                counter[0] += 1
-            self._write(_HARD_SPACE * 2 * max(len(self._lists) - 1, 0) + marker)
-        elif tag in ("td", "th"):
-            if not self._at_line_start_or_space():
-                self._write(" ")
-        elif tag == "a":
-            self._links.append(((attributes.get("href") or "").strip(), len(self.out)))
-        elif tag == "img":
-            self._data(attributes.get("alt") or "")
+
+    def _paragraph_gap(self, tag: str) -> int:
+        """A list inside a list item goes on the next line; other blocks get a blank line around them."""
+        return 1 if tag in ("ul", "ol") and self._lists else 2
+
+    def _open_pre(self, tag: str, attributes: dict[str, str | None]) -> None:
+        self._pre += 1
+
+    def _open_list(self, tag: str, attributes: dict[str, str | None]) -> None:
+        self._lists.append([1 if tag == "ol" else -1])
+
+    def _open_item(self, tag: str, attributes: dict[str, str | None]) -> None:
+        counter = self._lists[-1] if self._lists else [-1]
+        marker = f"{counter[0]}. " if counter[0] > 0 else "- "
+        if counter[0] > 0:
+            counter[0] += 1
+        self._write(_HARD_SPACE * 2 * max(len(self._lists) - 1, 0) + marker)
+
+    def _open_cell(self, tag: str, attributes: dict[str, str | None]) -> None:
+        if not self._at_line_start_or_space():
+            self._write(" ")
+
+    def _open_link(self, tag: str, attributes: dict[str, str | None]) -> None:
+        self._links.append(((attributes.get("href") or "").strip(), len(self.out)))
+
+    def _open_image(self, tag: str, attributes: dict[str, str | None]) -> None:
+        self._data(attributes.get("alt") or "")
+
+    # What an element adds to the text where it opens, besides its line breaks.
+    _OPENERS: ClassVar[dict[str, Callable[[_TextExtractor, str, dict[str, str | None]], None]]] = {
+        "pre": _open_pre,
+        "ul": _open_list,
+        "ol": _open_list,
+        "li": _open_item,
+        "td": _open_cell,
+        "th": _open_cell,
+        "a": _open_link,
+        "img": _open_image,
+    }
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -102,7 +134,7 @@ class _TextExtractor(HTMLParser):
         elif tag in ("ul", "ol") and self._lists:
             self._lists.pop()
         if tag in _PARAGRAPHS:
-            self._break(1 if tag in ("ul", "ol") and self._lists else 2)
+            self._break(self._paragraph_gap(tag))
         elif tag in _LINES:
             self._break(1)
 
