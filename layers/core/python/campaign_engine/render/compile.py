@@ -30,19 +30,6 @@ from campaign_engine.render.helpers import name_helper_sources
 from campaign_engine.render.limits import RenderLimitError, RenderTimeout
 from campaign_engine.render.undefined import PathIndex, current_index
 
-__all__ = [
-    "REVIEW_SECONDS",
-    "CompiledLocale",
-    "RenderError",
-    "RenderedMessage",
-    "TemplateProblem",
-    "TemplateProblems",
-    "check_content",
-    "check_render_bounds",
-    "compile_content",
-    "compiled_for",
-]
-
 _SCALAR_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("subject", "html", "text"),
     "sms": ("body",),

@@ -158,6 +158,23 @@ def _formatted(ctx: Context, helper: str, what: str, call: Callable[[], str]) ->
     return _finish(ctx, text)
 
 
+def _patterned_number(
+    ctx: Context,
+    helper: str,
+    babel_format: Callable[..., str],
+    *,
+    value: Any,
+    format: Any,
+    locale: Any,
+    source: str | None,
+) -> str:
+    """A number through a Babel function that takes a CLDR pattern (`format_decimal`, `format_percent`)."""
+    number = _number(value, helper, source)
+    pattern = _text_option(format, helper, "format")
+    babel_locale = _locale_of(ctx, locale, helper)
+    return _formatted(ctx, helper, "number", lambda: babel_format(number, pattern, locale=babel_locale))
+
+
 @pass_context
 def format_date(
     ctx: Context, value: Any, format: Any = "medium", tz: Any = None, locale: Any = None, _source: str | None = None
@@ -206,13 +223,10 @@ def format_datetime(
 def format_decimal(ctx: Context, value: Any, format: Any = None, locale: Any = None, _source: str | None = None) -> str:
     """`{{ context.points | format_decimal }}` -> "1.234,5" in de-DE; `format` is a CLDR number
     pattern ("#,##0.00" for two decimals)."""
-    number = _number(value, "format_decimal", _source)
-    pattern = _text_option(format, "format_decimal", "format")
     from babel.numbers import format_decimal as babel_format_decimal
 
-    babel_locale = _locale_of(ctx, locale, "format_decimal")
-    return _formatted(
-        ctx, "format_decimal", "number", lambda: babel_format_decimal(number, pattern, locale=babel_locale)
+    return _patterned_number(
+        ctx, "format_decimal", babel_format_decimal, value=value, format=format, locale=locale, source=_source
     )
 
 
@@ -230,13 +244,10 @@ def format_number(ctx: Context, value: Any, locale: Any = None, _source: str | N
 @pass_context
 def format_percent(ctx: Context, value: Any, format: Any = None, locale: Any = None, _source: str | None = None) -> str:
     """`{{ 0.25 | format_percent }}` -> "25%" (the value is a fraction: 0.25 is 25%)."""
-    number = _number(value, "format_percent", _source)
-    pattern = _text_option(format, "format_percent", "format")
     from babel.numbers import format_percent as babel_format_percent
 
-    babel_locale = _locale_of(ctx, locale, "format_percent")
-    return _formatted(
-        ctx, "format_percent", "number", lambda: babel_format_percent(number, pattern, locale=babel_locale)
+    return _patterned_number(
+        ctx, "format_percent", babel_format_percent, value=value, format=format, locale=locale, source=_source
     )
 
 
