@@ -24,6 +24,7 @@ _INDEX_LIMIT = 20_000
 
 
 def child_path(parent: str, key: object) -> str:
+    """How a template names `key` under `parent`: `context.order` + "id" -> `context.order.id`."""
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{parent}[{key}]"
     if isinstance(key, str) and _IDENTIFIER.fullmatch(key):
