@@ -28,6 +28,7 @@ from campaign_engine.render.compile import (
     check_render_bounds,
     compile_content,
     compiled_for,
+    render_scope,
 )
 from campaign_engine.render.variables import template_variables
 
@@ -41,5 +42,6 @@ __all__ = [
     "check_render_bounds",
     "compile_content",
     "compiled_for",
+    "render_scope",
     "template_variables",
 ]

@@ -103,6 +103,28 @@ def _describe(problem: TemplateProblem) -> str:
     return f"{where}{line}: {problem.message}"
 
 
+# What a template may read of its campaign.
+_CAMPAIGN_FIELDS = ("id", "name", "version", "type", "channel")
+
+
+def render_scope(
+    campaign: Mapping[str, Any],
+    locale: str,
+    *,
+    profile: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What a template sees, for a send and for a preview alike: the recipient's `profile` and
+    `context` (empty when absent), the campaign's id, name, version, type and channel, and the
+    `locale` chosen."""
+    return {
+        "profile": profile or {},
+        "context": context or {},
+        "campaign": {k: campaign.get(k) for k in _CAMPAIGN_FIELDS},
+        "locale": locale,
+    }
+
+
 def _compile_one(
     source: Any,
     *,
