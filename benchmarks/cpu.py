@@ -182,7 +182,7 @@ def _delivery_floor(work: Workload, event: dict[str, Any]) -> Callable[[int], in
     import jinja2
 
     from campaign_engine import aws
-    from campaign_engine.render import html_to_text
+    from campaign_engine.channels.email.html_text import html_to_text
 
     campaign = _live_campaign(work)
     sender = campaign["sender"]

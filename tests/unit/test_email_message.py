@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from campaign_engine import email_message
-from campaign_engine.email_message import build_email
+from campaign_engine.channels.email import mime as email_message
+from campaign_engine.channels.email.mime import build_email
 
 # The one email every test starts from; each overrides what it is about.
 DEFAULTS: dict[str, Any] = {

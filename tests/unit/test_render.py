@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from campaign_engine.channels.email.html_text import html_to_text
 from campaign_engine.render import (
     RenderedMessage,
     RenderError,
@@ -15,7 +16,6 @@ from campaign_engine.render import (
     check_content,
     compile_content,
     compiled_for,
-    html_to_text,
     template_variables,
 )
 

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from campaign_engine import render_limits
 from campaign_engine.models import LocaleContent
 from campaign_engine.render import (
     RenderedMessage,
@@ -21,6 +20,7 @@ from campaign_engine.render import (
     check_render_bounds,
     compile_content,
 )
+from campaign_engine.render import limits as render_limits
 
 HANG_GUARD_SECONDS = 20
 T = TypeVar("T")

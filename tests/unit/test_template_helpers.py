@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from campaign_engine.render import RenderedMessage, RenderError, compile_content, inline_css
+from campaign_engine.channels.email.css import inline_css
+from campaign_engine.render import RenderedMessage, RenderError, compile_content
 from campaign_engine.review import review_campaign, undefined_context_variables
 
 

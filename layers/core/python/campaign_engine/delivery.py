@@ -32,13 +32,13 @@ from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
 from campaign_engine.channels import sms as sms_channel
+from campaign_engine.channels.email.mime import build_email
 from campaign_engine.containers import per_container
-from campaign_engine.email_message import build_email
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
 from campaign_engine.queue_message import QueuedRecipient, QueueMessage
 from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
-from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for
+from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for, render_scope
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
@@ -326,12 +326,7 @@ def _deliver_one(
     locale = choose_locale(content, preferred_language(recipient.profile))
     if locale is None:
         return Result(EXCLUDED, "no_matching_locale", "No content for the recipient's language and no fallback")
-    scope = {
-        "profile": recipient.profile or {},
-        "context": recipient.context or {},
-        "campaign": {k: campaign.get(k) for k in ("id", "name", "version", "type", "channel")},
-        "locale": locale,
-    }
+    scope = render_scope(campaign, locale, profile=recipient.profile, context=recipient.context)
     try:
         compiled = compiled_for(
             (campaign["id"], campaign["version"], locale), campaign["channel"], locale, content["locales"][locale]

@@ -45,7 +45,7 @@ class OpenModel(BaseModel):
 # ---------------------------------------------------------------------------
 # Campaigns
 # ---------------------------------------------------------------------------
-# Template sizes: the same bounds as render_limits.TEMPLATE_SOURCE_LIMITS (not imported here, so
+# Template sizes: the same bounds as render.limits.TEMPLATE_SOURCE_LIMITS (not imported here, so
 # that reading models does not load Jinja2).
 class LocaleContent(StrictModel):
     subject: Annotated[str | None, Field(description="Email subject (template)", max_length=2000)] = None

@@ -11,7 +11,7 @@ from campaign_engine.campaigns import get_draft_or_current
 from campaign_engine.errors import DomainError, FieldError
 from campaign_engine.locales import choose_locale
 from campaign_engine.models import PreviewRequest, PreviewResult, TriggerRequestExample
-from campaign_engine.render import RenderError, TemplateProblems, compile_content, template_variables
+from campaign_engine.render import RenderError, TemplateProblems, compile_content, render_scope, template_variables
 
 
 def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> PreviewResult:
@@ -27,12 +27,7 @@ def preview(campaign_id: str, request: PreviewRequest, principal: Principal) -> 
         )
     if doc.get("contextSchema"):
         _check_sample_context(doc["contextSchema"], request.context or {})
-    scope = {
-        "profile": request.profile or {},
-        "context": request.context or {},
-        "campaign": {k: doc.get(k) for k in ("id", "name", "version", "type", "channel")},
-        "locale": locale,
-    }
+    scope = render_scope(doc, locale, profile=request.profile, context=request.context)
     try:
         rendered = compile_content(doc["channel"], locale, content["locales"][locale]).render(scope)
     except TemplateProblems as problems:

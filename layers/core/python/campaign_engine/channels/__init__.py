@@ -1,4 +1,4 @@
-"""Senders, one module per channel. Only these, `store` and `delivery_queue` touch AWS."""
+"""Senders, one module (email: a package) per channel. Only these, `store` and `delivery_queue` touch AWS."""
 
 from __future__ import annotations
 

@@ -272,23 +272,45 @@ def check_builtin_call(function: Any, args: tuple[Any, ...], kwargs: dict[str, A
         return args
     name = getattr(function, "__name__", "")
     if name == "join" and len(args) == 1:
-        items = list(args[0])
-        if _joined_size(owner, items) > VALUE_LIMIT:
-            raise _over(f"a joined value would be over {VALUE_LIMIT:,} characters")
-        return (items,)
-    if name == "replace" and len(args) >= 2:
-        if _replaced_size(owner, *args[:3], **kwargs) > VALUE_LIMIT:
-            raise _over(f"a replaced value would be over {VALUE_LIMIT:,} characters")
-    elif name == "expandtabs":
-        size = _number(args[0] if args else kwargs.get("tabsize", 8)) or 0
-        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
-        if len(owner) + tabs * size > VALUE_LIMIT:
-            raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
-    elif name == "translate" and args and isinstance(args[0], Mapping):
-        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
-        if len(owner) * longest > VALUE_LIMIT:
-            raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
+        return _checked_join(owner, args[0])
+    if (check := _TEXT_METHOD_CHECKS.get(name)) is not None:
+        check(owner, args, kwargs)
     return args
+
+
+def _checked_join(separator: str | bytes, iterable: Iterable[Any]) -> tuple[Any, ...]:
+    items = list(iterable)
+    if _joined_size(separator, items) > VALUE_LIMIT:
+        raise _over(f"a joined value would be over {VALUE_LIMIT:,} characters")
+    return (items,)
+
+
+def _check_replace_method(text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if len(args) >= 2 and _replaced_size(text, *args[:3], **kwargs) > VALUE_LIMIT:
+        raise _over(f"a replaced value would be over {VALUE_LIMIT:,} characters")
+
+
+def _check_expandtabs_method(text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    size = _number(args[0] if args else kwargs.get("tabsize", 8)) or 0
+    tabs = text.count("\t") if isinstance(text, str) else text.count(b"\t")
+    if len(text) + tabs * size > VALUE_LIMIT:
+        raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
+
+
+def _check_translate_method(text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if args and isinstance(args[0], Mapping):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        if len(text) * longest > VALUE_LIMIT:
+            raise _over(f"a value would be over {VALUE_LIMIT:,} characters")
+
+
+# The str and bytes methods whose result can outgrow their arguments' numbers (`join` apart: it
+# also hands back the items it read).
+_TEXT_METHOD_CHECKS: dict[str, Callable[[str | bytes, tuple[Any, ...], dict[str, Any]], None]] = {
+    "replace": _check_replace_method,
+    "expandtabs": _check_expandtabs_method,
+    "translate": _check_translate_method,
+}
 
 
 def is_str_format(function: Any) -> str | None:

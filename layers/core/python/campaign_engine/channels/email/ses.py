@@ -1,4 +1,4 @@
-"""Email through SES v2 with raw MIME content (our own rendering, HTML and text parts)."""
+"""Sending email through SES v2 with raw MIME content (our own rendering, HTML and text parts)."""
 
 from __future__ import annotations
 
