@@ -100,6 +100,8 @@ HOSTILE = {
     "bytes from a number": ("{{ (5).to_bytes(10**7, 'big') | length }}", "over 1,000,000"),
     "lorem ipsum": ("{{ lipsum(100000) | length }}", "over 100"),
     "batch padding": ("{{ [1] | batch(10000000, 'x') | list | length }}", "over 1,000,000"),
+    "wrapping a long text": ("{{ ('x' * 500000) | wordwrap(1) }}", "wordwrap takes at most 100,000 characters"),
+    "linking a long text": ("{{ ('a.b ' * 200000) | urlize }}", "urlize takes at most 100,000 characters"),
     "recursive loop": ("{% for x in [[1]] recursive %}{{ loop([x, x]) }}{% endfor %}", "recurses too deeply"),
 }
 

@@ -47,6 +47,9 @@ VALUE_LIMIT = 1_000_000
 INT_BITS = 65_536
 WIDTH_LIMIT = 10_000  # a field width or precision in `%` and `str.format`
 TEXT_OPTION_LIMIT = 200  # helper options: a date or number pattern, a time zone, a locale
+# wordwrap (textwrap) and urlize work word by word in Python: about a second per 500,000
+# characters, uninterruptible once started. No message needs more of either.
+SLOW_TEXT_LIMIT = 100_000
 
 # SES takes 10 MB a message; a megabyte of HTML is already far past what mail clients show
 # (Gmail clips at 102 KB). SMS, push and subjects are far smaller still.
@@ -348,9 +351,15 @@ def _check_padding(value: Any, count: Any, fill_with: Any = None) -> None:
         raise _over(f"the padding would be over {VALUE_LIMIT:,} items")
 
 
+def _check_slow_text(filter_name: str, value: Any) -> None:
+    if size_of(value) > SLOW_TEXT_LIMIT:
+        raise _over(f"{filter_name} takes at most {SLOW_TEXT_LIMIT:,} characters")
+
+
 def _check_wordwrap(
     s: Any, width: Any = 79, break_long_words: bool = True, wrapstring: Any = None, break_on_hyphens: bool = True
 ) -> None:
+    _check_slow_text("wordwrap", s)
     if wrapstring is not None:
         text = str(s)
         lines = len(text) // max(_number(width) or 1, 1) + text.count("\n") + 1
@@ -365,6 +374,7 @@ def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
 def _check_urlize(
     value: Any, trim_url_limit: Any = None, nofollow: bool = False, target: Any = None, rel: Any = None, **_: Any
 ) -> None:
+    _check_slow_text("urlize", value)
     for option in (target, rel):
         if option is not None and len(str(option)) > WIDTH_LIMIT:
             raise _over("a urlize option is too long")
