@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from campaign_engine import feedback
+from campaign_engine import ses_tags
 from tests.conftest import Api, Queue, invoke, load_event, trigger_body
 from tests.integration.conftest import Fault, FaultySes
 
@@ -41,7 +41,7 @@ class Sent:
         tags = mail["tags"]
         tags["ses:configuration-set"] = [os.environ["SES_CONFIGURATION_SET"]]
         tags["campaignId"], tags["executionId"] = [self.campaign_id], [self.execution_id]
-        tag = feedback.recipient_tag(user_id)
+        tag = ses_tags.recipient_tag(user_id)
         if tag:
             tags["recipient"] = [tag]
         else:
@@ -150,7 +150,7 @@ def test_every_send_carries_the_tags_that_find_its_recipient(
     assert tags == [
         {"campaignId": sent.campaign_id, "executionId": sent.execution_id, "recipient": "YWRhQGV4YW1wbGUuY29t"}
     ]
-    assert feedback.user_id_from_tag("YWRhQGV4YW1wbGUuY29t") == ADA
+    assert ses_tags.user_id_from_tag("YWRhQGV4YW1wbGUuY29t") == ADA
 
 
 @pytest.mark.parametrize(
@@ -336,8 +336,8 @@ def test_an_unconfirmed_send_is_resolved_by_its_delivery_event(
 
 def test_a_user_id_too_long_for_a_tag_is_found_by_its_message_id(api: Api, queue: Queue) -> None:
     long_id = "crm-" + "x" * 250
-    assert feedback.recipient_tag(long_id) == "", "over 256 characters once encoded: no tag"
-    assert len(feedback.recipient_tag("y" * 192)) == 256, "192 bytes still fit"
+    assert ses_tags.recipient_tag(long_id) == "", "over 256 characters once encoded: no tag"
+    assert len(ses_tags.recipient_tag("y" * 192)) == 256, "192 bytes still fit"
     sent = send(api, queue, long_id, namespace="crmId")
     assert on_event(sent.event("email_delivered", long_id))["status"] == "delivered"
     assert sent.status()[long_id]["status"] == "delivered"

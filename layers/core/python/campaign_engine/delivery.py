@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine import aws, campaign_gate, delivery_queue, feedback, queue_message, reports, store
+from campaign_engine import aws, campaign_gate, delivery_queue, queue_message, reports, ses_tags, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -406,7 +406,7 @@ def send_rendered(
         tags={
             "campaignId": message.campaignId,
             "executionId": message.executionId,
-            feedback.RECIPIENT_TAG: feedback.recipient_tag(recipient.userId),
+            ses_tags.RECIPIENT_TAG: ses_tags.recipient_tag(recipient.userId),
         },
     )
 

@@ -22,8 +22,6 @@ event's state and the message id. Nothing is ever sent again because of this.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -33,10 +31,7 @@ from typing import Any
 
 from campaign_engine import recipient_states, reports, store
 from campaign_engine.observability import logger, metrics
-
-RECIPIENT_TAG = "recipient"
-EXECUTION_TAG = "executionId"
-MAX_TAG_VALUE = 256  # SES's limit on a tag value
+from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
 
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
@@ -52,23 +47,6 @@ class Transition:
     state: str
     reason: str | None = None
     detail: str | None = None
-
-
-# ---------------------------------------------------------------------------
-# The recipient tag
-# ---------------------------------------------------------------------------
-def recipient_tag(user_id: str) -> str:
-    """The userId as an SES tag value; "" (no tag) when its encoding is over 256 characters, that is
-    for userIds over 192 UTF-8 bytes: their events are then matched by message id within the execution."""
-    value = base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
-    return value if len(value) <= MAX_TAG_VALUE else ""
-
-
-def user_id_from_tag(value: str) -> str | None:
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-    except (binascii.Error, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from campaign_engine import store
-from campaign_engine.auth import Principal, require, require_campaign_access
 
-if TYPE_CHECKING:  # the trigger adds counts and must not import pydantic's models on its cold start
+if TYPE_CHECKING:  # the trigger and delivery add counts: neither imports pydantic's models or auth for it
+    from campaign_engine.auth import Principal
     from campaign_engine.models import CampaignReport
 
 
@@ -44,6 +44,7 @@ def add_counts(counts: dict[tuple[str, str], Counter[str]]) -> None:
 
 
 def campaign_report(campaign_id: str, principal: Principal, since: datetime | None) -> CampaignReport:
+    from campaign_engine.auth import require, require_campaign_access
     from campaign_engine.models import CampaignReport
 
     require(principal, "reports:read")
