@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -22,6 +23,31 @@ from local.emulator import Emulator
 from local.harness import ROOT, load_event
 from local.stack import local_parameters
 from local.template import REGION, Template
+
+# A render, a schema check or a request that has not answered within this is a hang: the limit only
+# tells a hang from an answer, it says nothing about speed.
+HANG_GUARD_SECONDS = 20
+T = TypeVar("T")
+
+
+def finishes(work: Callable[[], T]) -> T:
+    """`work()`, run on a daemon thread so that a hang fails the test instead of the test run."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed back to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_SECONDS)
+    assert not thread.is_alive(), f"no answer after {HANG_GUARD_SECONDS} s: the work is unbounded"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
 
 # The deployment the tests emulate: the sender domain and push app the fixtures create are the ones
 # the delivery role may use.

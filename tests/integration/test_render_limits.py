@@ -8,36 +8,12 @@ HANG_GUARD_SECONDS is a hang; that limit only tells a hang from an answer."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Queue, load_event, trigger_body
+from tests.conftest import Api, Queue, finishes, load_event, trigger_body
 from tests.integration.conftest import emails_per_recipient, invoke_delivery, statuses
-
-HANG_GUARD_SECONDS = 20
-T = TypeVar("T")
-
-
-def finishes(work: Callable[[], T]) -> T:
-    """`work()`, run on a daemon thread so that a hang fails the test instead of the test run."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as error:  # handed back to the test
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(HANG_GUARD_SECONDS)
-    assert not thread.is_alive(), f"no answer after {HANG_GUARD_SECONDS} s: rendering is unbounded"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def email_content(html: str) -> dict[str, Any]:

@@ -7,8 +7,7 @@ limit only tells a hang from an answer, it says nothing about speed."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,28 +20,7 @@ from campaign_engine.render import (
     compile_content,
 )
 from campaign_engine.render import limits as render_limits
-
-HANG_GUARD_SECONDS = 20
-T = TypeVar("T")
-
-
-def finishes(work: Callable[[], T]) -> T:
-    """`work()`, run on a daemon thread so that a hang fails the test instead of the test run."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as error:  # handed back to the test
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(HANG_GUARD_SECONDS)
-    assert not thread.is_alive(), f"still rendering after {HANG_GUARD_SECONDS} s: the render is unbounded"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+from tests.conftest import HANG_GUARD_SECONDS, finishes
 
 
 def scope(**context: Any) -> dict[str, Any]:

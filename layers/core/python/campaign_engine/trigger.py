@@ -57,15 +57,14 @@ class TriggerCall:
     and queue them, would be most of a large call's CPU."""
 
     body: trigger_body.TriggerBody
-    size: int | None = None  # bytes of the HTTP body, when known
 
     @classmethod
-    def from_value(cls, value: Any, size: int | None = None) -> TriggerCall:
-        return cls(trigger_body.from_value(value), size)
+    def from_value(cls, value: Any) -> TriggerCall:
+        return cls(trigger_body.from_value(value))
 
     @classmethod
-    def from_model(cls, request: TriggerRequest, size: int | None = None) -> TriggerCall:
-        return cls.from_value(request.model_dump(mode="json", by_alias=True, exclude_unset=True), size)
+    def from_model(cls, request: TriggerRequest) -> TriggerCall:
+        return cls.from_value(request.model_dump(mode="json", by_alias=True, exclude_unset=True))
 
     @property
     def campaign_id(self) -> str:

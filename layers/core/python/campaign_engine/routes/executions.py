@@ -31,8 +31,7 @@ ExecutionId = Annotated[str, Path(description="Execution id from the trigger's a
 def trigger(body: TriggerRequest):
     # The trigger function serves this route through routes/unitary.py, without this resolver;
     # the route stays here so that the OpenAPI document describes it from the same models.
-    size = len(trigger_router.current_event.body or "")
-    return json_response(202, trigger_unitary(TriggerCall.from_model(body, size), caller(trigger_router)))
+    return json_response(202, trigger_unitary(TriggerCall.from_model(body), caller(trigger_router)))
 
 
 def _status(execution_id: str, limit: int, next_token: str | None):

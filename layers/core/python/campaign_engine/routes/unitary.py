@@ -56,7 +56,7 @@ def parse_call(body: str) -> TriggerCall:
     if not body.strip():
         raise validation_failed([FieldError("body", "is required")])
     try:
-        return TriggerCall(trigger_body.parse(body), len(body))
+        return TriggerCall(trigger_body.parse(body))
     except trigger_body.ValidationError:
         pass  # not a valid trigger body (the shape may fail before bad JSON is reached): below
     except trigger_body.DecodeError as error:
@@ -69,10 +69,10 @@ def parse_call(body: str) -> TriggerCall:
         raise invalid_json(str(error).removeprefix("JSON is malformed: ")) from None
     except RecursionError:
         raise too_deep() from None
-    return _validated_by_pydantic(value, len(body))
+    return _validated_by_pydantic(value)
 
 
-def _validated_by_pydantic(data: Any, size: int) -> TriggerCall:
+def _validated_by_pydantic(data: Any) -> TriggerCall:
     # Imported here: only a body trigger_body refuses pays for pydantic.
     from pydantic import ValidationError
 
@@ -84,7 +84,7 @@ def _validated_by_pydantic(data: Any, size: int) -> TriggerCall:
         raise validation_failed(field_errors_from_pydantic(error.errors(include_url=False))) from None
     # Valid for pydantic after all (python field names instead of the contract's, say).
     try:
-        return TriggerCall.from_model(request, size)
+        return TriggerCall.from_model(request)
     except trigger_body.ValidationError as error:  # a leniency of pydantic's the trigger does not share
         raise validation_failed([FieldError("body", str(error))]) from None
 
