@@ -33,7 +33,7 @@ def test_sam_policy_templates_expand_as_sam_expands_them(policies: dict[str, iam
     api = policies["ApiFunction"]
     assert api.allows("dynamodb:BatchGetItem", CAMPAIGNS)
     assert api.allows("dynamodb:Query", f"{CAMPAIGNS}/index/byStatus")
-    assert not api.allows("dynamodb:DeleteItem", EXECUTIONS)
+    assert not api.allows("dynamodb:Scan", EXECUTIONS)
     # SQSSendMessagePolicy: sqs:SendMessage* on that one queue
     trigger = policies["TriggerFunction"]
     assert trigger.allows("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:local-delivery")

@@ -90,7 +90,7 @@ def test_unsupported_intrinsics_fail_loudly(tmp_path: Path) -> None:
 
 def test_tables_come_with_keys_billing_and_ttl(real: Template) -> None:
     tables = {table["TableName"]: table for table in real.tables()}
-    assert set(tables) == {"local-campaigns", "local-executions", "local-api-keys"}
+    assert set(tables) == {"local-campaigns", "local-executions", "local-api-keys", "local-profiles", "local-audiences"}
     executions = tables["local-executions"]
     assert executions["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
@@ -146,7 +146,10 @@ def test_routes_and_their_authorizer_come_from_the_http_api_events(real: Templat
 
 
 def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None:
-    (source,) = real.sqs_sources()
+    sources = {source.queue: source for source in real.sqs_sources()}
+    assert set(sources) == {"DeliveryQueue", "JobsQueue"}
+    assert sources["JobsQueue"].function == "JobsFunction"
+    source = sources["DeliveryQueue"]
     assert source.function == "DeliveryFunction"
     assert source.queue == "DeliveryQueue"
     assert source.batch_size == 10

@@ -18,6 +18,9 @@ class Settings:
     executions_table: str  # DynamoDB table of executions and recipient outcomes
     api_keys_table: str  # DynamoDB table of hashed API keys
     delivery_queue_url: str  # SQS queue the trigger writes and delivery reads
+    profiles_table: str = "profiles"  # DynamoDB table of profiles and the suppression list
+    audiences_table: str = "audiences"  # DynamoDB table of audiences and their members
+    jobs_queue_url: str = ""  # SQS queue of background job steps (audience fan-out, erasure)
     idempotency_hours: int = 24  # how long a requestId replays its answer
     ses_configuration_set: str = ""  # SES configuration set named on each email
     campaign_cache_seconds: float = 1.0  # how long a trigger container reuses a campaign read
@@ -49,6 +52,9 @@ def get_settings() -> Settings:
         executions_table=env.get("EXECUTIONS_TABLE", "executions"),
         api_keys_table=env.get("API_KEYS_TABLE", "api-keys"),
         delivery_queue_url=env.get("DELIVERY_QUEUE_URL", ""),
+        profiles_table=env.get("PROFILES_TABLE", "profiles"),
+        audiences_table=env.get("AUDIENCES_TABLE", "audiences"),
+        jobs_queue_url=env.get("JOBS_QUEUE_URL", ""),
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),

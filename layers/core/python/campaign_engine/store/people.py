@@ -1,0 +1,159 @@
+"""The profiles table: profiles by identity and the suppression list by address.
+
+- a profile: `P#<namespace>#<id>` / `P`, its fields as native DynamoDB attributes (so that a
+  rule-based audience's scan can filter on them in DynamoDB), see `profile_item`;
+- a suppression entry: `S#<channel>#<sha256 of the normalised address>` / `S`, with the reason,
+  when it was added, and the address in clear (removed when the person is erased: the digest
+  keeps the address suppressed).
+
+Reads for many people are one BatchGetItem per 100 keys (`batch_get`), never a request each."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from campaign_engine import aws
+from campaign_engine.settings import get_settings
+from campaign_engine.store._dynamodb import s
+
+PROFILE_SK = "P"
+SUPPRESSION_SK = "S"
+# BatchGetItem's limit on keys per request.
+BATCH_GET_KEYS = 100
+# Unprocessed keys (throttling) are asked again this many times before the read fails.
+BATCH_GET_ROUNDS = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+# ---------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------
+def profile_pk(namespace: str, profile_id: str) -> str:
+    return f"P#{namespace}#{profile_id}"
+
+
+def profile_key(namespace: str, profile_id: str) -> dict[str, Any]:
+    return {"pk": s(profile_pk(namespace, profile_id)), "sk": s(PROFILE_SK)}
+
+
+def normalise_address(channel: str, address: Any) -> str:
+    """The form an address is suppressed under: emails without case or spaces, phone numbers as
+    given (E.164 by then), push by device token."""
+    if channel == "push":
+        return str(address.get("token") if isinstance(address, dict) else address).strip()
+    text = str(address).strip()
+    return text.lower() if channel == "email" else text
+
+
+def address_digest(channel: str, address: Any) -> str:
+    return hashlib.sha256(f"{channel}\n{normalise_address(channel, address)}".encode()).hexdigest()
+
+
+def suppression_pk(channel: str, address: Any) -> str:
+    return f"S#{channel}#{address_digest(channel, address)}"
+
+
+def suppression_key(channel: str, address: Any) -> dict[str, Any]:
+    return {"pk": s(suppression_pk(channel, address)), "sk": s(SUPPRESSION_SK)}
+
+
+# ---------------------------------------------------------------------------
+# Values: plain Python <-> DynamoDB attribute values
+# ---------------------------------------------------------------------------
+def to_attribute(value: Any) -> dict[str, Any]:
+    """A JSON value as a DynamoDB attribute value (floats through Decimal, as DynamoDB needs)."""
+    serialized: dict[str, Any] = _serializer.serialize(_decimals(value))  # type: ignore[assignment]
+    return serialized
+
+
+def from_attribute(value: dict[str, Any]) -> Any:
+    return _plain_numbers(_deserializer.deserialize(value))  # type: ignore[arg-type]
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: to_attribute(value) for name, value in values.items() if value is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: from_attribute(value) for name, value in item.items()}
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
+def _plain_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(v) for v in value]
+    if isinstance(value, set):  # string and number sets are never written; read them as lists
+        return sorted(_plain_numbers(v) for v in value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Batched reads
+# ---------------------------------------------------------------------------
+def batch_get(keys: Sequence[dict[str, Any]], *, consistent: bool = False) -> dict[str, dict[str, Any]]:
+    """The items found for `keys` (any number, duplicates allowed), by their pk, as stored
+    (attribute values). Chunks of 100 keys are read side by side."""
+    unique = list({key["pk"]["S"] + "\n" + key["sk"]["S"]: key for key in keys}.values())
+    chunks = [unique[i : i + BATCH_GET_KEYS] for i in range(0, len(unique), BATCH_GET_KEYS)]
+    found: dict[str, dict[str, Any]] = {}
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            found.update(_get_chunk(chunk, consistent))
+        return found
+    with ThreadPoolExecutor(max_workers=min(8, len(chunks)), thread_name_prefix="people-read") as pool:
+        for part in pool.map(lambda chunk: _get_chunk(chunk, consistent), chunks):
+            found.update(part)
+    return found
+
+
+def _get_chunk(keys: list[dict[str, Any]], consistent: bool) -> dict[str, dict[str, Any]]:
+    table = get_settings().profiles_table
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": consistent}}
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(BATCH_GET_ROUNDS):
+        response = aws.dynamodb().batch_get_item(RequestItems=request)
+        for item in response.get("Responses", {}).get(table, []):
+            found[item["pk"]["S"]] = item
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+    raise RuntimeError("DynamoDB left keys unprocessed after repeated BatchGetItem calls")
+
+
+def get_profiles(identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, id) -> the stored profile item's values (see from_item), for those that exist."""
+    wanted = list(dict.fromkeys(identities))
+    found = batch_get([profile_key(namespace, profile_id) for namespace, profile_id in wanted])
+    out = {}
+    for namespace, profile_id in wanted:
+        item = found.get(profile_pk(namespace, profile_id))
+        if item is not None:
+            out[(namespace, profile_id)] = from_item(item)
+    return out
+
+
+def get_suppressions(channel: str, addresses: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """address digest -> the suppression entry's values, for the addresses on the list."""
+    keys = [suppression_key(channel, address) for address in addresses]
+    return {item["pk"]["S"].rpartition("#")[2]: from_item(item) for item in batch_get(keys).values()}
