@@ -48,6 +48,9 @@ class QueuedRecipient(msgspec.Struct, gc=False):
     address: Any  # an email address, a phone number, or a push endpoint's info
     profile: dict[str, Any] = {}
     context: dict[str, Any] = {}
+    # The recipient is a stored profile (an audience member, or a known person at trigger time): delivery
+    # excludes it if that profile was erased meanwhile. Added with a default, so older entries still read.
+    fromProfile: bool = False
 
 
 class QueueMessage(msgspec.Struct, gc=False):
