@@ -99,7 +99,8 @@ class _Watcher:
                 destinations = getattr(message, "destinations", None) or []
                 if isinstance(destinations, dict):
                     destinations = [a for addresses in destinations.values() for a in addresses]
-                for address in destinations:
+                # moto lists a raw email's To header beside the destinations it was sent to: once per message.
+                for address in set(destinations):
                     if address in self.seen:
                         self.duplicates += 1
                     else:
