@@ -39,7 +39,7 @@ STALL_SECONDS = 120.0
 REPLAY_THREADS = 16
 # The replay issues this share of the recorded requests (the first ones of each kind, in order): a rate
 # needs no hundred thousand sends twice.
-REPLAY_SHARE = 0.25
+REPLAY_SHARE = 0.1
 
 
 @dataclass

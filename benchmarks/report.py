@@ -39,6 +39,9 @@ TARGETS = [
     Target("cost_per_million_emails_usd.per20.total", "<=", 1.50),
     Target("local_throughput_ratio", ">=", 0.7),
     Target("local_latency_ms.p95", "<=", 2000),
+    Target("audience_fanout.ratio_to_emulator", ">=", 0.7),
+    Target("audience_fanout.lost", "<=", 0),
+    Target("audience_fanout.duplicated", "<=", 0),
 ]
 
 
@@ -140,6 +143,12 @@ def table(results: dict[str, Any]) -> str:
     row("local_throughput_ratio")
     for q in ("p50", "p95", "p99"):
         row(f"local_latency_ms.{q}", unit=" ms")
+    row("audience_fanout.members")
+    row("audience_fanout.seconds", unit=" s")
+    row("audience_fanout.per_second", unit="/s")
+    row("audience_fanout.emulator_per_second", unit="/s")
+    for figure in ("ratio_to_emulator", "lost", "duplicated"):
+        row(f"audience_fanout.{figure}")
     widths = [max(len(r[i]) for r in [*rows, ("figure", "value", "target", "")]) for i in range(4)]
     lines = [f"{'figure':<{widths[0]}}  {'value':>{widths[1]}}  {'target':<{widths[2]}}  result"]
     lines.append("-" * (sum(widths) + 12))
