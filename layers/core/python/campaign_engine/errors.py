@@ -195,6 +195,8 @@ def field_path(loc: Sequence[Any]) -> str:
             return "body" if source == "body" else source
     out = ""
     for part in parts:
+        if part == "[key]":  # pydantic's mark for a dict key (not its value) that is wrong: the key names it
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

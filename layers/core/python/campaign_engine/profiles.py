@@ -242,8 +242,10 @@ def _number_problem(value: int | float) -> str | None:
         return None
     if not _SMALLEST_NUMBER <= abs(number) < _LARGEST_NUMBER:
         return "is a number out of range (1E-130 to 1E125)"
-    if len(number.normalize().as_tuple().digits) > 38:
-        return "has more than 38 significant digits"
+    # An integer is stored with every digit it has (boto3 refuses to round one); a float by its repr.
+    digits = number.as_tuple().digits if isinstance(value, int) else number.normalize().as_tuple().digits
+    if len(digits) > 38:
+        return "has more than 38 digits"
     return None
 
 
