@@ -152,3 +152,12 @@ def test_a_soft_bounce_suppresses_nothing(api: Api, queue: Queue) -> None:
     ses_event["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"] = "carl@example.com"
     invoke("feedback", ses_event)
     assert look_up(api, "email", "carl@example.com").status == 404
+
+
+def test_the_ses_mailbox_simulator_is_never_suppressed(api: Api, queue: Queue) -> None:
+    """It bounces on purpose, every time; SES leaves it off its own suppression list too."""
+    sent = send(api, queue, "carl@example.com")
+    ses_event = sent.event("email_bounced", "carl@example.com")
+    ses_event["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"] = "bounce@simulator.amazonses.com"
+    invoke("feedback", ses_event)
+    assert look_up(api, "email", "bounce@simulator.amazonses.com").status == 404

@@ -36,6 +36,7 @@ from campaign_engine.observability import logger, metrics
 from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
 from campaign_engine.store import people
 
+SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
 IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
@@ -234,7 +235,13 @@ def suppressed_by(detail: dict[str, Any]) -> tuple[str, list[str]] | None:
     if not any(named):
         named = list(_object(detail.get("mail")).get("destination") or [])
     addresses = [parseaddr(a)[1].strip() for a in named if isinstance(a, str)]
-    return reason, [a for a in dict.fromkeys(addresses) if looks_like_email(a)]
+    return reason, [a for a in dict.fromkeys(addresses) if looks_like_email(a) and not _simulator(a)]
+
+
+def _simulator(address: str) -> bool:
+    """SES's mailbox simulator bounces and complains on purpose, every time: like SES's own
+    suppression list, this one leaves its addresses usable for the next test."""
+    return address.rpartition("@")[2].lower() == SIMULATOR_DOMAIN
 
 
 def _suppress(detail: dict[str, Any], at: str) -> None:

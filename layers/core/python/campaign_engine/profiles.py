@@ -320,7 +320,8 @@ def get_profile(namespace: str, profile_id: str, principal: Principal) -> Stored
     _check_identity(namespace, profile_id)
     stored = people.get_profile(namespace, profile_id)
     if stored is None:
-        raise DomainError(code="profile_not_found", detail=f"No profile {profile_id!r} in namespace {namespace!r}")
+        # Never the id in the detail: in the email and phone namespaces it is an address.
+        raise DomainError(code="profile_not_found", detail=f"No profile with this id in the {namespace!r} namespace")
     return view(stored)
 
 
