@@ -131,6 +131,19 @@ def test_a_bad_field_is_refused_naming_it(api: Api, change: dict[str, Any], fiel
     assert get(api).status == 404  # nothing stored
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"attributes": {"name": "\\ud800"}}', "attributes.name"),
+        ('{"attributes": {"person": {"\\ud800": 1}}}', "attributes.person"),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_naming_it(api: Api, raw: str, field: str) -> None:
+    answer = api.call("api", "api/put_profile.json", raw_body=raw, path_params=ADA)
+    assert answer.status == 400, answer.body
+    assert field in fields(answer)
+
+
 def test_attributes_nested_too_deep_are_refused_naming_where(api: Api) -> None:
     deep: dict[str, Any] = {"leaf": 1}
     for _ in range(20):

@@ -279,7 +279,12 @@ def _move_recipient(item: dict[str, Any], alias: str) -> None:
 
 def _erased_verdicts(text: str, ids: set[str], salt: str) -> str | None:
     """A request record's verdicts [[userId, status, ...], ...] with the person's ids replaced; None if none."""
-    verdicts = json.loads(text)
+    try:
+        verdicts = json.loads(text)
+    except ValueError:  # not written by this code: left as it is rather than failing the job forever
+        return None
+    if not isinstance(verdicts, list):
+        return None
     changed = False
     for verdict in verdicts:
         if isinstance(verdict, list) and verdict and verdict[0] in ids:
@@ -291,7 +296,12 @@ def _erased_verdicts(text: str, ids: set[str], salt: str) -> str | None:
 def _erased_outcomes(text: str, ids: set[str], salt: str) -> str | None:
     """An outcome batch {"<executionId>|<userId>": [state, reason, detail, ...]} with the person's
     entries under their pseudonym (their detail without addresses); None if none."""
-    outcomes: dict[str, Any] = json.loads(text)
+    try:
+        outcomes = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(outcomes, dict):
+        return None
     erased: dict[str, Any] = {}
     changed = False
     for key, entry in outcomes.items():

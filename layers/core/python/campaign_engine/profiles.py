@@ -212,8 +212,8 @@ def attribute_errors(value: Any, path: str = "attributes", depth: int = 0) -> li
             return [FieldError(path, f"nests deeper than {MAX_ATTRIBUTE_DEPTH} levels")]
         errors = []
         for key, inner in value.items():
-            if key == "":
-                errors.append(FieldError(path, "has an empty key"))
+            if key == "" or not _unicode(key):
+                errors.append(FieldError(path, "has an empty key" if key == "" else "has a key that is not valid text"))
                 continue
             errors += attribute_errors(inner, f"{path}.{key}", depth + 1)
             if len(errors) >= MAX_FIELD_ERRORS:
@@ -228,10 +228,21 @@ def attribute_errors(value: Any, path: str = "attributes", depth: int = 0) -> li
             if len(errors) >= MAX_FIELD_ERRORS:
                 break
         return errors[:MAX_FIELD_ERRORS]
+    if isinstance(value, str):
+        return [] if _unicode(value) else [FieldError(path, "is not valid text (it holds a lone surrogate)")]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return []
     message = _number_problem(value)
     return [FieldError(path, message)] if message else []
+
+
+def _unicode(text: str) -> bool:
+    """Encodable as UTF-8 (JSON's \\ud800 escapes decode to lone surrogates, which it cannot store)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number_problem(value: int | float) -> str | None:
