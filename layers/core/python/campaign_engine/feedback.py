@@ -18,6 +18,10 @@ event for that pair can only be about the message that was sent.
 A message that delivery recorded `failed` / `send_unconfirmed` (SES may have accepted it, the
 answer was lost) is resolved by its first event: SES had it, so the recipient takes the
 event's state and the message id. Nothing is ever sent again because of this.
+
+A hard bounce (bounceType Permanent) or a complaint also puts the address on the suppression list
+(reason `hard_bounce` or `complaint`, source `ses`; suppressions.py), whether or not the recipient
+is still recorded, so that no campaign sends to it again. Mailbox simulator addresses are left off.
 """
 
 from __future__ import annotations
