@@ -98,6 +98,9 @@ def test_success_and_bounce_through_the_api_alone(local_stack: Stack) -> None:
     )
     _, _, report = local_stack.request("GET", f"/campaigns/{campaign_id}/report")
     assert report["byStatus"] == {"bounced": 1, "delivered": 1}
+    # The simulator bounces on purpose, every time: its address is not put on the suppression list
+    status, _, entry = local_stack.request("GET", f"/suppressions/email/{BOUNCE}")
+    assert (status, entry["code"]) == (404, "suppression_not_found"), entry
 
 
 # ---------------------------------------------------------------------------

@@ -35,6 +35,18 @@ def _execution(api: Api) -> dict[str, str]:
     return {"executionId": answer.body["executionId"]}
 
 
+def _profile(api: Api) -> dict[str, str]:
+    answer = api.call("api", "api/put_profile.json")
+    assert answer.status == 200, answer.body
+    return {"namespace": answer.body["namespace"], "profileId": answer.body["id"]}
+
+
+def _suppression(api: Api) -> dict[str, str]:
+    answer = api.call("api", "api/add_suppressions.json")
+    assert answer.status == 200, answer.body
+    return {"channel": "email", "address": "ada@example.com"}
+
+
 EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /im/health": (_nothing, 200),
     "GET /openapi.json": (_nothing, 200),
@@ -53,6 +65,12 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /campaigns/{campaignId}/report": (_live, 200),
     "GET /im/executions/{executionId}": (_execution, 200),
     "GET /im/executions/audience/{executionId}": (_execution, 200),
+    "PUT /profiles/{namespace}/{profileId}": (_nothing, 200),
+    "GET /profiles/{namespace}/{profileId}": (_profile, 200),
+    "DELETE /profiles/{namespace}/{profileId}": (_profile, 202),
+    "POST /suppressions": (_nothing, 200),
+    "GET /suppressions/{channel}/{address}": (_suppression, 200),
+    "DELETE /suppressions/{channel}/{address}": (_suppression, 204),
 }
 
 

@@ -45,6 +45,10 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("campaign_not_found", 404, "Campaign not found", "No campaign has this id"),
         ProblemType("execution_not_found", 404, "Execution not found", "No execution has this id"),
         ProblemType("route_not_found", 404, "Not found", "No route answers this method and path"),
+        ProblemType("profile_not_found", 404, "Profile not found", "No profile has this namespace and id"),
+        ProblemType(
+            "suppression_not_found", 404, "Not on the suppression list", "This address is not on the channel's list"
+        ),
         ProblemType("campaign_not_live", 409, "Conflict", "Only a live campaign accepts triggers"),
         ProblemType("outside_schedule_window", 409, "Conflict", "The campaign's schedule does not accept triggers now"),
         ProblemType("request_id_reused", 409, "Conflict", "This requestId was already used with a different body"),
@@ -62,6 +66,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             413,
             "Campaign too large",
             "The campaign as stored is over 96 KB; `errors` names its largest part",
+        ),
+        ProblemType(
+            "profile_too_large",
+            413,
+            "Profile too large",
+            "The profile is over 200 KB as JSON; `errors` names its largest field",
         ),
         ProblemType(
             "unsupported_media_type", 415, "Unsupported media type", "The body is not JSON by its Content-Type"
@@ -185,6 +195,8 @@ def field_path(loc: Sequence[Any]) -> str:
             return "body" if source == "body" else source
     out = ""
     for part in parts:
+        if part == "[key]":  # pydantic's mark for a dict key (not its value) that is wrong: the key names it
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

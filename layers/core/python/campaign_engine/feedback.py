@@ -18,6 +18,10 @@ event for that pair can only be about the message that was sent.
 A message that delivery recorded `failed` / `send_unconfirmed` (SES may have accepted it, the
 answer was lost) is resolved by its first event: SES had it, so the recipient takes the
 event's state and the message id. Nothing is ever sent again because of this.
+
+A hard bounce (bounceType Permanent) or a complaint also puts the address on the suppression list
+(reason `hard_bounce` or `complaint`, source `ses`; suppressions.py), whether or not the recipient
+is still recorded, so that no campaign sends to it again. Mailbox simulator addresses are left off.
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 
 from campaign_engine import recipient_states, reports, store
+from campaign_engine.addresses import looks_like_email
 from campaign_engine.observability import logger, metrics
 from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
+from campaign_engine.store import people
 
+SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
 IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
@@ -164,6 +172,8 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
         return {"outcome": "unknown", "why": "no_tags"}
 
+    _suppress(detail, _event_time(detail, event))
+
     tag = _tag(tags, RECIPIENT_TAG)
     try:
         user_id = user_id_from_tag(tag) if tag else _user_by_message_id(execution_id, str(message_id))
@@ -211,6 +221,45 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
         extra={**context, "status": transition.state, "previous": old_state, "reason": transition.reason},
     )
     return {"outcome": "applied", "status": transition.state, "previous": old_state, "reason": transition.reason}
+
+
+def suppressed_by(detail: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """A hard bounce (bounceType Permanent) or a complaint: the suppression reason and the
+    addresses it names (the event's recipients, else the message's destination)."""
+    event_type = detail.get("eventType")
+    if event_type == "Bounce":
+        section, listed, reason = _object(detail.get("bounce")), "bouncedRecipients", "hard_bounce"
+        if section.get("bounceType") != "Permanent":
+            return None
+    elif event_type == "Complaint":
+        section, listed, reason = _object(detail.get("complaint")), "complainedRecipients", "complaint"
+    else:
+        return None
+    named = [_object(r).get("emailAddress") for r in section.get(listed) or []]
+    if not any(named):
+        named = list(_object(detail.get("mail")).get("destination") or [])
+    addresses = [parseaddr(a)[1].strip() for a in named if isinstance(a, str)]
+    return reason, [a for a in dict.fromkeys(addresses) if looks_like_email(a) and not _simulator(a)]
+
+
+def _simulator(address: str) -> bool:
+    """SES's mailbox simulator bounces and complains on purpose, every time: like SES's own
+    suppression list, this one leaves its addresses usable for the next test."""
+    return address.rpartition("@")[2].lower() == SIMULATOR_DOMAIN
+
+
+def _suppress(detail: dict[str, Any], at: str) -> None:
+    """Puts a hard-bounced or complaining address on the suppression list (source `ses`), so it is
+    never sent to again by any campaign: one UpdateItem per address, safe to repeat."""
+    found = suppressed_by(detail)
+    if found is None:
+        return
+    reason, addresses = found
+    for address in addresses:
+        people.add_suppression("email", address, reason=reason, source="ses", at=at)
+    if addresses:
+        metrics.add_metric(name="AddressesSuppressed", unit="Count", value=len(addresses))
+        logger.info("addresses suppressed", reason=reason, count=len(addresses))
 
 
 def _not_moved(why: str, transition: Transition, context: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,10 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
         "outside_schedule_window",
         "request_id_reused",
     ),
+    "PUT /profiles/{namespace}/{profileId}": ("profile_too_large",),
+    "GET /profiles/{namespace}/{profileId}": ("profile_not_found",),
+    "GET /suppressions/{channel}/{address}": ("suppression_not_found",),
+    "DELETE /suppressions/{channel}/{address}": ("suppression_not_found",),
     "POST /campaigns": ("campaign_too_large",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
@@ -150,9 +154,9 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import campaigns, executions
+    from campaign_engine.routes import campaigns, executions, profiles
 
-    app = new_resolver(router, campaigns.router, executions.trigger_router, executions.status_router)
+    app = new_resolver(router, campaigns.router, executions.trigger_router, executions.status_router, profiles.router)
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
         version="1.0.0",

@@ -11,16 +11,18 @@ Reads for many people are one BatchGetItem per 100 keys (`batch_get`), never a r
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
-from campaign_engine.store._dynamodb import s
+from campaign_engine.store._dynamodb import is_conditional_failure, s
 
 PROFILE_SK = "P"
 SUPPRESSION_SK = "S"
@@ -157,3 +159,167 @@ def get_suppressions(channel: str, addresses: Iterable[Any]) -> dict[str, dict[s
     """address digest -> the suppression entry's values, for the addresses on the list."""
     keys = [suppression_key(channel, address) for address in addresses]
     return {item["pk"]["S"].rpartition("#")[2]: from_item(item) for item in batch_get(keys).values()}
+
+
+# ---------------------------------------------------------------------------
+# One profile
+# ---------------------------------------------------------------------------
+# The profile's own fields and its attributes: a PUT that leaves one out removes it.
+REPLACED_FIELDS = ("email", "phone", "pushTokens", "preferredLanguage", "timezone", "consents", "attributes")
+
+
+def replace_profile(values: dict[str, Any], *, now: str) -> dict[str, Any]:
+    """Writes a whole profile (profiles.item_values) in one UpdateItem: what `values` holds is set,
+    the fields it lacks are removed, `createdAt` is kept from a profile already there. Returns the
+    stored profile's values. Raises ClientError ValidationException for an item DynamoDB refuses."""
+    namespace, profile_id = values["namespace"], values["id"]
+    names: dict[str, str] = {}
+    attribute_values: dict[str, Any] = {":now": s(now)}
+    assignments = ["#createdAt = if_not_exists(#createdAt, :now)"]
+    names["#createdAt"] = "createdAt"
+    for index, (name, value) in enumerate(sorted(values.items())):
+        if value is None:
+            continue
+        names[f"#f{index}"] = name
+        attribute_values[f":f{index}"] = to_attribute(value)
+        assignments.append(f"#f{index} = :f{index}")
+    removals = []
+    for index, name in enumerate(REPLACED_FIELDS):
+        if values.get(name) is None:
+            names[f"#r{index}"] = name
+            removals.append(f"#r{index}")
+    update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
+    answer = aws.dynamodb().update_item(
+        TableName=get_settings().profiles_table,
+        Key=profile_key(namespace, profile_id),
+        UpdateExpression=update,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=attribute_values,
+        ReturnValues="ALL_NEW",
+    )
+    return _without_keys(from_item(answer.get("Attributes") or {}))
+
+
+def get_profile(namespace: str, profile_id: str) -> dict[str, Any] | None:
+    """The stored profile's values (strongly consistent), or None."""
+    answer = aws.dynamodb().get_item(
+        TableName=get_settings().profiles_table, Key=profile_key(namespace, profile_id), ConsistentRead=True
+    )
+    item = answer.get("Item")
+    return _without_keys(from_item(item)) if item else None
+
+
+def delete_profile(namespace: str, profile_id: str) -> dict[str, Any] | None:
+    """Deletes the profile; returns the values it had, or None when there was none."""
+    answer = aws.dynamodb().delete_item(
+        TableName=get_settings().profiles_table, Key=profile_key(namespace, profile_id), ReturnValues="ALL_OLD"
+    )
+    item = answer.get("Attributes")
+    return _without_keys(from_item(item)) if item else None
+
+
+def _without_keys(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name not in ("pk", "sk")}
+
+
+# ---------------------------------------------------------------------------
+# The suppression list
+# ---------------------------------------------------------------------------
+BATCH_WRITE_ITEMS = 25
+
+
+def suppression_values(channel: str, address: str, *, reason: str, source: str, added_at: str) -> dict[str, Any]:
+    return {"channel": channel, "address": address, "reason": reason, "source": source, "addedAt": added_at}
+
+
+def put_suppressions(entries: Sequence[dict[str, Any]]) -> int:
+    """Adds entries (suppression_values) that are not on the list yet; an address already listed
+    keeps its entry (its first reason and date). Returns how many were added. One BatchGetItem per
+    100 addresses, one BatchWriteItem per 25 new entries."""
+    by_pk: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        by_pk.setdefault(suppression_pk(entry["channel"], entry["address"]), entry)
+    listed = batch_get([{"pk": s(pk), "sk": s(SUPPRESSION_SK)} for pk in by_pk], consistent=True)
+    new = [(pk, entry) for pk, entry in by_pk.items() if pk not in listed]
+    requests = [{"PutRequest": {"Item": {"pk": s(pk), "sk": s(SUPPRESSION_SK), **to_item(entry)}}} for pk, entry in new]
+    chunks = [requests[i : i + BATCH_WRITE_ITEMS] for i in range(0, len(requests), BATCH_WRITE_ITEMS)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            _write_chunk(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, len(chunks)), thread_name_prefix="people-write") as pool:
+            list(pool.map(_write_chunk, chunks))
+    return len(new)
+
+
+def _write_chunk(requests: list[dict[str, Any]]) -> None:
+    table = get_settings().profiles_table
+    pending: dict[str, Any] = {table: requests}
+    for attempt in range(BATCH_GET_ROUNDS):
+        response = aws.dynamodb().batch_write_item(RequestItems=pending)
+        pending = response.get("UnprocessedItems") or {}
+        if not pending:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off before asking again
+    raise RuntimeError("DynamoDB left suppression entries unwritten after repeated BatchWriteItem calls")
+
+
+def add_suppression(channel: str, address: str, *, reason: str, source: str, at: str) -> None:
+    """One address on the list in one UpdateItem (SES feedback): the reason and source are the
+    latest cause, `addedAt` stays the first time it was listed."""
+    aws.dynamodb().update_item(
+        TableName=get_settings().profiles_table,
+        Key=suppression_key(channel, address),
+        UpdateExpression=(
+            "SET #channel = :channel, #address = :address, #reason = :reason, #source = :source, "
+            "#addedAt = if_not_exists(#addedAt, :at)"
+        ),
+        ExpressionAttributeNames={
+            "#channel": "channel",
+            "#address": "address",
+            "#reason": "reason",
+            "#source": "source",
+            "#addedAt": "addedAt",
+        },
+        ExpressionAttributeValues={
+            ":channel": s(channel),
+            ":address": s(address),
+            ":reason": s(reason),
+            ":source": s(source),
+            ":at": s(at),
+        },
+    )
+
+
+def get_suppression(channel: str, address: str) -> dict[str, Any] | None:
+    answer = aws.dynamodb().get_item(
+        TableName=get_settings().profiles_table, Key=suppression_key(channel, address), ConsistentRead=True
+    )
+    item = answer.get("Item")
+    return _without_keys(from_item(item)) if item else None
+
+
+def delete_suppression(channel: str, address: str) -> bool:
+    """Takes the address off the list; False when it was not on it."""
+    answer = aws.dynamodb().delete_item(
+        TableName=get_settings().profiles_table, Key=suppression_key(channel, address), ReturnValues="ALL_OLD"
+    )
+    return bool(answer.get("Attributes"))
+
+
+def scrub_suppression_address(channel: str, address: Any) -> bool:
+    """Removes the address in clear from its entry, which stays (keyed by the digest, the address
+    stays suppressed). False when the address is not on the list."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=get_settings().profiles_table,
+            Key=suppression_key(channel, address),
+            UpdateExpression="REMOVE #address",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#address": "address"},
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
