@@ -35,6 +35,12 @@ def _execution(api: Api) -> dict[str, str]:
     return {"executionId": answer.body["executionId"]}
 
 
+def _audience(api: Api) -> dict[str, str]:
+    answer = api.call("api", "api/create_audience.json")
+    assert answer.status == 201, answer.body
+    return {"audienceId": answer.body["id"]}
+
+
 EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /im/health": (_nothing, 200),
     "GET /openapi.json": (_nothing, 200),
@@ -53,6 +59,11 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /campaigns/{campaignId}/report": (_live, 200),
     "GET /im/executions/{executionId}": (_execution, 200),
     "GET /im/executions/audience/{executionId}": (_execution, 200),
+    "POST /audiences": (_nothing, 201),
+    "GET /audiences": (_audience, 200),
+    "GET /audiences/{audienceId}": (_audience, 200),
+    "DELETE /audiences/{audienceId}": (_audience, 204),
+    "POST /audiences/{audienceId}/members": (_audience, 200),
 }
 
 
