@@ -360,9 +360,13 @@ class _FilterBuilder:
         return placeholder
 
     def build(self, node: Node) -> str:
+        """The node's expression, never in parentheses of its own: a caller puts it in one pair
+        (DynamoDB refuses a doubled pair as redundant)."""
         if isinstance(node, Group):
             if node.kind == "not":
                 return f"NOT ({self.build(node.members[0])})"
+            if len(node.members) == 1:
+                return self.build(node.members[0])
             joiner = " AND " if node.kind == "all" else " OR "
             return joiner.join(f"({self.build(member)})" for member in node.members)
         return self._condition(node)
@@ -381,4 +385,9 @@ class _FilterBuilder:
             return f"begins_with({path}, {self._value(value)})"
         if op == "contains":
             return f"contains({path}, {self._value(value)})"
-        return f"{path} {_COMPARATORS[op]} {self._value(value)}"
+        if op == "eq":
+            return f"{path} = {self._value(value)}"
+        # Typed first: DynamoDB's answer for a field of another type is false anyway, and the
+        # emulator fails on such a comparison instead.
+        kind = self._value("N" if _kind(value) == "number" else "S")
+        return f"attribute_type({path}, {kind}) AND {path} {_COMPARATORS[op]} {self._value(value)}"
