@@ -266,7 +266,7 @@ def add_to_count(audience_id: str, added: int, *, now: str) -> int:
             UpdateExpression="ADD memberCount :added SET updatedAt = :now",
             ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deletingAt)",
             ExpressionAttributeValues={":added": n(added), ":now": s(now)},
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
         if is_conditional_failure(exc):
