@@ -44,6 +44,8 @@ HEAD_SK = "HEAD"
 # BatchWriteItem's limit on items per request.
 BATCH_WRITE_ITEMS = 25
 BATCH_WRITE_ROUNDS = 8
+# BatchWriteItem calls made side by side by one batch_write.
+WRITERS = 8
 # BatchGetItem's limit on keys per request.
 BATCH_GET_KEYS = 100
 LIST_INDEX = "AudienceList"
@@ -74,8 +76,7 @@ def put_members(audience_id: str, members: Sequence[tuple[str, str]], *, added_a
         item = member_key(audience_id, namespace, member_id)
         item.update({"namespace": s(namespace), "id": s(member_id), "addedAt": s(added_at)})
         items.append(item)
-    for start in range(0, len(items), BATCH_WRITE_ITEMS):
-        _write_chunk([{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_ITEMS]])
+    batch_write(get_settings().audiences_table, [{"PutRequest": {"Item": item}} for item in items])
 
 
 def new_members(audience_id: str, members: Sequence[tuple[str, str]]) -> int:
@@ -103,8 +104,7 @@ def _count_found(keys: list[dict[str, Any]]) -> int:
 
 def delete_members(audience_id: str, members: Sequence[tuple[str, str]]) -> None:
     keys = [member_key(audience_id, namespace, member_id) for namespace, member_id in dict.fromkeys(members)]
-    for start in range(0, len(keys), BATCH_WRITE_ITEMS):
-        _write_chunk([{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_ITEMS]])
+    batch_write(get_settings().audiences_table, [{"DeleteRequest": {"Key": key}} for key in keys])
 
 
 def _write_chunk(requests: list[dict[str, Any]], table: str | None = None) -> None:
@@ -120,9 +120,15 @@ def _write_chunk(requests: list[dict[str, Any]], table: str | None = None) -> No
 
 
 def batch_write(table: str, requests: Sequence[dict[str, Any]]) -> None:
-    """BatchWriteItem `requests` (any number) to `table`, 25 at a time, retrying unprocessed ones."""
-    for start in range(0, len(requests), BATCH_WRITE_ITEMS):
-        _write_chunk(list(requests[start : start + BATCH_WRITE_ITEMS]), table)
+    """BatchWriteItem `requests` (any number) to `table`, 25 at a time (up to WRITERS side by side),
+    retrying unprocessed ones."""
+    chunks = [list(requests[i : i + BATCH_WRITE_ITEMS]) for i in range(0, len(requests), BATCH_WRITE_ITEMS)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            _write_chunk(chunk, table)
+        return
+    with ThreadPoolExecutor(max_workers=min(WRITERS, len(chunks)), thread_name_prefix="audience-write") as pool:
+        list(pool.map(lambda chunk: _write_chunk(chunk, table), chunks))
 
 
 @dataclass(frozen=True)
