@@ -273,3 +273,35 @@ def test_an_unknown_audience_is_404(api: Api) -> None:
     for answer in (read(api, "nope"), add(api, "nope", emails(0, 1)), delete(api, "nope")):
         assert answer.status == 404
         assert answer.body["code"] == "audience_not_found"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"a": 1e300}, "attributes.a: a number out of range"),
+        ({"a": [1, {"b": 10**40}]}, "attributes.a[1].b: a number out of range"),
+        ({"": 1}, "attributes: a name is empty"),
+        (
+            {
+                "x": {
+                    "x": {
+                        "x": {
+                            "x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": {"x": 1}}}}}}}}}}}}
+                        }
+                    }
+                }
+            },
+            "nested more than 16",
+        ),
+        ({"big": "x" * 210_000}, "attributes: over 200 KB"),
+    ],
+)
+def test_a_profile_dynamodb_cannot_store_is_refused_not_a_500(api: Api, attributes: dict, message: str) -> None:
+    audience_id = create(api, {"name": "Careful"}).body["id"]
+    answer = add(
+        api, audience_id, [{"namespace": "email", "id": "a@example.com", "profile": {"attributes": attributes}}]
+    )
+    assert answer.status == 400, answer.body
+    assert any(e["field"] == "members[0].profile" and message in e["message"] for e in answer.body["errors"]), (
+        answer.body
+    )

@@ -15,6 +15,7 @@ Scopes: `profiles:write` changes audiences; `campaigns:read` or `profiles:write`
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -35,6 +36,8 @@ MAX_MEMBERS_PER_CALL = 1000
 # How long one API call may spend deleting members or counting (the function has 10 s).
 WORK_SECONDS = 5.0
 MAX_ID_BYTES = 512
+# DynamoDB nests at most 32 levels; free attributes get fewer.
+MAX_ATTRIBUTE_DEPTH = 16
 WRITE_SCOPE = "profiles:write"
 READ_SCOPES = ("campaigns:read", "profiles:write")
 
@@ -42,6 +45,31 @@ READ_SCOPES = ("campaigns:read", "profiles:write")
 # ---------------------------------------------------------------------------
 # Bodies and answers
 # ---------------------------------------------------------------------------
+def check_storable(value: Any, where: str, depth: int) -> None:
+    """What DynamoDB can store as a profile's attribute: nested at most MAX_ATTRIBUTE_DEPTH deep,
+    numbers finite and within its range, names not empty. ValueError naming the place."""
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        raise ValueError(f"{where}: nested more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if not name:
+                raise ValueError(f"{where}: a name is empty")
+            check_storable(inner, f"{where}.{name}", depth + 1)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            check_storable(inner, f"{where}[{index}]", depth + 1)
+    elif isinstance(value, float | int) and not isinstance(value, bool) and not _in_range(value):
+        raise ValueError(f"{where}: a number out of range")
+
+
+def _in_range(number: float) -> bool:
+    """Within what DynamoDB stores: 38 digits, magnitudes from 1e-125 to 1e125 (rounded in)."""
+    if not math.isfinite(number):
+        return False
+    magnitude = abs(number)
+    return number == 0 or (1e-125 < magnitude < 1e125 and len(str(int(magnitude))) <= 38)
+
+
 class Member(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,6 +78,16 @@ class Member(BaseModel):
     profile: Annotated[
         ProfileBody | None, Field(description="Optional: merged into the stored profile (source import)")
     ] = None
+
+    @field_validator("profile")
+    @classmethod
+    def _storable(cls, value: ProfileBody | None) -> ProfileBody | None:
+        if value is not None and value.attributes:
+            check_storable(value.attributes, "attributes", 1)
+            size = len(json.dumps(value.attributes, separators=(",", ":")).encode())
+            if size > get_settings().max_profile_bytes:
+                raise ValueError(f"attributes: over {get_settings().max_profile_bytes // 1024} KB as JSON")
+        return value
 
     @field_validator("id")
     @classmethod
