@@ -331,7 +331,13 @@ def _matches(node: Node, profile: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------
 # The same rule as a DynamoDB FilterExpression
 # ---------------------------------------------------------------------------
-_COMPARATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_FUNCTIONS = {
+    "exists": "attribute_exists",
+    "notExists": "attribute_not_exists",
+    "beginsWith": "begins_with",
+    "contains": "contains",
+}
 
 
 class _FilterBuilder:
@@ -373,20 +379,15 @@ class _FilterBuilder:
 
     def _condition(self, condition: Condition) -> str:
         path, op, value = self._path(condition.path), condition.op, condition.value
-        if op == "exists":
-            return f"attribute_exists({path})"
-        if op == "notExists":
-            return f"attribute_not_exists({path})"
-        if op == "ne":
-            return f"NOT ({path} = {self._value(value)})"
+        if op in ("exists", "notExists"):
+            return f"{_FUNCTIONS[op]}({path})"
         if op == "in":
             return f"{path} IN ({', '.join(self._value(item) for item in value)})"
-        if op == "beginsWith":
-            return f"begins_with({path}, {self._value(value)})"
-        if op == "contains":
-            return f"contains({path}, {self._value(value)})"
-        if op == "eq":
-            return f"{path} = {self._value(value)}"
+        if op in _FUNCTIONS:
+            return f"{_FUNCTIONS[op]}({path}, {self._value(value)})"
+        if op in ("eq", "ne"):
+            equal = f"{path} = {self._value(value)}"
+            return equal if op == "eq" else f"NOT ({equal})"
         # Typed first: DynamoDB's answer for a field of another type is false anyway, and the
         # emulator fails on such a comparison instead.
         kind = self._value("N" if _kind(value) == "number" else "S")

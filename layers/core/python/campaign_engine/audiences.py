@@ -259,7 +259,7 @@ def _page_start(token: str | None) -> dict[str, Any] | None:
         return None
     names = {"pk", "sk", "listPk", "listSk"}
     shaped = set(key) == names and all(
-        isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str) and value["S"]
+        isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str) and 0 < len(value["S"]) <= 512
         for value in key.values()
     )
     if not shaped or key["listPk"]["S"] != audience_store.LIST_PK or not key["pk"]["S"].startswith("A#"):

@@ -10,14 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from campaign_engine import audiences
-from campaign_engine.audiences import (
-    Audience,
-    AudienceCreate,
-    AudienceDeleting,
-    AudienceList,
-    MembersAdd,
-    MembersAdded,
-)
+from campaign_engine.audiences import Audience, AudienceCreate, AudienceDeleting, AudienceList, MembersAdd, MembersAdded
 from campaign_engine.routes.resolver import caller, json_response
 
 router = Router()
