@@ -82,10 +82,11 @@ def put_members(audience_id: str, members: Sequence[tuple[str, str]], *, added_a
 def new_members(audience_id: str, members: Sequence[tuple[str, str]]) -> int:
     """How many of `members` (duplicates counted once) the list does not hold yet (consistent reads)."""
     keys = [member_key(audience_id, namespace, member_id) for namespace, member_id in dict.fromkeys(members)]
-    found = 0
-    for start in range(0, len(keys), BATCH_GET_KEYS):
-        found += _count_found(keys[start : start + BATCH_GET_KEYS])
-    return len(keys) - found
+    chunks = [keys[start : start + BATCH_GET_KEYS] for start in range(0, len(keys), BATCH_GET_KEYS)]
+    if len(chunks) <= 1:
+        return len(keys) - sum(_count_found(chunk) for chunk in chunks)
+    with ThreadPoolExecutor(max_workers=min(WRITERS, len(chunks)), thread_name_prefix="audience-read") as pool:
+        return len(keys) - sum(pool.map(_count_found, chunks))
 
 
 def _count_found(keys: list[dict[str, Any]]) -> int:
@@ -257,10 +258,6 @@ def list_audiences(limit: int, start: dict[str, Any] | None) -> tuple[list[Audie
     response = aws.dynamodb().query(**arguments)
     heads = [_head_from_item(item) for item in response.get("Items", []) if "deletingAt" not in item]
     return heads, response.get("LastEvaluatedKey")
-
-
-def list_start_key(audience_id: str, list_sk: str) -> dict[str, Any]:
-    return {**_head_key(audience_id), "listPk": s(LIST_PK), "listSk": s(list_sk)}
 
 
 def add_to_count(audience_id: str, added: int, *, now: str) -> int:
