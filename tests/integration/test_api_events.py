@@ -47,6 +47,12 @@ def _suppression(api: Api) -> dict[str, str]:
     return {"channel": "email", "address": "ada@example.com"}
 
 
+def _audience(api: Api) -> dict[str, str]:
+    answer = api.call("api", "api/create_audience.json")
+    assert answer.status == 201, answer.body
+    return {"audienceId": answer.body["id"]}
+
+
 EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /im/health": (_nothing, 200),
     "GET /openapi.json": (_nothing, 200),
@@ -71,6 +77,11 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "POST /suppressions": (_nothing, 200),
     "GET /suppressions/{channel}/{address}": (_suppression, 200),
     "DELETE /suppressions/{channel}/{address}": (_suppression, 204),
+    "POST /audiences": (_nothing, 201),
+    "GET /audiences": (_audience, 200),
+    "GET /audiences/{audienceId}": (_audience, 200),
+    "DELETE /audiences/{audienceId}": (_audience, 204),
+    "POST /audiences/{audienceId}/members": (_audience, 200),
 }
 
 

@@ -44,6 +44,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("campaign_not_found", 404, "Campaign not found", "No campaign has this id"),
         ProblemType("execution_not_found", 404, "Execution not found", "No execution has this id"),
+        ProblemType("audience_not_found", 404, "Audience not found", "No audience has this id"),
         ProblemType("route_not_found", 404, "Not found", "No route answers this method and path"),
         ProblemType("profile_not_found", 404, "Profile not found", "No profile has this namespace and id"),
         ProblemType(
@@ -59,6 +60,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("campaign_not_archivable", 409, "Conflict", "A campaign in this status cannot be archived"),
         ProblemType(
             "concurrent_modification", 409, "Conflict", "The campaign changed meanwhile; read it again and retry"
+        ),
+        ProblemType(
+            "audience_not_static",
+            409,
+            "Conflict",
+            "Members are added to a static audience; a rule audience's members are the profiles its rule selects",
         ),
         ProblemType("payload_too_large", 413, "Payload too large", "The body is over the size limit"),
         ProblemType(

@@ -80,6 +80,7 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
     "GET /suppressions/{channel}/{address}": ("suppression_not_found",),
     "DELETE /suppressions/{channel}/{address}": ("suppression_not_found",),
     "POST /campaigns": ("campaign_too_large",),
+    "POST /audiences/{audienceId}/members": ("audience_not_static",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
     "POST /campaigns/{campaignId}/activate": ("campaign_not_activatable", "concurrent_modification", "review_failed"),
@@ -114,6 +115,8 @@ def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[st
         codes.append("campaign_not_found")
     if "{executionId}" in path:
         codes.append("execution_not_found")
+    if "{audienceId}" in path:
+        codes.append("audience_not_found")
     if any(parameter.get("name") == "nextToken" for parameter in operation.get("parameters", [])):
         codes.append("invalid_next_token")
     return codes + list(_OPERATION_PROBLEMS.get(f"{method.upper()} {path}", ()))
@@ -154,9 +157,16 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import campaigns, executions, profiles
+    from campaign_engine.routes import audiences, campaigns, executions, profiles
 
-    app = new_resolver(router, campaigns.router, executions.trigger_router, executions.status_router, profiles.router)
+    app = new_resolver(
+        router,
+        campaigns.router,
+        executions.trigger_router,
+        executions.status_router,
+        profiles.router,
+        audiences.router,
+    )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
         version="1.0.0",
