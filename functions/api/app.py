@@ -4,10 +4,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics, tracer
-from campaign_engine.routes import campaigns, executions, meta
+from campaign_engine.routes import audience_executions, campaigns, executions, meta
 from campaign_engine.routes.resolver import new_resolver, resolve
 
-app = new_resolver(meta.router, campaigns.router, executions.status_router)
+app = new_resolver(meta.router, campaigns.router, executions.status_router, audience_executions.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

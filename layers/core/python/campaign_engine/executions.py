@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, no_access, require_labels
@@ -13,13 +14,24 @@ from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.recipient_states import EXCLUDED, PUBLIC_STATUS, QUEUED
 from campaign_engine.trigger import request_key_of_execution
 
+# Audience executions' ids (audience_executions.EXECUTION_PREFIX): their record is read by id, not by request key.
+AUDIENCE_EXECUTION_PREFIX = "aud_"
 
-def execution_status(execution_id: str, principal: Principal, *, limit: int, next_token: str | None) -> ExecutionStatus:
+
+def execution_status(
+    execution_id: str, principal: Principal, *, limit: int, next_token: str | None
+) -> ExecutionStatus | dict[str, Any]:
+    """A unitary execution's status (its request record's verdicts and the recipients' states), or an
+    audience execution's (audience_executions: its record's status and counts, its recipients paged)."""
     if not (principal.can("reports:read") or principal.can("campaigns:trigger")):
         raise DomainError(
             code="forbidden",
             detail="Reading executions needs the 'reports:read' or 'campaigns:trigger' scope",
         )
+    if execution_id.startswith(AUDIENCE_EXECUTION_PREFIX):
+        from campaign_engine.audience_executions import audience_execution_status
+
+        return audience_execution_status(execution_id, principal, limit=limit, next_token=next_token)
     key = request_key_of_execution(execution_id)
     record = store.get_execution_record(key) if key else None
     if record is not None and record.execution_id != execution_id:

@@ -75,6 +75,17 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
         "outside_schedule_window",
         "request_id_reused",
     ),
+    "POST /im/executions/audience": (
+        "campaign_not_found",
+        "campaign_not_live",
+        "outside_schedule_window",
+        "not_a_marketing_campaign",
+        "audience_not_found",
+        "invalid_context",
+        "request_id_reused",
+    ),
+    "GET /im/executions/schedules/{scheduleId}": ("schedule_not_found",),
+    "DELETE /im/executions/schedules/{scheduleId}": ("schedule_not_found", "schedule_already_started"),
     "POST /campaigns": ("campaign_too_large",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
@@ -150,9 +161,11 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import campaigns, executions
+    from campaign_engine.routes import audience_executions, campaigns, executions
 
-    app = new_resolver(router, campaigns.router, executions.trigger_router, executions.status_router)
+    app = new_resolver(
+        router, campaigns.router, executions.trigger_router, executions.status_router, audience_executions.router
+    )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
         version="1.0.0",
