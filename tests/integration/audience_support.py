@@ -3,7 +3,6 @@ Lambda's event source mapping would: what the audience-execution tests build on.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +53,13 @@ def erase_profile(namespace: str, profile_id: str) -> None:
 def suppress(channel: str, address: Any, reason: str = "hard_bounce") -> None:
     from campaign_engine.store import people
 
-    values = {"channel": channel, "reason": reason, "source": "api", "address": address, "addedAt": "2026-01-01T00:00:00Z"}
+    values = {
+        "channel": channel,
+        "reason": reason,
+        "source": "api",
+        "address": address,
+        "addedAt": "2026-01-01T00:00:00Z",
+    }
     item = {**people.suppression_key(channel, address), **people.to_item(values)}
     _dynamodb().put_item(TableName=os.environ["PROFILES_TABLE"], Item=item)
 
@@ -73,8 +78,7 @@ def drain_jobs(*, timeout_seconds: int = 900, rounds: int = 500) -> int:
     how many steps ran. `timeout_seconds` is each invocation's: under a minute, every step reads one page."""
     client = boto3.client("sqs", region_name=REGION)
     url = os.environ["JOBS_QUEUE_URL"]
-    steps = 0
-    for _ in range(rounds):
+    for steps in range(rounds):
         messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"]).get(
             "Messages", []
         )
@@ -86,14 +90,7 @@ def drain_jobs(*, timeout_seconds: int = 900, rounds: int = 500) -> int:
         harness.delete_processed(client, url, messages, kept)
         for message in messages:
             if message["MessageId"] in kept:
-                client.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
-        steps += 1
+                client.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
     raise AssertionError(f"the jobs queue still had messages after {rounds} steps")
-
-
-def job_messages() -> list[dict[str, Any]]:
-    """The jobs waiting (read and put back)."""
-    client = boto3.client("sqs", region_name=REGION)
-    url = os.environ["JOBS_QUEUE_URL"]
-    messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]

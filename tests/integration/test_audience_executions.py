@@ -103,7 +103,12 @@ def profile_values(channel: str, number: int) -> dict[str, Any]:
 def build_audience(channel: str, size: int, *, audience_id: str = "everyone-who-asked") -> dict[str, set[str]]:
     """`size` members with profiles (namespace crm): every tenth suppressed, every tenth opted out,
     every tenth without an address for the channel; the rest reachable. Returns userIds by fate."""
-    fates: dict[str, set[str]] = {"reachable": set(), "suppressed": set(), "no_consent": set(), "missing_address": set()}
+    fates: dict[str, set[str]] = {
+        "reachable": set(),
+        "suppressed": set(),
+        "no_consent": set(),
+        "missing_address": set(),
+    }
     members = []
     for number in range(size):
         user_id = f"crm-{number}"

@@ -30,11 +30,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campaign_engine import campaign_gate, delivery_queue, jobs, queue_message, reports, screening, store
 from campaign_engine.addresses import address_problem, resolve_address
-from campaign_engine.auth import Principal, campaign_not_found, no_access, require, require_labels
+from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.observability import logger, metrics
 from campaign_engine.profiles import template_view
@@ -43,6 +43,9 @@ from campaign_engine.store import audience_executions as records
 from campaign_engine.store import audiences as audience_store
 from campaign_engine.trigger import RETENTION, check_campaign_accepts_triggers, request_key
 from campaign_engine.trigger_body import ChannelData, PushInfo, Recipient, canonical
+
+if TYPE_CHECKING:
+    from campaign_engine.audience_models import AudienceExecutionStatus
 
 FANOUT = "audience_fanout"
 EXECUTION_PREFIX = "aud_"
@@ -94,9 +97,7 @@ def check_call(call: AudienceCall, now: datetime) -> None:
     """400 naming each field at fault: the audience (required) and the schedule's time."""
     errors = []
     if not call.audience_id:
-        errors.append(
-            FieldError("audience.id", "is required: an audience execution sends to one explicit audience")
-        )
+        errors.append(FieldError("audience.id", "is required: an audience execution sends to one explicit audience"))
     if call.execute_at is not None:
         if call.execute_at.tzinfo is None:
             errors.append(FieldError("schedule.executeAt", "needs an offset (Z or +hh:mm)"))
@@ -206,43 +207,30 @@ def _accept(call: AudienceCall, now: datetime) -> dict[str, Any]:
         # The first call may have died before recording what it answered: done again here, once.
         request = existing
         metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)
-    if "scheduleId" in request.answer:
-        _record_schedule(call, request)
+    answer = request.answer
+    # What the execution, or the schedule that will start it, is made of: the request as first answered.
+    common: dict[str, Any] = {
+        "request_id": request.request_id,
+        "campaign_id": call.campaign_id,
+        "audience_id": str(call.audience_id),
+        "created_at": answer["createdAt"],
+        "context": call.context,
+    }
+    if "scheduleId" in answer and call.execute_at is not None:
+        schedule = records.Schedule(
+            schedule_id=answer["scheduleId"],
+            execute_at=answer["executeAt"],
+            due_key=due_key(call.execute_at) + "#" + answer["scheduleId"],
+            expires_at=request.expires_at + int(MAX_SCHEDULE_AHEAD.total_seconds()),
+            **common,
+        )
+        if records.create_schedule(schedule):
+            logger.info("audience execution scheduled", schedule_id=schedule.schedule_id, campaign_id=call.campaign_id)
     else:
-        _start_now(call, request)
-    return request.answer
-
-
-def _record_schedule(call: AudienceCall, request: records.AudienceRequest) -> None:
-    assert call.execute_at is not None
-    answer = request.answer
-    schedule = records.Schedule(
-        schedule_id=answer["scheduleId"],
-        request_id=request.request_id,
-        campaign_id=call.campaign_id,
-        audience_id=str(call.audience_id),
-        execute_at=answer["executeAt"],
-        due_key=due_key(call.execute_at) + "#" + answer["scheduleId"],
-        created_at=answer["createdAt"],
-        expires_at=request.expires_at + int(MAX_SCHEDULE_AHEAD.total_seconds()),
-        context=call.context,
-    )
-    if records.create_schedule(schedule):
-        logger.info("audience execution scheduled", schedule_id=schedule.schedule_id, campaign_id=call.campaign_id)
-
-
-def _start_now(call: AudienceCall, request: records.AudienceRequest) -> None:
-    answer = request.answer
-    execution = records.AudienceExecution(
-        execution_id=answer["executionId"],
-        request_id=request.request_id,
-        campaign_id=call.campaign_id,
-        audience_id=str(call.audience_id),
-        created_at=answer["createdAt"],
-        expires_at=request.expires_at,
-        context=call.context,
-    )
-    _create_and_submit(execution)
+        _create_and_submit(
+            records.AudienceExecution(execution_id=answer["executionId"], expires_at=request.expires_at, **common)
+        )
+    return answer
 
 
 def _create_and_submit(execution: records.AudienceExecution) -> None:
@@ -381,7 +369,12 @@ def dry_run(
         excluded.update(reason for _, reason, _ in judged.excluded)
         if cursor is None or time.monotonic() >= deadline:
             break
-    return {"count": count, "excluded": dict(sorted(excluded.items())), "wouldSend": would_send, "complete": cursor is None}
+    return {
+        "count": count,
+        "excluded": dict(sorted(excluded.items())),
+        "wouldSend": would_send,
+        "complete": cursor is None,
+    }
 
 
 def _pager_or_refusal(audience_id: str, audience: dict[str, Any]) -> Pager:
@@ -573,12 +566,10 @@ def _start_schedule(schedule_id: str, moment: datetime) -> bool:
 
 
 def _schedule_for(schedule_id: str, principal: Principal) -> records.Schedule:
+    from campaign_engine.executions import check_label_access
+
     schedule = records.get_schedule(schedule_id) if schedule_id.startswith(SCHEDULE_PREFIX) else None
-    if principal.label_limited:
-        if schedule is None:
-            raise no_access()
-        head = store.get_campaign_head(schedule.campaign_id)
-        require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
+    check_label_access(principal, schedule.campaign_id if schedule else None)
     if schedule is None:
         raise DomainError(code="schedule_not_found", detail=f"No schedule with id {schedule_id!r}")
     return schedule
@@ -628,51 +619,32 @@ def cancel_schedule(schedule_id: str, principal: Principal) -> None:
 # ---------------------------------------------------------------------------
 def audience_execution_status(
     execution_id: str, principal: Principal, *, limit: int, next_token: str | None
-) -> dict[str, Any]:
-    """The execution's status and counts, and a page of its recipient items (scopes and labels as the caller checked)."""
-    from campaign_engine.recipient_states import PUBLIC_STATUS
+) -> AudienceExecutionStatus:
+    """The execution's status and counts, and a page of its recipient items (the caller checked the scope)."""
+    from campaign_engine.audience_models import AudienceCounts, AudienceExecutionStatus
+    from campaign_engine.executions import check_label_access, recipient_outcome
 
     execution = records.get_execution(execution_id)
-    if principal.label_limited:
-        if execution is None:
-            raise no_access()
-        head = store.get_campaign_head(execution.campaign_id)
-        require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
+    check_label_access(principal, execution.campaign_id if execution else None)
     if execution is None:
         raise DomainError(code="execution_not_found", detail=f"No execution with id {execution_id!r}")
     states, following = records.recipient_page(execution_id, limit=limit, next_token=next_token)
-    recipients = []
-    for state in states:
-        entry: dict[str, Any] = {"userId": state.user_id, "status": PUBLIC_STATUS.get(state.state, state.state)}
-        for name, value in (
-            ("reason", state.reason),
-            ("detail", state.detail),
-            ("messageId", state.message_id),
-            ("locale", state.locale),
-            ("updatedAt", state.updated_at),
-        ):
-            if value:
-                entry[name] = value
-        recipients.append(entry)
     counts = execution.counts
-    answer: dict[str, Any] = {
-        "executionId": execution.execution_id,
-        "requestId": execution.request_id,
-        "campaignId": execution.campaign_id,
-        "audienceId": execution.audience_id,
-        "createdAt": execution.created_at,
-        "status": execution.status,
-        "counts": {
-            "targeted": int(counts.get("targeted", 0)),
-            "queued": int(counts.get("queued", 0)),
-            "excluded": dict(counts.get("excluded") or {}),
-        },
-        "recipients": recipients,
-        "nextToken": following,
-    }
-    if execution.campaign_version:
-        answer["campaignVersion"] = execution.campaign_version
-    for name, value in (("scheduleId", execution.schedule_id), ("detail", execution.detail)):
-        if value:
-            answer[name] = value
-    return answer
+    return AudienceExecutionStatus(
+        execution_id=execution.execution_id,
+        request_id=execution.request_id,
+        campaign_id=execution.campaign_id,
+        campaign_version=execution.campaign_version or None,
+        audience_id=execution.audience_id,
+        schedule_id=execution.schedule_id,
+        created_at=datetime.fromisoformat(execution.created_at.replace("Z", "+00:00")),
+        status=execution.status,
+        detail=execution.detail,
+        counts=AudienceCounts(
+            targeted=int(counts.get("targeted", 0)),
+            queued=int(counts.get("queued", 0)),
+            excluded=dict(counts.get("excluded") or {}),
+        ),
+        recipients=[recipient_outcome(state) for state in states],
+        next_token=following,
+    )

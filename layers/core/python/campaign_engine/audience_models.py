@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from campaign_engine.models import ApiModel, RecipientOutcome, StrictModel
+from campaign_engine.models import ApiModel, RecipientOutcome, RequestId, StrictModel
 
 
 class AudienceRef(StrictModel):
@@ -26,21 +26,15 @@ class ScheduleRequest(StrictModel):
 
 class AudienceExecutionRequest(StrictModel):
     campaign_id: Annotated[str, Field(alias="campaignId", min_length=1, max_length=128)]
-    request_id: Annotated[
-        str | None,
-        Field(
-            alias="requestId",
-            min_length=1,
-            max_length=256,
-            description="Caller's id; the same id and body within the idempotency window replays the answer",
-        ),
-    ] = None
+    request_id: RequestId = None
     audience: Annotated[AudienceRef | None, Field(description="Required: {'id': <audience id>}")] = None
     context: dict[str, Any] | None = None
     schedule: ScheduleRequest | None = None
     dry_run: Annotated[
         bool,
-        Field(alias="dryRun", description="Count the audience and its exclusions; nothing is sent, queued or scheduled"),
+        Field(
+            alias="dryRun", description="Count the audience and its exclusions; nothing is sent, queued or scheduled"
+        ),
     ] = False
 
     def __repr__(self) -> str:
@@ -62,9 +56,7 @@ class AudienceDryRun(ApiModel):
     count: Annotated[int, Field(description="Members counted")]
     excluded: Annotated[dict[str, int], Field(description="Members that would be excluded, by reason")]
     would_send: Annotated[int, Field(alias="wouldSend", description="Members that would be queued")]
-    complete: Annotated[
-        bool, Field(description="False when the audience was too large to count within the time limit")
-    ]
+    complete: Annotated[bool, Field(description="False when the audience was too large to count within the time limit")]
 
 
 class AudienceCounts(ApiModel):

@@ -112,24 +112,34 @@ def _execution_from_item(item: dict[str, Any]) -> AudienceExecution:
     )
 
 
-def create_execution(execution: AudienceExecution) -> AudienceExecution | None:
-    """Writes a new execution; None when written, else the execution already under that id."""
+def _put_new(item: dict[str, Any], condition: str = "attribute_not_exists(pk)", **values: Any) -> dict[str, Any] | None:
+    """A conditional put: None when written, else the item that stands in its way ({} if DynamoDB did not say)."""
+    arguments: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
     try:
         aws.dynamodb().put_item(
             TableName=_table(),
-            Item=_execution_item(execution),
-            ConditionExpression="attribute_not_exists(pk)",
+            Item=item,
+            ConditionExpression=condition,
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **arguments,
         )
         return None
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        found = _execution_from_item(existing) if existing else get_execution(execution.execution_id)
-        if found is None:
-            raise
-        return found
+        existing: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+        return existing
+
+
+def create_execution(execution: AudienceExecution) -> AudienceExecution | None:
+    """Writes a new execution; None when written, else the execution already under that id."""
+    existing = _put_new(_execution_item(execution))
+    if existing is None:
+        return None
+    found = _execution_from_item(existing) if existing else get_execution(execution.execution_id)
+    if found is None:
+        raise RuntimeError("the execution was deleted while being created")
+    return found
 
 
 def get_execution(execution_id: str) -> AudienceExecution | None:
@@ -149,9 +159,7 @@ def start_execution(execution_id: str, *, version: int, channel: str, campaign_t
     )
 
 
-def checkpoint(
-    execution_id: str, *, page: int, cursor: Any, counts: dict[str, Any], done: bool, at: str
-) -> bool:
+def checkpoint(execution_id: str, *, page: int, cursor: Any, counts: dict[str, Any], done: bool, at: str) -> bool:
     """Moves the checkpoint from `page` to page + 1, with the counts so far; False if another run
     moved it first (that run owns the page)."""
     values = {
@@ -183,7 +191,7 @@ def cancel_execution(execution_id: str, *, detail: str, at: str) -> bool:
     )
 
 
-def _update_execution(
+def _update_execution(  # noqa: PLR0917 - the parts of one UpdateItem, in its order
     execution_id: str,
     update: str,
     condition: str,
@@ -207,9 +215,7 @@ def _update_execution(
         return False
 
 
-def recipient_page(
-    execution_id: str, *, limit: int, next_token: str | None
-) -> tuple[list[RecipientState], str | None]:
+def recipient_page(execution_id: str, *, limit: int, next_token: str | None) -> tuple[list[RecipientState], str | None]:
     """One page of the recipient items of an execution (excluded at fan-out, or claimed by delivery),
     outcomes merged in, and the token of the next page. A token this API did not issue raises BadPageToken."""
     kwargs: dict[str, Any] = {
@@ -255,30 +261,25 @@ def claim_request(request: AudienceRequest) -> AudienceRequest | None:
         "idempotentUntil": n(request.idempotent_until),
         "expiresAt": n(request.expires_at),
     }
-    try:
-        aws.dynamodb().put_item(
-            TableName=_table(),
-            Item=item,
-            ConditionExpression="attribute_not_exists(pk) OR idempotentUntil < :now",
-            ExpressionAttributeValues={":now": n(int(time.time()))},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+    existing = _put_new(item, "attribute_not_exists(pk) OR idempotentUntil < :now", **{":now": n(int(time.time()))})
+    if existing is None:
         return None
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-        existing: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if not existing:
-            raise
-        values = plain(existing)
-        return AudienceRequest(
-            request_key=request.request_key,
-            request_id=values["requestId"],
-            body_hash=values["bodyHash"],
-            answer=json.loads(values["answer"]),
-            idempotent_until=int(values["idempotentUntil"]),
-            expires_at=int(values["expiresAt"]),
-        )
+    found = _request_from_item(request.request_key, existing) if existing else get_request(request.request_key)
+    if found is None:
+        raise RuntimeError("the request record was deleted while being claimed")
+    return found
+
+
+def _request_from_item(request_key: str, item: dict[str, Any]) -> AudienceRequest:
+    values = plain(item)
+    return AudienceRequest(
+        request_key=request_key,
+        request_id=values["requestId"],
+        body_hash=values["bodyHash"],
+        answer=json.loads(values["answer"]),
+        idempotent_until=int(values["idempotentUntil"]),
+        expires_at=int(values["expiresAt"]),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -335,11 +336,7 @@ def create_schedule(schedule: Schedule) -> bool:
         "context": s(json.dumps(schedule.context, separators=(",", ":"))),
         "status": s(schedule.status),
     }
-    try:
-        aws.dynamodb().put_item(TableName=_table(), Item=item, ConditionExpression="attribute_not_exists(pk)")
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    if _put_new(item) is not None:
         return False
     aws.dynamodb().put_item(
         TableName=_table(),
@@ -430,14 +427,4 @@ def get_request(request_key: str) -> AudienceRequest | None:
         TableName=_table(), Key={"pk": s(f"REQ#{request_key}"), "sk": s(REQUEST_SK)}, ConsistentRead=True
     )
     item = response.get("Item")
-    if not item:
-        return None
-    values = plain(item)
-    return AudienceRequest(
-        request_key=request_key,
-        request_id=values["requestId"],
-        body_hash=values["bodyHash"],
-        answer=json.loads(values["answer"]),
-        idempotent_until=int(values["idempotentUntil"]),
-        expires_at=int(values["expiresAt"]),
-    )
+    return _request_from_item(request_key, item) if item else None
