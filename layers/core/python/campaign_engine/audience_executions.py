@@ -109,8 +109,11 @@ def check_call(call: AudienceCall, now: datetime) -> None:
         raise validation_failed(errors)
 
 
-def execute_audience(call: AudienceCall, principal: Principal) -> tuple[int, dict[str, Any]]:
-    """The answer (status, body): 202 started or scheduled, or 200 with a dry run's counts."""
+def execute_audience(
+    call: AudienceCall, principal: Principal, *, seconds_left: Callable[[], float] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The answer (status, body): 202 started or scheduled, or 200 with a dry run's counts (which stops
+    counting DRY_RUN_SECONDS from now, or 2 s before `seconds_left()` of the function's time runs out)."""
     require(principal, "campaigns:trigger")
     now = _now()
     check_call(call, now)
@@ -143,7 +146,8 @@ def execute_audience(call: AudienceCall, principal: Principal) -> tuple[int, dic
         )
     _check_context(campaign, call.context)
     if call.dry_run:
-        return 200, dry_run(campaign, audience_id, audience, call.context)
+        budget = DRY_RUN_SECONDS if seconds_left is None else min(DRY_RUN_SECONDS, seconds_left() - 2.0)
+        return 200, dry_run(campaign, audience_id, audience, call.context, seconds=budget)
     return 202, _accept(call, now)
 
 
@@ -353,11 +357,12 @@ def pager_for(audience_id: str, audience: dict[str, Any], page_size: int = PAGE_
 
 
 def dry_run(
-    campaign: dict[str, Any], audience_id: str, audience: dict[str, Any], context: dict[str, Any]
+    campaign: dict[str, Any], audience_id: str, audience: dict[str, Any], context: dict[str, Any], *, seconds: float
 ) -> dict[str, Any]:
-    """The count and exclusions by reason, nothing sent or recorded; bounded by DRY_RUN_SECONDS."""
+    """The count and exclusions by reason, nothing sent or recorded. No new page is read after
+    `seconds`: the answer then says `complete: false`, with what was counted (at least one page)."""
     pager = _pager_or_refusal(audience_id, audience)
-    deadline = time.monotonic() + DRY_RUN_SECONDS
+    deadline = time.monotonic() + seconds
     count, would_send = 0, 0
     excluded: Counter[str] = Counter()
     cursor: Any = None

@@ -44,7 +44,9 @@ def execute_audience(body: AudienceExecutionRequest):
         execute_at=body.schedule.execute_at if body.schedule else None,
         dry_run=body.dry_run,
     )
-    status, answer = audience_executions.execute_audience(call, caller(router))
+    remaining = getattr(router.lambda_context, "get_remaining_time_in_millis", None)
+    seconds_left = (lambda: remaining() / 1000) if remaining else None
+    status, answer = audience_executions.execute_audience(call, caller(router), seconds_left=seconds_left)
     return json_response(status, answer)
 
 
