@@ -340,22 +340,43 @@ def test_a_step_that_crashes_after_queueing_is_redone_without_sending_twice(
     assert status["counts"]["queued"] == 210
 
 
-def test_two_runs_of_the_same_step_never_both_advance(api: Api, queue: Queue, outbox: Any) -> None:
-    from campaign_engine import audience_executions
+def test_two_runs_of_the_same_step_never_both_advance(
+    api: Api, queue: Queue, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_engine import audience_executions, jobs
+    from campaign_engine.store import audience_executions as records
 
     campaign = api.live_campaign(**EMAIL_CAMPAIGN)
-    build_audience("email", 50)
+    fates = build_audience("email", 100)
     execution_id = execute(api, audience_body(campaign["id"])).body["executionId"]
     job = {"kind": "audience_fanout", "executionId": execution_id}
-    # Two deliveries of the same job message: the second finds the execution completed.
+    real = records.checkpoint
+    raced: list[int] = []
+
+    def another_run_first(execution_id: str, **kwargs: Any) -> bool:
+        if not raced:  # a second delivery of the same job does this very page before this run's checkpoint
+            raced.append(kwargs["page"])
+            continuation = audience_executions.fanout_step(job, lambda: 0)
+            assert continuation == job
+            jobs.submit(continuation)
+        return real(execution_id, **kwargs)
+
+    monkeypatch.setattr(records, "checkpoint", another_run_first)
+    # This run loses its checkpoint to the other one and stops: it does not go on to the next page.
     assert audience_executions.fanout_step(job, lambda: 600_000) is None
-    assert audience_executions.fanout_step(job, lambda: 600_000) is None
+    assert raced == [0]
     drain_jobs()
     queue.drain()
+
     received = Counter(to for sent in outbox() for to in sent["to"])
-    assert len(received) == 35
+    assert len(received) == len(fates["reachable"])
     assert set(received.values()) == {1}
-    assert api.execution(execution_id).body["counts"]["targeted"] == 50
+    # The page both runs read is counted once.
+    assert api.execution(execution_id).body["counts"] == {
+        "targeted": 100,
+        "queued": 70,
+        "excluded": {"missing_address": 10, "no_consent": 10, "suppressed": 10},
+    }
 
 
 def test_a_stopped_campaign_cancels_its_fan_out(api: Api, queue: Queue, outbox: Any) -> None:
