@@ -6,6 +6,7 @@ cancelled, and a dry run that sends nothing."""
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -155,10 +156,23 @@ def every_recipient(api: Api, execution_id: str, page: int = 100) -> dict[str, t
 
 
 @pytest.fixture
-def push_app(aws_env: Any) -> None:
+def push_app(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The push app's SNS platform application. Delivery creates endpoints from several threads, and
+    moto's in-process SNS is not thread-safe there (SNS is): its endpoint writes are serialised."""
+    from moto.sns.models import SNSBackend
+
     boto3.client("sns", region_name="us-east-1").create_platform_application(
         Name="com.example.app", Platform="APNS", Attributes={}
     )
+    lock = threading.RLock()
+    for name in ("create_platform_endpoint", "publish"):
+        original = getattr(SNSBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SNSBackend, name, locked)
 
 
 CAMPAIGNS = {"email": EMAIL_CAMPAIGN, "sms": SMS_CAMPAIGN, "push": PUSH_CAMPAIGN}
