@@ -4,10 +4,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics, tracer
-from campaign_engine.routes import audiences, campaigns, executions, meta, profiles
+from campaign_engine.routes import audience_executions, audiences, campaigns, executions, meta, profiles
 from campaign_engine.routes.resolver import new_resolver, resolve
 
-app = new_resolver(meta.router, campaigns.router, executions.status_router, profiles.router, audiences.router)
+app = new_resolver(
+    meta.router,
+    campaigns.router,
+    executions.status_router,
+    audience_executions.router,
+    profiles.router,
+    audiences.router,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

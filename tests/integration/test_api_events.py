@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from local.template import Template
 from tests.conftest import Api, load_event, trigger_body
 
 # What each route needs to exist first, and the status the contract answers for it.
-Needs = Callable[[Api], dict[str, str]]
+# Path parameters, and under "body" the fields that replace the event body's (ids made by the test).
+Needs = Callable[[Api], dict[str, Any]]
 
 
 def _nothing(_: Api) -> dict[str, str]:
@@ -53,6 +55,25 @@ def _audience(api: Api) -> dict[str, str]:
     return {"audienceId": answer.body["id"]}
 
 
+def _audience_execution(api: Api) -> dict[str, Any]:
+    """A live marketing campaign and an audience to send it to: the body's campaignId and audience
+    are replaced by theirs, and its schedule moved to tomorrow (the event's own date passes)."""
+    from tests.integration.audience_support import put_audience
+
+    campaign = api.live_campaign(type="marketing", contextSchema=None)
+    put_audience("aud-newsletter", [("email", "reader@example.com")])
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    return {"body": {"campaignId": campaign["id"], "schedule": {"executeAt": tomorrow}}}
+
+
+def _schedule(api: Api) -> dict[str, Any]:
+    body = json.loads(load_event("api/execute_audience.json")["body"])
+    body.update(_audience_execution(api)["body"])
+    answer = api.call("api", "api/execute_audience.json", body=body)
+    assert answer.status == 202, answer.body
+    return {"scheduleId": answer.body["scheduleId"]}
+
+
 EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /im/health": (_nothing, 200),
     "GET /openapi.json": (_nothing, 200),
@@ -82,6 +103,9 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /audiences/{audienceId}": (_audience, 200),
     "DELETE /audiences/{audienceId}": (_audience, 204),
     "POST /audiences/{audienceId}/members": (_audience, 200),
+    "POST /im/executions/audience": (_audience_execution, 202),
+    "GET /im/executions/schedules/{scheduleId}": (_schedule, 200),
+    "DELETE /im/executions/schedules/{scheduleId}": (_schedule, 204),
 }
 
 
@@ -111,7 +135,8 @@ def test_each_event_answers_what_the_contract_says(api: Api, route_key: str) -> 
     needs, status = EXPECTED[route_key]
     params = needs(api)
     event: dict[str, Any] = load_event(_event_files()[route_key])
-    answer = api.call_event("api", event, params or None)
+    body = {**json.loads(event["body"]), **params.pop("body")} if "body" in params else None
+    answer = api.call_event("api", event, params or None, body=body)
     assert answer.status == status, (route_key, answer.body)
     if status != 204:
         assert answer.headers["content-type"] == "application/json"

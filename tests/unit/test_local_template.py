@@ -126,7 +126,8 @@ def test_every_function_gets_the_global_environment_resolved(real: Template) -> 
     assert {f.code_uri for f in functions.values()} >= {"functions/api/", "functions/delivery/"}
     delivery = functions["DeliveryFunction"]
     assert (delivery.handler, delivery.timeout_seconds, delivery.memory_mb) == ("app.handler", 30, 512)
-    assert functions["ApiFunction"].timeout_seconds == 10, "Globals apply where the function sets nothing"
+    assert functions["FeedbackFunction"].timeout_seconds == 10, "Globals apply where the function sets nothing"
+    assert functions["ApiFunction"].timeout_seconds == 29, "its own: an audience dry run counts for up to 20 s"
     assert real.layer_dirs() == ["layers/deps/", "layers/core/"]
 
 

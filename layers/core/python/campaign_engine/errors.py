@@ -50,8 +50,15 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType(
             "suppression_not_found", 404, "Not on the suppression list", "This address is not on the channel's list"
         ),
+        ProblemType("schedule_not_found", 404, "Schedule not found", "No scheduled audience execution has this id"),
         ProblemType("campaign_not_live", 409, "Conflict", "Only a live campaign accepts triggers"),
         ProblemType("outside_schedule_window", 409, "Conflict", "The campaign's schedule does not accept triggers now"),
+        ProblemType(
+            "schedule_already_started",
+            409,
+            "Conflict",
+            "The scheduled audience execution has started; `executionId` names it (stop the campaign to halt it)",
+        ),
         ProblemType("request_id_reused", 409, "Conflict", "This requestId was already used with a different body"),
         ProblemType("campaign_not_editable", 409, "Conflict", "A campaign in this status cannot be edited"),
         ProblemType("campaign_not_draft", 409, "Conflict", "Only a draft campaign can be deleted"),
@@ -103,6 +110,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             422,
             "The contextSchema cannot be used",
             "The campaign's stored contextSchema breaks a bound (size, depth, patterns, $ref)",
+        ),
+        ProblemType(
+            "not_a_marketing_campaign",
+            422,
+            "Not a marketing campaign",
+            "Only a marketing campaign is sent to an audience; trigger a transactional one per recipient",
         ),
         ProblemType("no_matching_locale", 422, "No content for this locale", "No content matches the locale asked for"),
         ProblemType(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from campaign_engine import store
 from campaign_engine.auth import Principal, no_access, require_labels
@@ -13,25 +14,45 @@ from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.recipient_states import EXCLUDED, PUBLIC_STATUS, QUEUED
 from campaign_engine.trigger import request_key_of_execution
 
+if TYPE_CHECKING:
+    from campaign_engine.audience_models import AudienceExecutionStatus
 
-def execution_status(execution_id: str, principal: Principal, *, limit: int, next_token: str | None) -> ExecutionStatus:
+# Audience executions' ids (audience_executions.EXECUTION_PREFIX): their record is read by id, not by request key.
+AUDIENCE_EXECUTION_PREFIX = "aud_"
+
+
+def check_label_access(principal: Principal, campaign_id: str | None) -> None:
+    """For a label-limited key, the same 403 whether the execution (or schedule) does not exist
+    (campaign_id None) or is of a campaign the key may not reach: it learns neither, nor which
+    campaign it is of. Checked against the labels of the campaign's current version, as the
+    trigger that made the execution is."""
+    if not principal.label_limited:
+        return
+    if campaign_id is None:
+        raise no_access()
+    head = store.get_campaign_head(campaign_id)
+    require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
+
+
+def execution_status(
+    execution_id: str, principal: Principal, *, limit: int, next_token: str | None
+) -> ExecutionStatus | AudienceExecutionStatus:
+    """A unitary execution's status (its request record's verdicts and the recipients' states), or an
+    audience execution's (audience_executions: its record's status and counts, its recipients paged)."""
     if not (principal.can("reports:read") or principal.can("campaigns:trigger")):
         raise DomainError(
             code="forbidden",
             detail="Reading executions needs the 'reports:read' or 'campaigns:trigger' scope",
         )
+    if execution_id.startswith(AUDIENCE_EXECUTION_PREFIX):
+        from campaign_engine.audience_executions import audience_execution_status
+
+        return audience_execution_status(execution_id, principal, limit=limit, next_token=next_token)
     key = request_key_of_execution(execution_id)
     record = store.get_execution_record(key) if key else None
     if record is not None and record.execution_id != execution_id:
         record = store.get_replaced_execution_record(execution_id)
-    if principal.label_limited:
-        # The same 403 whether the execution does not exist or is of a campaign the key may not
-        # reach: it learns neither, nor which campaign the execution is of. Checked against the
-        # labels of the campaign's current version, as the trigger that made the execution is.
-        if record is None:
-            raise no_access()
-        head = store.get_campaign_head(record.campaign_id)
-        require_labels(principal, (head.doc.get("labels") or []) if head else [], None)
+    check_label_access(principal, record.campaign_id if record else None)
     if record is None:
         raise DomainError(code="execution_not_found", detail=f"No execution with id {execution_id!r}")
 
@@ -47,19 +68,7 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         if state is None:
             outcomes.append(RecipientOutcome(user_id=user_id, status=PUBLIC_STATUS[QUEUED]))
             continue
-        outcomes.append(
-            RecipientOutcome(
-                user_id=user_id,
-                status=PUBLIC_STATUS.get(state.state, state.state),
-                reason=state.reason,
-                detail=state.detail,
-                message_id=state.message_id,
-                locale=state.locale,
-                updated_at=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00"))
-                if state.updated_at
-                else None,
-            )
-        )
+        outcomes.append(recipient_outcome(state))
     counts = Counter(o.status for o in outcomes)
     offset = _page_offset(next_token)
     page = outcomes[offset : offset + limit]
@@ -74,6 +83,19 @@ def execution_status(execution_id: str, principal: Principal, *, limit: int, nex
         counts={"total": len(outcomes), **dict(sorted(counts.items()))},
         recipients=page,
         next_token=store.encode_token({"offset": offset + limit}) if more else None,
+    )
+
+
+def recipient_outcome(state: store.RecipientState) -> RecipientOutcome:
+    """A recipient's state as the contract shows it."""
+    return RecipientOutcome(
+        user_id=state.user_id,
+        status=PUBLIC_STATUS.get(state.state, state.state),
+        reason=state.reason,
+        detail=state.detail,
+        message_id=state.message_id,
+        locale=state.locale,
+        updated_at=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00")) if state.updated_at else None,
     )
 
 

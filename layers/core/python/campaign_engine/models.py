@@ -254,16 +254,20 @@ class Recipient(OpenModel):
     context: dict[str, Any] | None = None
 
 
+# The caller's idempotency key, of a trigger and of an audience execution alike.
+RequestId = Annotated[
+    str | None,
+    Field(
+        alias="requestId",
+        min_length=1,
+        max_length=256,
+        description="Caller's id; the same id and body within the idempotency window replays the answer",
+    ),
+]
+
+
 class TriggerRequest(OpenModel):
-    request_id: Annotated[
-        str | None,
-        Field(
-            alias="requestId",
-            min_length=1,
-            max_length=256,
-            description="Caller's id; the same id and body within the idempotency window replays the answer",
-        ),
-    ] = None
+    request_id: RequestId = None
     campaign_id: Annotated[str, Field(alias="campaignId", min_length=1, max_length=128)]
     recipients: Annotated[list[Recipient], Field(min_length=1, max_length=1000)]
     context: dict[str, Any] | None = None

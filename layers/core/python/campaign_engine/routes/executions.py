@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from campaign_engine.audience_models import AudienceExecutionStatus
 from campaign_engine.executions import execution_status
 from campaign_engine.models import ExecutionStatus, TriggerAccepted, TriggerRequest
 from campaign_engine.routes.resolver import caller, json_response
@@ -14,6 +15,8 @@ from campaign_engine.trigger import TriggerCall, trigger_unitary
 
 trigger_router = Router()
 status_router = Router()
+# A unitary execution's answer, or an audience execution's (ids starting "aud_").
+StatusAnswer = ExecutionStatus | AudienceExecutionStatus
 ExecutionId = Annotated[str, Path(description="Execution id from the trigger's answer", max_length=64)]
 
 
@@ -40,9 +43,9 @@ def _status(execution_id: str, limit: int, next_token: str | None):
 
 @status_router.get(
     "/im/executions/<executionId>",
-    summary="Status of every recipient of an execution",
+    summary="Status of every recipient of an execution (unitary), or an audience execution's status and counts",
     tags=["executions"],
-    responses={200: {"description": "OK", "content": {"application/json": {"model": ExecutionStatus}}}},
+    responses={200: {"description": "OK", "content": {"application/json": {"model": StatusAnswer}}}},
 )
 def get_execution(
     executionId: ExecutionId,
@@ -56,7 +59,7 @@ def get_execution(
     "/im/executions/audience/<executionId>",
     summary="Alias of GET /im/executions/{executionId}",
     tags=["executions"],
-    responses={200: {"description": "OK", "content": {"application/json": {"model": ExecutionStatus}}}},
+    responses={200: {"description": "OK", "content": {"application/json": {"model": StatusAnswer}}}},
 )
 def get_audience_execution(
     executionId: ExecutionId,

@@ -79,6 +79,17 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
     "GET /profiles/{namespace}/{profileId}": ("profile_not_found",),
     "GET /suppressions/{channel}/{address}": ("suppression_not_found",),
     "DELETE /suppressions/{channel}/{address}": ("suppression_not_found",),
+    "POST /im/executions/audience": (
+        "campaign_not_found",
+        "campaign_not_live",
+        "outside_schedule_window",
+        "not_a_marketing_campaign",
+        "audience_not_found",
+        "invalid_context",
+        "request_id_reused",
+    ),
+    "GET /im/executions/schedules/{scheduleId}": ("schedule_not_found",),
+    "DELETE /im/executions/schedules/{scheduleId}": ("schedule_not_found", "schedule_already_started"),
     "POST /campaigns": ("campaign_too_large",),
     "POST /audiences/{audienceId}/members": ("audience_not_static",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
@@ -157,13 +168,14 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import audiences, campaigns, executions, profiles
+    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles
 
     app = new_resolver(
         router,
         campaigns.router,
         executions.trigger_router,
         executions.status_router,
+        audience_executions.router,
         profiles.router,
         audiences.router,
     )

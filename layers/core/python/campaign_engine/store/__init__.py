@@ -2,6 +2,7 @@
 
 - campaigns: a campaign's head item, its immutable versions, the list of heads, the live snapshot
 - executions: the request record of an execution (idempotency and verdicts)
+- audience_executions: an audience execution (status, counts, fan-out checkpoint), its request, its schedule
 - recipients: one recipient of an execution: its claim (the send guard) and its state
 - outcomes: final outcomes of claimed sends, and the per-invocation batches that hold them
 - reports: report counters per campaign and time bucket
@@ -12,7 +13,16 @@ Callers use `store.<name>`: the names below are looked up on this package at cal
 test that patches `store.<name>` reaches every caller outside the package (not calls inside
 it, which go through the defining module's own globals)."""
 
-from campaign_engine.store import api_keys, campaigns, executions, outcomes, page_tokens, recipients, reports
+from campaign_engine.store import (
+    api_keys,
+    audience_executions,
+    campaigns,
+    executions,
+    outcomes,
+    page_tokens,
+    recipients,
+    reports,
+)
 from campaign_engine.store.api_keys import get_api_key, put_api_key
 from campaign_engine.store.campaigns import (
     MAX_CAMPAIGN_DOCUMENT_BYTES,
@@ -63,6 +73,7 @@ __all__ = [
     "add_report_counts",
     "advance_recipient_state",
     "api_keys",
+    "audience_executions",
     "campaign_document_bytes",
     "campaigns",
     "claim_recipient",
