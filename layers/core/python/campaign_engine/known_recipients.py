@@ -22,7 +22,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import profiles
+from campaign_engine import profile_views as profiles
 from campaign_engine.addresses import address_problem, normalize_phone
 from campaign_engine.locales import preferred_language
 from campaign_engine.store import known_people

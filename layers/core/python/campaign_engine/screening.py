@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from campaign_engine.profiles import valid_namespace
+from campaign_engine.profile_views import valid_namespace
 from campaign_engine.store import people
 
 Exclusion = tuple[str, str]  # (reason, detail)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from campaign_engine import campaign_gate, delivery_queue, known_recipients, queue_message, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
@@ -326,8 +328,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     if existing is not None:
         return _replay(existing, record, entries, new_profiles)
 
-    # Before queueing: a profile created for a recipient is there when its message is delivered.
-    known_people.create_profiles(new_profiles)
+    _create_profiles(new_profiles)
     _enqueue(record, entries)
     rejected = [(campaign_id, "excluded", v[2], None) for v in verdicts if v[1] == "rejected"]
     if rejected:  # only calls that rejected someone pay for a report write
@@ -347,6 +348,19 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
         rejected=len(verdicts) - accepted,
     )
     return _answer(record)
+
+
+def _create_profiles(items: list[dict[str, Any]]) -> None:
+    """Creates the profiles of the accepted unknown recipients, before they are queued (so a profile is
+    there when its message is delivered). The recipients were accepted: a write that fails (throttled
+    beyond its retries) does not keep them from being sent; their profiles are created by a later call."""
+    if not items:
+        return
+    try:
+        known_people.create_profiles(items)
+    except (ClientError, RuntimeError) as error:
+        logger.warning("profiles not created", count=len(items), error=type(error).__name__)
+        metrics.add_metric(name="ProfilesNotCreated", unit="Count", value=len(items))
 
 
 def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
@@ -396,7 +410,7 @@ def _replay(
         delay = queue_message.replay_delay_seconds(age)
         # The first call may have died before creating them too.
         requeued = {user_id for user_id, _ in missing}
-        known_people.create_profiles([item for item in new_profiles if item["id"]["S"] in requeued])
+        _create_profiles([item for item in new_profiles if item["id"]["S"] in requeued])
         _enqueue(existing, missing, delay_seconds=delay)
     logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing), delay_seconds=delay)
     metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)
