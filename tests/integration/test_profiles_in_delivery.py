@@ -490,3 +490,69 @@ def test_an_external_recipient_with_a_namespace_no_profile_can_have_is_screened_
     )
     queue.drain()
     assert statuses(api, answer["executionId"]) == {"x": ("excluded", "suppressed"), "y": ("sent", None)}
+
+
+def test_a_stored_address_that_cannot_be_used_rejects_that_recipient_naming_the_stored_profile(
+    api: Api, queue: Queue
+) -> None:
+    # A push token of an app this stack may not send to is skipped; with no other, the recipient has no address
+    put_profile("crm", "c-1", pushTokens=[{"appID": "com.other.app", "platform": "fcm", "token": "t"}])
+    put_profile(
+        "crm",
+        "c-2",
+        pushTokens=[
+            {"appID": "com.other.app", "platform": "fcm", "token": "t-other"},
+            {"appID": APP, "platform": "apns", "token": "t-ours"},
+        ],
+    )
+    campaign_id = campaign(api, "push")
+
+    answer = trigger(api, campaign_id, recipient("c-1"), recipient("c-2"))
+
+    assert verdicts(answer) == {"c-1": ("rejected", "missing_address"), "c-2": ("accepted", None)}
+    queue.drain()
+    assert [sent_to for sent_to, _ in delivered("push")] == ["t-ours"]
+
+
+def test_recipients_are_sent_to_even_if_their_new_profiles_could_not_be_written(
+    api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_engine.store import known_people
+
+    def throttled(items: Any) -> None:
+        raise RuntimeError("DynamoDB left profiles unwritten after repeated BatchWriteItem calls")
+
+    monkeypatch.setattr(known_people, "create_profiles", throttled)
+    campaign_id = campaign(api, "email")
+
+    answer = trigger(api, campaign_id, recipient("n-1", address="n1@example.com"))
+
+    assert verdicts(answer) == {"n-1": ("accepted", None)}
+    queue.drain()
+    assert [sent_to for sent_to, _ in delivered("email")] == ["n1@example.com"]
+    assert stored_profile("crm", "n-1") is None
+
+
+def test_a_request_profile_dynamodb_cannot_store_still_sends_and_creates_the_profile_without_it(
+    api: Api, queue: Queue
+) -> None:
+    deep: dict[str, Any] = {"v": "bottom"}
+    for _ in range(40):
+        deep = {"d": deep}
+    campaign_id = campaign(api, "email")
+
+    answer = trigger(
+        api,
+        campaign_id,
+        recipient("n-1", address="n1@example.com", profile={"firstName": "Ada", "deep": deep}),
+        recipient("n-2", address="n2@example.com", profile={"firstName": "Bo", "big": 10**200}),
+    )
+
+    assert verdicts(answer) == {"n-1": ("accepted", None), "n-2": ("accepted", None)}
+    queue.drain()
+    assert delivered("email") == [("n1@example.com", "EN - Ada -"), ("n2@example.com", "EN - Bo -")]
+    for user_id, address in (("n-1", "n1@example.com"), ("n-2", "n2@example.com")):
+        created = stored_profile("crm", user_id)
+        assert created is not None
+        assert created["email"] == address
+        assert "attributes" not in created
