@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 # The source named in a rejection's detail for an address taken from the stored profile.
 STORED_SOURCE = "stored profile"
+_PROFILE_SK = {"S": people_store.PROFILE_SK}
+_TRIGGER_SOURCE = {"S": "trigger"}
 # A DynamoDB item holds 400 KB: attributes over this are not kept in a created profile.
 MAX_ATTRIBUTES_BYTES = 300 * 1024
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
@@ -42,7 +44,7 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 class People:
     """What one call knows of its recipients as people."""
 
-    __slots__ = ("_namespaces", "channel", "create", "default_namespace", "new", "stored")
+    __slots__ = ("_namespaces", "_now", "channel", "create", "default_namespace", "new", "stored")
 
     def __init__(self, recipients: list[Recipient], channel: str, campaign: dict[str, Any]) -> None:
         audience = campaign.get("audience") or {}
@@ -51,6 +53,7 @@ class People:
         self.channel = channel
         self._namespaces: dict[str, bool] = {}  # namespace -> whether a profile can have it
         self.new: list[dict[str, Any]] = []  # the items of the profiles to create
+        self._now = {"S": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         default = self.default_namespace
         identities = [
             (r.namespace or default, r.userId)
@@ -96,7 +99,8 @@ class People:
         attributes = recipient.profile
         if attributes and entry_bytes > MAX_ATTRIBUTES_BYTES and len(encode(attributes)) > MAX_ATTRIBUTES_BYTES:
             attributes = None
-        self.new.append(new_profile_item(namespace, recipient, self.channel, address, attributes))
+        item = new_profile_item(namespace, recipient, self.channel, address, attributes=attributes, now=self._now)
+        self.new.append(item)
         return None
 
 
@@ -111,18 +115,26 @@ def queued_profile(stored: dict[str, Any], given: dict[str, Any] | None) -> dict
 
 
 def new_profile_item(
-    namespace: str, recipient: Recipient, channel: str, address: Any, attributes: dict[str, Any] | None
+    namespace: str,
+    recipient: Recipient,
+    channel: str,
+    address: Any,
+    *,
+    attributes: dict[str, Any] | None,
+    now: dict[str, str],
 ) -> dict[str, Any]:
-    """The stored item (store.people's format) of a profile created at trigger time."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    item: dict[str, Any] = people_store.profile_key(namespace, recipient.userId)
-    item.update(
-        namespace={"S": namespace},
-        id={"S": recipient.userId},
-        source={"S": "trigger"},
-        createdAt={"S": now},
-        updatedAt={"S": now},
-    )
+    """The stored item (store.people's format) of a profile created at trigger time (`now`: the
+    call's time as a string attribute value)."""
+    user_id = recipient.userId
+    item: dict[str, Any] = {
+        "pk": {"S": people_store.profile_pk(namespace, user_id)},
+        "sk": _PROFILE_SK,
+        "namespace": {"S": namespace},
+        "id": {"S": user_id},
+        "source": _TRIGGER_SOURCE,
+        "createdAt": now,
+        "updatedAt": now,
+    }
     if channel == "email":
         item["email"] = {"S": address}
     elif channel == "sms":
