@@ -406,11 +406,6 @@ def test_a_stopped_campaign_cancels_its_fan_out(api: Api, queue: Queue, outbox: 
     assert "stopped" in status["detail"]
 
 
-@pytest.mark.xfail(
-    condition=not hasattr(__import__("campaign_engine.delivery").delivery, "screening"),
-    reason="delivery does not screen fromProfile recipients yet (issue 11, delivery's part)",
-    strict=True,
-)
 def test_a_profile_erased_between_fan_out_and_delivery_is_excluded(api: Api, queue: Queue, outbox: Any) -> None:
     campaign = api.live_campaign(**EMAIL_CAMPAIGN)
     fates = build_audience("email", 30)

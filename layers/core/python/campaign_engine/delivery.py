@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine import aws, campaign_gate, delivery_queue, queue_message, reports, ses_tags, store
+from campaign_engine import aws, campaign_gate, delivery_queue, queue_message, reports, screening, ses_tags, store
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -86,6 +86,32 @@ class Result:
     claimed: bool = False  # this attempt holds the recipient's claim
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message of the batch, decoded and screened before its delivery started (Invocation.prepare)."""
+
+    message: QueueMessage
+    campaign: dict[str, Any]
+    exclusions: dict[str, screening.Exclusion]  # userId -> (reason, detail), for the excluded only
+
+
+def _group(message: QueueMessage, campaign: dict[str, Any]) -> screening.Group:
+    candidates = [screening.Candidate(r.namespace, r.userId, r.address, r.fromProfile) for r in message.recipients]
+    return (campaign["channel"], campaign.get("type") or "transactional", candidates)
+
+
+def _by_user(
+    recipients: list[QueuedRecipient], exclusions: list[screening.Exclusion | None]
+) -> dict[str, screening.Exclusion]:
+    return {r.userId: exclusion for r, exclusion in zip(recipients, exclusions, strict=True) if exclusion is not None}
+
+
+def _screen(message: QueueMessage, campaign: dict[str, Any]) -> dict[str, screening.Exclusion]:
+    """The message's excluded recipients, by userId: one batched read."""
+    [exclusions] = screening.screen_groups([_group(message, campaign)])
+    return _by_user(message.recipients, exclusions)
+
+
 @per_container
 @lru_cache(maxsize=128)
 def campaign_version(campaign_id: str, version: int) -> dict[str, Any]:
@@ -114,6 +140,34 @@ class Invocation:
         self._pool: ThreadPoolExecutor | None = None
         self._messages: ThreadPoolExecutor | None = None
         self._counts: Counter[str] = Counter()
+        # messageId -> its message decoded, its campaign version, and its recipients' exclusions (by userId),
+        # from one read for the whole batch (prepare).
+        self._prepared: dict[str, Prepared] = {}
+
+    def prepare(self, records: list[SQSRecord]) -> None:
+        """Decodes the batch's messages and screens all their recipients (screening: suppressed,
+        no_consent, unknown_profile) with one batched read, rather than one per message. A message
+        that cannot be decoded, or whose campaign cannot be read, is left out: its own delivery meets
+        the error. Recipients of a campaign closed since they were accepted are screened all the same
+        (they are excluded as campaign_stopped or campaign_ended instead)."""
+        if len(records) < 2 or self.out_of_time():  # one message is screened by its own delivery
+            return
+        decoded: list[tuple[str, QueueMessage, dict[str, Any]]] = []
+        for record in records:
+            try:
+                message = queue_message.decode(record.body)
+                campaign = campaign_version(message.campaignId, message.campaignVersion)
+            except Exception:  # noqa: S112 - reported by the message's own delivery, which meets it again
+                continue
+            decoded.append((record.message_id, message, campaign))
+        if not decoded:
+            return
+        screened = screening.screen_groups([_group(message, campaign) for _, message, campaign in decoded])
+        for (message_id, message, campaign), exclusions in zip(decoded, screened, strict=True):
+            self._prepared[message_id] = Prepared(message, campaign, _by_user(message.recipients, exclusions))
+
+    def prepared(self, message_id: str | None) -> Prepared | None:
+        return None if message_id is None else self._prepared.pop(message_id, None)
 
     def pool(self) -> ThreadPoolExecutor:
         """The threads the recipients of a message are sent on side by side (each mostly waits on
@@ -200,23 +254,27 @@ class Invocation:
             self.flush()
 
 
-def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation | None = None) -> None:
+def deliver_message(
+    body: str, *, receive_count: int = 1, invocation: Invocation | None = None, message_id: str | None = None
+) -> None:
     """Delivers one queue message; raises RetryLater or an error to have it redelivered. A message
     of another format version raises queue_message.UnknownFormat before anything is claimed or sent.
 
-    Within a function run, pass its Invocation: outcomes are written when it ends. Alone, the
-    message's outcomes are written before this returns."""
+    Within a function run, pass its Invocation (and the record's `message_id`, which finds the message
+    if the run prepared it): outcomes are written when it ends. Alone, the message's outcomes are
+    written before this returns."""
     if invocation is None:
         with Invocation() as alone:
             return deliver_message(body, receive_count=receive_count, invocation=alone)
-    message = queue_message.decode(body)  # its format version checked before anything is read
-    campaign = campaign_version(message.campaignId, message.campaignVersion)
+    prepared = invocation.prepared(message_id)
+    if prepared is None:
+        message = queue_message.decode(body)  # its format version checked before anything is read
+        campaign = campaign_version(message.campaignId, message.campaignVersion)
+    else:
+        message, campaign = prepared.message, prepared.campaign
     attempt_id = uuid.uuid4().hex
     recipients = message.recipients
-    # A campaign stopped, archived or past its window since these recipients were accepted sends
-    # them nothing; each is excluded (once, through its claim, like a send).
-    closed = campaign_gate.closed_reason(message.campaignId, campaign)
-    work = _deliver_one if closed is None else partial(_exclude_one, closed=closed)
+    work = _work(message, campaign, None if prepared is None else prepared.exclusions)
     results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation, work=work)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     # A recipient that raised (or was not started after one did) has no result: it is retried
@@ -266,6 +324,36 @@ def deliver_message(body: str, *, receive_count: int = 1, invocation: Invocation
             out_of_time=any(res.reason == OUT_OF_TIME for res in retries),
         )
     return None
+
+
+def _work(
+    message: QueueMessage, campaign: dict[str, Any], exclusions: dict[str, screening.Exclusion] | None
+) -> Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result]:
+    """What each recipient of the message gets: a campaign stopped, archived or past its window since
+    they were accepted sends them nothing, each is excluded (once, through its claim, like a send);
+    else those screening excludes (suppressed, no_consent, unknown_profile) are, and the others are
+    sent to."""
+    closed = campaign_gate.closed_reason(message.campaignId, campaign)
+    if closed is not None:
+        return partial(_exclude_one, closed=closed)
+    if exclusions is None:
+        exclusions = _screen(message, campaign)
+    return partial(_screened_one, exclusions=exclusions) if exclusions else _deliver_one
+
+
+def _screened_one(
+    message: QueueMessage,
+    campaign: dict[str, Any],
+    recipient: QueuedRecipient,
+    attempt_id: str,
+    outcome_ref: str,
+    *,
+    exclusions: dict[str, screening.Exclusion],
+) -> Result:
+    exclusion = exclusions.get(recipient.userId)
+    if exclusion is None:
+        return _deliver_one(message, campaign, recipient, attempt_id, outcome_ref)
+    return _exclude_one(message, campaign, recipient, attempt_id, outcome_ref, closed=exclusion)
 
 
 def _deliver_all(
@@ -363,8 +451,9 @@ def _exclude_one(
     *,
     closed: tuple[str, str],
 ) -> Result:
-    """The recipient is excluded, through the same claim as a send: a redelivered record whose
-    recipients were sent (or are being sent) before the stop keeps their outcome."""
+    """The recipient is excluded (`closed`: the reason and detail), through the same claim as a send: a
+    redelivered record whose recipients were sent (or are being sent) before the stop keeps their
+    outcome, and one whose recipients were excluded never sends them."""
     taken = _claim(message, recipient, attempt_id, outcome_ref)
     if taken is not None:
         return taken
@@ -465,10 +554,9 @@ def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -
     with Invocation(context) as invocation:
         # Every message starts at once, so that their waits on DynamoDB and SES overlap; the batch
         # processor then takes each one's result in turn and reports the failed ones.
-        started = {
-            record["messageId"]: invocation.submit(_deliver_record, SQSRecord(record), invocation)
-            for record in event.get("Records", [])
-        }
+        records = [SQSRecord(record) for record in event.get("Records", [])]
+        invocation.prepare(records)  # one screening read for the whole batch
+        started = {record.message_id: invocation.submit(_deliver_record, record, invocation) for record in records}
         return dict(
             process_partial_response(
                 event=event,
@@ -484,7 +572,7 @@ def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
     try:
         if invocation.out_of_time():
             raise RetryLater("not started: the run is near its timeout", out_of_time=True)
-        deliver_message(record.body, receive_count=receive_count, invocation=invocation)
+        deliver_message(record.body, receive_count=receive_count, invocation=invocation, message_id=record.message_id)
     except RetryLater as later:
         # It comes back by the queue's visibility instead of the function sleeping.
         if later.out_of_time:

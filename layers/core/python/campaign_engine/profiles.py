@@ -1,18 +1,14 @@
 """Profiles: a person known by an identity (namespace and id), with addresses, language, time
 zone, consent per channel and free attributes.
 
-The stored item is `store.people` (`P#<namespace>#<id>`). What templates see as `profile.*` is
-`template_view(stored)`: the free attributes at the root (as an XDM-like profile sent in a
-request has them, e.g. `profile.person.name.firstName`), beside `email`, `phone`,
-`preferredLanguage` and `timezone`. A request's own `profile` is merged over that view
-(`merge_profiles`), key by key, so a caller can override or add one field without resending
-the rest."""
+The stored item is `store.people` (`P#<namespace>#<id>`). What templates see of it
+(`template_view`) and how a request's `profile` merges over it (`merge_profiles`) live in
+profile_views.py, without pydantic, for the trigger and delivery; they are re-exported here."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -24,18 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from campaign_engine.addresses import E164, PUSH_PLATFORMS, looks_like_email
 from campaign_engine.auth import Principal, require
 from campaign_engine.errors import DomainError, FieldError, validation_failed
+from campaign_engine.profile_views import (  # noqa: F401 - re-exported: the views are part of this module's API
+    MERGE_DEPTH,
+    NAMESPACE_PATTERN,
+    merge_profiles,
+    template_view,
+    valid_namespace,
+)
 from campaign_engine.store import people
 
-NAMESPACE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 CONSENT_CHANNELS = ("email", "sms", "push")
-# Merging walks nested objects at most this deep; deeper values are taken whole from the request.
-MERGE_DEPTH = 16
 # The fields of the stored item that are the profile's own (not free attributes).
 OWN_FIELDS = ("email", "phone", "pushTokens", "preferredLanguage", "timezone", "consents")
-
-
-def valid_namespace(value: str) -> bool:
-    return re.fullmatch(NAMESPACE_PATTERN, value) is not None
 
 
 class PushToken(BaseModel):
@@ -115,34 +111,6 @@ def item_values(namespace: str, profile_id: str, body: ProfileBody, *, source: s
         "updatedAt": now,
     }
     return {name: value for name, value in values.items() if value is not None}
-
-
-def template_view(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """What templates see of a stored profile (store.people.from_item values)."""
-    if not stored:
-        return {}
-    view = dict(stored.get("attributes") or {})
-    for name in ("email", "phone", "preferredLanguage", "timezone"):
-        if stored.get(name) is not None:
-            view[name] = stored[name]
-    return view
-
-
-def merge_profiles(stored: dict[str, Any], given: dict[str, Any] | None, depth: int = 0) -> dict[str, Any]:
-    """`given` (a request's profile) over `stored` (a template_view): objects are merged key by key,
-    anything else in `given` replaces what was stored."""
-    if not given:
-        return stored
-    if not stored:
-        return given
-    merged = dict(stored)
-    for key, value in given.items():
-        old = merged.get(key)
-        if isinstance(value, dict) and isinstance(old, dict) and depth < MERGE_DEPTH:
-            merged[key] = merge_profiles(old, value, depth + 1)
-        else:
-            merged[key] = value
-    return merged
 
 
 # ---------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from campaign_engine.profile_views import valid_namespace
 from campaign_engine.store import people
 
 Exclusion = tuple[str, str]  # (reason, detail)
@@ -29,26 +31,50 @@ class Candidate:
     from_profile: bool = False
 
 
+Group = tuple[str, str, Sequence[Candidate]]  # (channel, campaign type, candidates)
+
+
 def screen(channel: str, campaign_type: str, candidates: Sequence[Candidate]) -> list[Exclusion | None]:
     """An exclusion, or None, per candidate, in order."""
-    if not candidates:
-        return []
-    marketing = campaign_type == "marketing"
-    keys = [people.suppression_key(channel, c.address) for c in candidates if c.address is not None]
-    keys += [people.profile_key(c.namespace, c.user_id) for c in candidates if marketing or c.from_profile]
-    found = people.batch_get(keys)
-    verdicts: list[Exclusion | None] = []
-    for candidate in candidates:
-        verdicts.append(_verdict(channel, marketing, candidate, found))
-    return verdicts
+    return screen_groups([(channel, campaign_type, candidates)])[0]
+
+
+def screen_groups(groups: Sequence[Group]) -> list[list[Exclusion | None]]:
+    """screen() for several groups (the messages of one delivery batch, each of its campaign's
+    channel and type) in one batched read: per group, an exclusion or None per candidate."""
+    keys: list[dict[str, Any]] = []
+    for channel, campaign_type, candidates in groups:
+        marketing = campaign_type == "marketing"
+        for c in candidates:
+            if c.address is not None:
+                keys.append(people.suppression_key(channel, c.address))
+            if (marketing or c.from_profile) and _has_profile_key(c.namespace):
+                keys.append(people.profile_key(c.namespace, c.user_id))
+    found = people.batch_get(keys) if keys else {}
+    return [
+        [_verdict(channel, campaign_type == "marketing", c, found) for c in candidates]
+        for channel, campaign_type, candidates in groups
+    ]
+
+
+def _has_profile_key(namespace: str) -> bool:
+    """Whether a profile can be stored under this namespace: an external recipient may carry any
+    namespace (a key that DynamoDB would refuse, too long, fails the whole read)."""
+    return len(namespace) <= MAX_NAMESPACE_LENGTH and _valid_namespace(namespace)
+
+
+MAX_NAMESPACE_LENGTH = 64
+_valid_namespace = lru_cache(maxsize=256)(valid_namespace)
 
 
 def _verdict(channel: str, marketing: bool, candidate: Candidate, found: dict[str, dict[str, Any]]) -> Exclusion | None:
-    if candidate.address is not None and people.suppression_pk(channel, candidate.address) in found:
-        item = found[people.suppression_pk(channel, candidate.address)]
+    item = None if candidate.address is None else found.get(people.suppression_pk(channel, candidate.address))
+    if item is not None:
         reason = item.get("reason", {}).get("S", "listed")
         return ("suppressed", f"The address is on the {channel} suppression list ({reason})")
     if not (marketing or candidate.from_profile):
+        return None
+    if not _has_profile_key(candidate.namespace):
         return None
     profile = found.get(people.profile_pk(candidate.namespace, candidate.user_id))
     if profile is None:

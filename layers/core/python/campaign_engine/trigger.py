@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from campaign_engine import campaign_gate, delivery_queue, queue_message, reports, store, trigger_body
+from botocore.exceptions import ClientError
+
+from campaign_engine import campaign_gate, delivery_queue, known_recipients, queue_message, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
+from campaign_engine.store import known_people
 
 if TYPE_CHECKING:
     from campaign_engine.models import TriggerRequest
@@ -153,24 +156,17 @@ def _rejected(user_id: str, reason: str, detail: str) -> Verdict:
     return (user_id, "rejected", reason, detail)
 
 
-def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[Verdict], list[Entry]]:
-    """A verdict for every recipient, and the queue entries of the accepted ones.
+def judge_recipients(
+    call: TriggerCall, campaign: dict[str, Any]
+) -> tuple[list[Verdict], list[Entry], list[dict[str, Any]]]:
+    """A verdict for every recipient, the queue entries of the accepted ones, and the items of the
+    profiles to create for the accepted unknown ones (known_recipients).
 
     Malformed addresses given in channelData fail the whole request (400 naming each field):
     they are the caller's bug. Anything about the person is a per-recipient rejection."""
-    channel = campaign["channel"]
-    default_namespace = (campaign.get("audience") or {}).get("namespace", "email")
-    settings = get_settings()
-    # An entry holds the context and the profile whole: only an entry over the smaller of their
-    # limits (len() of bytes costs nothing) needs the exact measure of its parts.
-    smallest_limit = min(settings.max_context_bytes, settings.max_profile_bytes)
-    schema = campaign.get("contextSchema")
-    schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
-    encode, queued = queue_message.encode, queue_message.QueuedRecipient
-    contexts = _Contexts(call.context or {}, schema_key)
+    judge = _Judge(call, campaign)
     verdicts: list[Verdict] = []
     entries: list[Entry] = []
-    field_errors: list[FieldError] = []
     seen: set[str] = set()
     for index, recipient in enumerate(call.body.recipients):
         user_id = recipient.userId
@@ -179,40 +175,97 @@ def judge_recipients(call: TriggerCall, campaign: dict[str, Any]) -> tuple[list[
             verdicts.append(_rejected(user_id, "duplicate_recipient", detail))
             continue
         seen.add(user_id)
-        namespace = recipient.namespace or default_namespace
-        address, source = resolve_address(channel, recipient, namespace)
+        judged = judge.one(index, recipient)
+        if isinstance(judged, bytes):
+            verdicts.append((user_id, "accepted", None, None))
+            entries.append((user_id, judged))
+        elif judged is not None:  # None: a field error, reported for the whole request
+            verdicts.append(judged)
+    if judge.field_errors:
+        raise validation_failed(judge.field_errors)
+    return verdicts, entries, judge.people.new
+
+
+class _Judge:
+    """One call's recipients, judged one by one: an accepted recipient's queue entry, or its rejection."""
+
+    def __init__(self, call: TriggerCall, campaign: dict[str, Any]) -> None:
+        self.channel: str = campaign["channel"]
+        self.people = known_recipients.People(call.body.recipients, self.channel, campaign)  # one batched read
+        settings = get_settings()
+        # An entry holds the context and the profile whole: only an entry over the smaller of their
+        # limits (len() of bytes costs nothing) needs the exact measure of its parts.
+        self.smallest_limit = min(settings.max_context_bytes, settings.max_profile_bytes)
+        schema = campaign.get("contextSchema")
+        schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
+        self.contexts = _Contexts(call.context or {}, schema_key)
+        self.field_errors: list[FieldError] = []
+
+    def one(self, index: int, recipient: trigger_body.Recipient) -> Verdict | bytes | None:
+        user_id = recipient.userId
+        people = self.people
+        namespace = recipient.namespace or people.default_namespace
+        known = recipient.type == "aep"
+        stored = people.stored.get((namespace, user_id)) if known else None
+        if known and stored is None and not people.create:
+            return _rejected(user_id, "unknown_profile", _UNKNOWN_PROFILE.format(namespace[:64]))
+        address, rejected = self._address(index, recipient, namespace, stored)
         if address is None:
-            detail = f"No {channel} address in channelData, the profile, or the userId"
-            verdicts.append(_rejected(user_id, "missing_address", detail))
-            continue
-        problem = address_problem(channel, address)
-        # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
-        # Push info is device state the caller relays as-is: that recipient alone is rejected.
-        if problem and channel != "push" and source and source.startswith("channelData"):
-            field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
-            continue
-        if problem:
-            verdicts.append(_rejected(user_id, "invalid_address", f"The address from the {source} {problem}"))
-            continue
-        context, context_error = contexts.of(recipient.context)
+            return rejected
+        context, context_error = self.contexts.of(recipient.context)
         if context_error:
-            verdicts.append(_rejected(user_id, "invalid_context", context_error))
-            continue
-        encoded = encode(queued(user_id, namespace, address, recipient.profile or {}, context))
+            return _rejected(user_id, "invalid_context", context_error)
+        if stored is None:
+            profile = recipient.profile or {}
+        else:
+            profile = known_recipients.queued_profile(stored, recipient.profile)
+        encoded = queue_message.encode(
+            queue_message.QueuedRecipient(user_id, namespace, address, profile, context, stored is not None)
+        )
         # U+FFFE and U+FFFF (which SQS refuses raw) start with this byte. find() of one byte is a
         # memchr; `in` and longer needles cost ten times more per recipient.
         if encoded.find(b"\xef") >= 0:
             encoded = queue_message.sqs_safe(encoded)
-        if len(encoded) > smallest_limit:
+        if len(encoded) > self.smallest_limit:
             too_large = _size_verdict(user_id, encoded, context, recipient.profile)
             if too_large is not None:
-                verdicts.append(too_large)
-                continue
-        verdicts.append((user_id, "accepted", None, None))
-        entries.append((user_id, encoded))
-    if field_errors:
-        raise validation_failed(field_errors)
-    return verdicts, entries
+                return too_large
+        if known and stored is None:
+            unnamed = people.to_create(namespace, recipient, address, len(encoded))
+            if unnamed is not None:
+                return _rejected(user_id, "invalid_namespace", unnamed)
+        return encoded
+
+    def _address(
+        self, index: int, recipient: trigger_body.Recipient, namespace: str, stored: dict[str, Any] | None
+    ) -> tuple[Any, Verdict | None]:
+        """The recipient's address, or None and its rejection (None too when it is a field error).
+        Order: channelData, the request's profile, the stored profile (before the userId: a person's
+        address may have changed since the id was given), the userId."""
+        channel = self.channel
+        address, source = resolve_address(channel, recipient, namespace)
+        if stored is not None and (source is None or source == "userId"):
+            found = self.people.address_of(stored)
+            if found is not None:
+                address, source = found, known_recipients.STORED_SOURCE
+        if address is None:
+            detail = f"No {channel} address in channelData, the profile, or the userId"
+            return None, _rejected(recipient.userId, "missing_address", detail)
+        problem = address_problem(channel, address)
+        if not problem:
+            return address, None
+        # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
+        # Push info is device state the caller relays as-is: that recipient alone is rejected.
+        if channel != "push" and source and source.startswith("channelData"):
+            self.field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
+            return None, None
+        return None, _rejected(recipient.userId, "invalid_address", f"The address from the {source} {problem}")
+
+
+_UNKNOWN_PROFILE = (
+    "No profile of this userId in namespace {!r}, and the campaign's audience.createProfiles is off "
+    "(create it with PUT /profiles/{{namespace}}/{{id}}, or send the recipient as type external)"
+)
 
 
 def _size_verdict(
@@ -256,7 +309,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
             raise
         return _answer(accepted_before)
 
-    verdicts, entries = judge_recipients(call, campaign)
+    verdicts, entries, new_profiles = judge_recipients(call, campaign)
     request_id = call.request_id or str(uuid.uuid4())
     key = request_key(campaign_id, request_id)
     record = store.ExecutionRecord(
@@ -273,8 +326,9 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     )
     existing = store.put_execution_record(record, key)
     if existing is not None:
-        return _replay(existing, record, entries)
+        return _replay(existing, record, entries, new_profiles)
 
+    _create_profiles(new_profiles)
     _enqueue(record, entries)
     rejected = [(campaign_id, "excluded", v[2], None) for v in verdicts if v[1] == "rejected"]
     if rejected:  # only calls that rejected someone pay for a report write
@@ -294,6 +348,19 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
         rejected=len(verdicts) - accepted,
     )
     return _answer(record)
+
+
+def _create_profiles(items: list[dict[str, Any]]) -> None:
+    """Creates the profiles of the accepted unknown recipients, before they are queued (so a profile is
+    there when its message is delivered). The recipients were accepted: a write that fails (throttled
+    beyond its retries) does not keep them from being sent; their profiles are created by a later call."""
+    if not items:
+        return
+    try:
+        known_people.create_profiles(items)
+    except (ClientError, RuntimeError) as error:
+        logger.warning("profiles not created", count=len(items), error=type(error).__name__)
+        metrics.add_metric(name="ProfilesNotCreated", unit="Count", value=len(items))
 
 
 def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
@@ -319,7 +386,12 @@ def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_secon
     delivery_queue.enqueue(bodies, delay_seconds=delay_seconds)
 
 
-def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, entries: list[Entry]) -> dict[str, Any]:
+def _replay(
+    existing: store.ExecutionRecord,
+    attempted: store.ExecutionRecord,
+    entries: list[Entry],
+    new_profiles: list[dict[str, Any]],
+) -> dict[str, Any]:
     if existing.body_hash != attempted.body_hash:
         raise DomainError(
             code="request_id_reused",
@@ -336,6 +408,9 @@ def _replay(existing: store.ExecutionRecord, attempted: store.ExecutionRecord, e
     if missing:
         age = time.time() - datetime.fromisoformat(existing.created_at.replace("Z", "+00:00")).timestamp()
         delay = queue_message.replay_delay_seconds(age)
+        # The first call may have died before creating them too.
+        requeued = {user_id for user_id, _ in missing}
+        _create_profiles([item for item in new_profiles if item["id"]["S"] in requeued])
         _enqueue(existing, missing, delay_seconds=delay)
     logger.info("request replayed", execution_id=existing.execution_id, requeued=len(missing), delay_seconds=delay)
     metrics.add_metric(name="RequestsReplayed", unit="Count", value=1)

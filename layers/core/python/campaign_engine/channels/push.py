@@ -14,6 +14,7 @@ from typing import Any
 from campaign_engine import aws
 from campaign_engine.addresses import SNS_PLATFORMS
 from campaign_engine.channels import SendFailure, classify_client_error
+from campaign_engine.containers import per_container
 
 PLATFORMS = SNS_PLATFORMS
 MAX_PAYLOAD_BYTES = 4096
@@ -25,6 +26,7 @@ def application_arn(platform: str, app_id: str) -> str:
     return f"arn:aws:sns:{region}:{account}:app/{PLATFORMS[platform]}/{app_id}"
 
 
+@per_container  # a cold start (or a test's fresh emulator) asks SNS again
 @lru_cache(maxsize=4096)
 def _endpoint(application: str, token: str) -> str:
     return str(aws.sns().create_platform_endpoint(PlatformApplicationArn=application, Token=token)["EndpointArn"])
