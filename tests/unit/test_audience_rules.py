@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from campaign_engine import aws
@@ -232,6 +232,8 @@ def _scanned_ids(rule: Any) -> set[str]:
     return {item["id"]["S"] for item in response["Items"]}
 
 
+# Seeded, as the API fuzz test is: CI runs the same 150 cases every time (other seeds were tried by hand).
+@seed(20261201)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_matches_and_the_dynamodb_filter_select_the_same_profiles(aws_env: Any, data: st.DataObject) -> None:

@@ -252,6 +252,9 @@ def _lookup(profile: dict[str, Any], path: tuple[str, ...]) -> Any:
     return current
 
 
+_TYPE_LETTERS = {"string": "S", "number": "N", "bool": "BOOL"}
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, bool):
         return "bool"
@@ -382,13 +385,30 @@ class _FilterBuilder:
         if op in ("exists", "notExists"):
             return f"{_FUNCTIONS[op]}({path})"
         if op == "in":
-            return f"{path} IN ({', '.join(self._value(item) for item in value)})"
+            # One typed test per kind of value: DynamoDB never equates a boolean with a number, and the
+            # emulator (Python's True == 1) would, so the type is stated rather than left implicit.
+            kinds: dict[str, list[Any]] = {}
+            for item in value:
+                kinds.setdefault(_TYPE_LETTERS[_kind(item) or "string"], []).append(item)
+            tests = [
+                self._typed(path, letter, f"{path} IN ({', '.join(self._value(item) for item in items)})")
+                for letter, items in kinds.items()
+            ]
+            return tests[0] if len(tests) == 1 else " OR ".join(f"({test})" for test in tests)
         if op in _FUNCTIONS:
             return f"{_FUNCTIONS[op]}({path}, {self._value(value)})"
         if op in ("eq", "ne"):
-            equal = f"{path} = {self._value(value)}"
+            letter = _TYPE_LETTERS[_kind(value) or "string"]
+            equal = self._typed(path, letter, f"{path} = {self._value(value)}")
             return equal if op == "eq" else f"NOT ({equal})"
         # Typed first: DynamoDB's answer for a field of another type is false anyway, and the
         # emulator fails on such a comparison instead.
-        kind = self._value("N" if _kind(value) == "number" else "S")
-        return f"attribute_type({path}, {kind}) AND {path} {_COMPARATORS[op]} {self._value(value)}"
+        letter = "N" if _kind(value) == "number" else "S"
+        return self._typed(path, letter, f"{path} {_COMPARATORS[op]} {self._value(value)}", strings=True)
+
+    def _typed(self, path: str, letter: str, test: str, *, strings: bool = False) -> str:
+        """`test` on the attribute only when it holds that DynamoDB type (equality with a string needs
+        no guard: no other type equals one; an ordered comparison always does)."""
+        if letter == "S" and not strings:
+            return test
+        return f"attribute_type({path}, {self._value(letter)}) AND {test}"

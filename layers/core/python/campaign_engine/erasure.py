@@ -119,6 +119,12 @@ def start(namespace: str, profile_id: str) -> bool:
     )
     if stored is not None:
         people.delete_profile(namespace, profile_id)
+        # The same person known by their address: a trigger with createProfiles on keys the profile it
+        # creates by the recipient's identity, often the address itself (namespace email or phone).
+        for channel in ("email", "phone"):
+            address = stored.get(channel)
+            if isinstance(address, str) and (channel, address) != (namespace, profile_id):
+                people.delete_profile(channel, address)
     logger.info("erasure started", profile_found=stored is not None, suppression_entries_scrubbed=scrubbed)
     return stored is not None
 
