@@ -172,6 +172,25 @@ def _rewrite(params: dict[str, Any], queue_urls: dict[str, str]) -> dict[str, An
     return params
 
 
+class Replayer:
+    """Issues recorded requests again against the emulator, counting those it refuses."""
+
+    def __init__(self, clients: dict[str, Any]) -> None:
+        self.clients = clients
+        self.errors = 0
+        self._lock = threading.Lock()
+
+    def issue(self, service: str, operation: str, params: dict[str, Any]) -> list[str]:
+        """Issues one request; returns the receipt handles a ReceiveMessage answered (else none)."""
+        try:
+            answer = getattr(self.clients[service], xform_name(operation))(**params)
+        except ClientError:
+            with self._lock:
+                self.errors += 1
+            return []
+        return [m["ReceiptHandle"] for m in answer.get("Messages", [])] if operation == "ReceiveMessage" else []
+
+
 def replay_on_emulator(
     stack: Any,
     chunks: list[Chunk],
@@ -199,11 +218,9 @@ def replay_on_emulator(
     triggers = triggers[: max(1, round(len(triggers) * share))]
     deliveries = deliveries[: max(1, round(len(deliveries) * share))]
     emails = sum(1 for chunk in deliveries for call in chunk if call[:2] == ("sesv2", "SendEmail"))
-    errors = 0
-    lock = threading.Lock()
+    replayer = Replayer(clients)
 
     def invoke(chunk: Chunk) -> None:
-        nonlocal errors
         handles: list[str] = []
         for service, operation, recorded in chunk:
             if service == "label":
@@ -217,20 +234,13 @@ def replay_on_emulator(
                     "Entries": [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(handles[:10])],
                 }
                 handles = handles[10:]
-            try:
-                answer = getattr(clients[service], xform_name(operation))(**params)
-            except ClientError:
-                with lock:
-                    errors += 1
-                continue
-            if operation == "ReceiveMessage":
-                handles += [m["ReceiptHandle"] for m in answer.get("Messages", [])]
+            handles += replayer.issue(service, operation, params)
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(invoke, triggers))
         list(pool.map(invoke, deliveries))
-    return emails, time.monotonic() - start, errors
+    return emails, time.monotonic() - start, replayer.errors
 
 
 def run(

@@ -5,6 +5,9 @@ the store acts on."""
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,3 +61,31 @@ def recipient_key(execution_id: str, user_id: str) -> dict[str, Any]:
     if len(sort_key) * 4 > MAX_SORT_KEY_BYTES and len(sort_key.encode()) > MAX_SORT_KEY_BYTES:
         sort_key = "R#sha256:" + hashlib.sha256(user_id.encode()).hexdigest()
     return {"pk": s(execution_pk(execution_id)), "sk": s(sort_key)}
+
+
+# BatchWriteItem's limit on items per request, and how often unprocessed ones are sent again.
+BATCH_WRITE_ITEMS = 25
+BATCH_WRITE_ROUNDS = 8
+
+
+def batch_write(table: str, requests: Sequence[dict[str, Any]], *, writers: int = 8) -> None:
+    """BatchWriteItem `requests` (PutRequest / DeleteRequest, any number) to `table`: 25 a request, up
+    to `writers` requests side by side, unprocessed ones sent again with backoff."""
+    from campaign_engine import aws  # the store's one client; imported here, as this module is also the keys'
+
+    def write(chunk: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {table: chunk}
+        for attempt in range(BATCH_WRITE_ROUNDS):
+            pending = aws.dynamodb().batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off before asking again
+        raise RuntimeError(f"DynamoDB left items of {table} unwritten after repeated BatchWriteItem calls")
+
+    chunks = [list(requests[i : i + BATCH_WRITE_ITEMS]) for i in range(0, len(requests), BATCH_WRITE_ITEMS)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            write(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=min(writers, len(chunks)), thread_name_prefix="store-write") as pool:
+        list(pool.map(write, chunks))

@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
+from campaign_engine.store import _dynamodb
 from campaign_engine.store._dynamodb import is_conditional_failure, n, s
 from campaign_engine.store.errors import StoreError
 from campaign_engine.store.people import from_item
@@ -43,7 +44,6 @@ SHARDS = 16
 HEAD_SK = "HEAD"
 # BatchWriteItem's limit on items per request.
 BATCH_WRITE_ITEMS = 25
-BATCH_WRITE_ROUNDS = 8
 # BatchWriteItem calls made side by side by one batch_write.
 WRITERS = 8
 # BatchGetItem's limit on keys per request.
@@ -93,7 +93,7 @@ def _count_found(keys: list[dict[str, Any]]) -> int:
     table = get_settings().audiences_table
     request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}}
     found = 0
-    for attempt in range(BATCH_WRITE_ROUNDS):
+    for attempt in range(_dynamodb.BATCH_WRITE_ROUNDS):
         response = aws.dynamodb().batch_get_item(RequestItems=request)
         found += len(response.get("Responses", {}).get(table, []))
         request = response.get("UnprocessedKeys") or {}
@@ -108,28 +108,9 @@ def delete_members(audience_id: str, members: Sequence[tuple[str, str]]) -> None
     batch_write(get_settings().audiences_table, [{"DeleteRequest": {"Key": key}} for key in keys])
 
 
-def _write_chunk(requests: list[dict[str, Any]], table: str | None = None) -> None:
-    table = table or get_settings().audiences_table
-    pending: dict[str, Any] = {table: requests}
-    for attempt in range(BATCH_WRITE_ROUNDS):
-        response = aws.dynamodb().batch_write_item(RequestItems=pending)
-        pending = response.get("UnprocessedItems") or {}
-        if not pending:
-            return
-        time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off before asking again
-    raise RuntimeError("DynamoDB left items unwritten after repeated BatchWriteItem calls")
-
-
 def batch_write(table: str, requests: Sequence[dict[str, Any]]) -> None:
-    """BatchWriteItem `requests` (any number) to `table`, 25 at a time (up to WRITERS side by side),
-    retrying unprocessed ones."""
-    chunks = [list(requests[i : i + BATCH_WRITE_ITEMS]) for i in range(0, len(requests), BATCH_WRITE_ITEMS)]
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            _write_chunk(chunk, table)
-        return
-    with ThreadPoolExecutor(max_workers=min(WRITERS, len(chunks)), thread_name_prefix="audience-write") as pool:
-        list(pool.map(lambda chunk: _write_chunk(chunk, table), chunks))
+    """BatchWriteItem `requests` (any number) to `table`, 25 at a time, up to WRITERS side by side."""
+    _dynamodb.batch_write(table, requests, writers=WRITERS)
 
 
 @dataclass(frozen=True)
@@ -326,7 +307,10 @@ def _empty_shard(audience_id: str, shard: int, time_left: Callable[[], float]) -
         if not keys:
             return True
         for start in range(0, len(keys), BATCH_WRITE_ITEMS):
-            _write_chunk([{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_ITEMS]])
+            batch_write(
+                get_settings().audiences_table,
+                [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_ITEMS]],
+            )
     return False
 
 

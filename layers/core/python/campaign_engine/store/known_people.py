@@ -8,9 +8,7 @@ The item format is store.people's: the same keys, the same native attributes."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,15 +16,11 @@ from botocore.exceptions import ClientError
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store import people
-from campaign_engine.store._dynamodb import is_conditional_failure
+from campaign_engine.store._dynamodb import batch_write, is_conditional_failure
 
-# BatchWriteItem's limit on items per request.
-BATCH_WRITE_ITEMS = 25
-# Side by side: a 1,000-recipient call's 40 writes take about a tenth of a second; more threads would
-# mostly contend for the interpreter (each request is serialised in Python).
+# BatchWriteItem requests side by side: a 1,000-recipient call's 40 writes take about a tenth of a
+# second; more threads would mostly contend for the interpreter (each request is serialised in Python).
 WRITE_THREADS = 4
-# Unprocessed items (throttling) are written again this many times, with a short growing pause.
-BATCH_WRITE_ROUNDS = 8
 # DynamoDB's limits on a number (38 significant digits, magnitude 1E-130 to 1E+126) and on nesting.
 _MAX_DIGITS = 38
 _MAX_NESTING = 32
@@ -120,20 +114,4 @@ def create_profiles(items: Sequence[dict[str, Any]]) -> None:
             if not is_conditional_failure(error):
                 raise
         return
-    chunks = [items[i : i + BATCH_WRITE_ITEMS] for i in range(0, len(items), BATCH_WRITE_ITEMS)]
-    if len(chunks) == 1:
-        _write_chunk(table, chunks[0])
-        return
-    with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(chunks)), thread_name_prefix="people-write") as pool:
-        for _ in pool.map(lambda chunk: _write_chunk(table, chunk), chunks):
-            pass
-
-
-def _write_chunk(table: str, items: Sequence[dict[str, Any]]) -> None:
-    request: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in items]}
-    for round_ in range(BATCH_WRITE_ROUNDS):
-        request = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-        if not request:
-            return
-        time.sleep(min(0.5, 0.02 * 2**round_))
-    raise RuntimeError("DynamoDB left profiles unwritten after repeated BatchWriteItem calls")
+    batch_write(table, [{"PutRequest": {"Item": item}} for item in items], writers=WRITE_THREADS)

@@ -11,7 +11,6 @@ Reads for many people are one BatchGetItem per 100 keys (`batch_get`), never a r
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
-from campaign_engine.store._dynamodb import is_conditional_failure, s
+from campaign_engine.store._dynamodb import batch_write, is_conditional_failure, s
 
 PROFILE_SK = "P"
 SUPPRESSION_SK = "S"
@@ -225,7 +224,6 @@ def _without_keys(values: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # The suppression list
 # ---------------------------------------------------------------------------
-BATCH_WRITE_ITEMS = 25
 
 
 def suppression_values(channel: str, address: str, *, reason: str, source: str, added_at: str) -> dict[str, Any]:
@@ -242,26 +240,8 @@ def put_suppressions(entries: Sequence[dict[str, Any]]) -> int:
     listed = batch_get([{"pk": s(pk), "sk": s(SUPPRESSION_SK)} for pk in by_pk], consistent=True)
     new = [(pk, entry) for pk, entry in by_pk.items() if pk not in listed]
     requests = [{"PutRequest": {"Item": {"pk": s(pk), "sk": s(SUPPRESSION_SK), **to_item(entry)}}} for pk, entry in new]
-    chunks = [requests[i : i + BATCH_WRITE_ITEMS] for i in range(0, len(requests), BATCH_WRITE_ITEMS)]
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            _write_chunk(chunk)
-    else:
-        with ThreadPoolExecutor(max_workers=min(8, len(chunks)), thread_name_prefix="people-write") as pool:
-            list(pool.map(_write_chunk, chunks))
+    batch_write(get_settings().profiles_table, requests)
     return len(new)
-
-
-def _write_chunk(requests: list[dict[str, Any]]) -> None:
-    table = get_settings().profiles_table
-    pending: dict[str, Any] = {table: requests}
-    for attempt in range(BATCH_GET_ROUNDS):
-        response = aws.dynamodb().batch_write_item(RequestItems=pending)
-        pending = response.get("UnprocessedItems") or {}
-        if not pending:
-            return
-        time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off before asking again
-    raise RuntimeError("DynamoDB left suppression entries unwritten after repeated BatchWriteItem calls")
 
 
 def add_suppression(channel: str, address: str, *, reason: str, source: str, at: str) -> None:
