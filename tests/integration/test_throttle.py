@@ -97,7 +97,8 @@ def test_a_campaign_throttled_at_5_sends_5_a_second_and_the_rest_wait_in_the_que
     assert set(statuses(api, answer.body["executionId"]).values()) == {("sent", None)}
     # And no wait counted a receive towards the dead-letter queue: each was a new message, received once
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in first + received} == {"1"}
-    assert queue.depth() == _delayed(queue) == 0 and dlq.messages() == []
+    assert queue.depth() == _delayed(queue) == 0
+    assert dlq.messages() == []
 
 
 def test_two_delivery_containers_share_one_budget(
