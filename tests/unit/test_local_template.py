@@ -90,7 +90,14 @@ def test_unsupported_intrinsics_fail_loudly(tmp_path: Path) -> None:
 
 def test_tables_come_with_keys_billing_and_ttl(real: Template) -> None:
     tables = {table["TableName"]: table for table in real.tables()}
-    assert set(tables) == {"local-campaigns", "local-executions", "local-api-keys", "local-profiles", "local-audiences"}
+    assert set(tables) == {
+        "local-campaigns",
+        "local-executions",
+        "local-api-keys",
+        "local-profiles",
+        "local-audiences",
+        "local-throttle",
+    }
     executions = tables["local-executions"]
     assert executions["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},

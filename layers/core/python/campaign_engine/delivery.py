@@ -27,7 +27,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaign_engine import aws, campaign_gate, delivery_queue, queue_message, reports, screening, ses_tags, store
+from campaign_engine import (
+    aws,
+    campaign_gate,
+    delivery_queue,
+    queue_message,
+    reports,
+    screening,
+    ses_tags,
+    store,
+    throttle,
+)
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
 from campaign_engine.channels import push as push_channel
@@ -273,8 +283,9 @@ def deliver_message(
     else:
         message, campaign = prepared.message, prepared.campaign
     attempt_id = uuid.uuid4().hex
-    recipients = message.recipients
-    work = _work(message, campaign, None if prepared is None else prepared.exclusions)
+    work, sending = _work(message, campaign, None if prepared is None else prepared.exclusions)
+    # A throttled campaign sends what its budget grants now; the others wait in the queue (throttle.py).
+    recipients, waiting, wait_seconds = _paced(campaign, message.recipients, sending)
     results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation, work=work)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     # A recipient that raised (or was not started after one did) has no result: it is retried
@@ -315,6 +326,9 @@ def deliver_message(
         retry=len(retries),
         receive_count=receive_count,
     )
+    if waiting and not retries:
+        # (A message that comes back anyway brings them along.)
+        throttle.requeue(message, waiting, wait_seconds)
     if retries:
         raise RetryLater(
             f"{len(retries)} recipients to retry: {retries[0].reason}",
@@ -328,17 +342,33 @@ def deliver_message(
 
 def _work(
     message: QueueMessage, campaign: dict[str, Any], exclusions: dict[str, screening.Exclusion] | None
-) -> Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result]:
-    """What each recipient of the message gets: a campaign stopped, archived or past its window since
-    they were accepted sends them nothing, each is excluded (once, through its claim, like a send);
-    else those screening excludes (suppressed, no_consent, unknown_profile) are, and the others are
-    sent to."""
+) -> tuple[Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result], list[QueuedRecipient]]:
+    """What each recipient of the message gets, and those it would send to: a campaign stopped,
+    archived or past its window since they were accepted sends them nothing, each is excluded (once,
+    through its claim, like a send); else those screening excludes (suppressed, no_consent,
+    unknown_profile) are, and the others are sent to."""
     closed = campaign_gate.closed_reason(message.campaignId, campaign)
     if closed is not None:
-        return partial(_exclude_one, closed=closed)
+        return partial(_exclude_one, closed=closed), []
     if exclusions is None:
         exclusions = _screen(message, campaign)
-    return partial(_screened_one, exclusions=exclusions) if exclusions else _deliver_one
+    if not exclusions:
+        return _deliver_one, message.recipients
+    sending = [r for r in message.recipients if r.userId not in exclusions]
+    return partial(_screened_one, exclusions=exclusions), sending
+
+
+def _paced(
+    campaign: dict[str, Any], recipients: list[QueuedRecipient], sending: list[QueuedRecipient]
+) -> tuple[list[QueuedRecipient], list[QueuedRecipient], int]:
+    """(the recipients to deliver now, those that must wait, in how many seconds they may ask again):
+    of `sending`, those the campaign's send budgets grant now (no request without a budget)."""
+    granted, wait_seconds = throttle.admit(campaign, sending)
+    if granted == len(sending):
+        return recipients, [], 0
+    waiting = sending[granted:]
+    later = {id(r) for r in waiting}
+    return [r for r in recipients if id(r) not in later], waiting, wait_seconds
 
 
 def _screened_one(

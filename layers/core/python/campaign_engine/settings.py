@@ -21,6 +21,9 @@ class Settings:
     profiles_table: str = "profiles"  # DynamoDB table of profiles and the suppression list
     audiences_table: str = "audiences"  # DynamoDB table of audiences and their members
     jobs_queue_url: str = ""  # SQS queue of background job steps (audience fan-out, erasure)
+    throttle_table: str = "throttle"  # DynamoDB table of the send budgets' per-second counters (throttle.py)
+    # The stack's share of the account's SES sending rate, emails per second (SesMaxSendRate); 0: not paced here.
+    ses_max_send_rate: int = 0
     idempotency_hours: int = 24  # how long a requestId replays its answer
     ses_configuration_set: str = ""  # SES configuration set named on each email
     campaign_cache_seconds: float = 1.0  # how long a trigger container reuses a campaign read
@@ -39,6 +42,8 @@ class Settings:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
         if self.idempotency_hours < 1:
             raise ValueError("IDEMPOTENCY_HOURS must be at least 1")
+        if self.ses_max_send_rate < 0:
+            raise ValueError("SES_MAX_SEND_RATE must not be negative")
         if self.campaign_cache_seconds < 0:
             raise ValueError("CAMPAIGN_CACHE_SECONDS must not be negative")
 
@@ -55,6 +60,8 @@ def get_settings() -> Settings:
         profiles_table=env.get("PROFILES_TABLE", "profiles"),
         audiences_table=env.get("AUDIENCES_TABLE", "audiences"),
         jobs_queue_url=env.get("JOBS_QUEUE_URL", ""),
+        throttle_table=env.get("THROTTLE_TABLE", "throttle"),
+        ses_max_send_rate=int(env.get("SES_MAX_SEND_RATE") or 0),
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
