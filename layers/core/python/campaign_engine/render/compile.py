@@ -13,7 +13,6 @@ An email's html then has its CSS inlined and gives the text part when there is n
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
@@ -283,14 +282,14 @@ def check_render_bounds(
     All locales together get at most REVIEW_SECONDS."""
     if channel not in _SCALAR_PARTS or not isinstance(locales, Mapping):
         return []
-    deadline = time.monotonic() + REVIEW_SECONDS
+    deadline = limits.clock() + REVIEW_SECONDS
     problems: list[TemplateProblem] = []
     for locale, parts in locales.items():
         compiled = _compile_locale(channel, str(locale), parts, [], review=True)
         if compiled is None:
             continue
         scope = {"profile": {}, "context": {}, "campaign": dict(campaign), "locale": locale}
-        budget = limits.Budget(deadline=min(deadline, time.monotonic() + limits.RENDER_SECONDS))
+        budget = limits.Budget(deadline=min(deadline, limits.clock() + limits.RENDER_SECONDS))
         try:
             compiled.render(scope, budget=budget)
         except RenderError as error:
