@@ -37,6 +37,23 @@ def send(api: Api, queue: Queue, campaign_id: str, *people: tuple[str, Any], cha
     return str(answer["executionId"])
 
 
+@pytest.fixture(autouse=True)
+def atomic_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies a conditional write to an item atomically; moto checks the condition, then writes,
+    without a lock, so two threads can both pass it. Its UpdateItem is made atomic here, as DynamoDB's is:
+    the races below are between our reads and writes, not inside the emulator."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    real = DynamoDBBackend.update_item
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+
 @pytest.fixture
 def clock() -> Any:
     with time_machine.travel(NOW, tick=True) as traveller:

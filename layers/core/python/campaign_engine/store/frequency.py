@@ -67,7 +67,7 @@ def counter_key(channel: str, namespace: str, user_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Counter:
-    """A counter as read: its version (None: no item yet) and its sends (token -> epoch second)."""
+    """A counter as read: its version (None: no counter yet) and its sends (token -> epoch second)."""
 
     version: int | None = None
     sends: dict[str, float] = field(default_factory=dict)
@@ -82,7 +82,8 @@ def counter_from_item(item: dict[str, Any] | None) -> Counter:
     if not item:
         return Counter()
     sends = {token: float(value["N"]) for token, value in item.get("sends", {}).get("M", {}).items()}
-    return Counter(int(item["v"]["N"]), sends)
+    version = item.get("v", {}).get("N")
+    return Counter(None if version is None else int(version), sends)
 
 
 def reserve(
@@ -99,7 +100,7 @@ def reserve(
             return False
         recent[token] = now
         condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
+            {"ConditionExpression": "attribute_not_exists(v)"}
             if seen.version is None
             else {"ConditionExpression": "v = :seen", "ExpressionAttributeValues": {":seen": n(seen.version)}}
         )
