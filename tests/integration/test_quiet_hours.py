@@ -201,3 +201,22 @@ def test_quiet_hours_are_shown_on_the_campaign(api: Api) -> None:
     event = load_event("api/get_campaign.json")
     read = api.call_event("api", event, {"campaignId": created["id"]})
     assert read.body["quietHours"]["action"] == "defer"
+
+
+def test_quiet_hours_are_changed_and_removed_by_patch(api: Api) -> None:
+    created = api.create_campaign(type="marketing", quietHours={"start": "22:30", "end": "07:15"})
+    path = {"campaignId": created["id"]}
+    same = {"quietHours": {"start": "22:30", "end": "22:30"}}
+    changed = api.call("api", "api/patch_campaign.json", body=same, path_params=path)
+    assert changed.status in (400, 422), changed.body
+    assert "differ" in " ".join(e["message"] for e in changed.body["errors"])
+    partial = api.call("api", "api/patch_campaign.json", body={"quietHours": {"action": "discard"}}, path_params=path)
+    assert partial.status in (400, 422), partial.body  # start and end are given together
+    assert {e["field"] for e in partial.body["errors"]} >= {"quietHours.start", "quietHours.end"}
+    night = {"quietHours": {"start": "21:00", "end": "08:00", "action": "discard"}}
+    changed = api.call("api", "api/patch_campaign.json", body=night, path_params=path)
+    assert changed.status == 200, changed.body
+    assert changed.body["quietHours"] == night["quietHours"]
+    removed = api.call("api", "api/patch_campaign.json", body={"quietHours": None}, path_params=path)
+    assert removed.status == 200, removed.body
+    assert "quietHours" not in removed.body
