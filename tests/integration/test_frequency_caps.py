@@ -253,3 +253,18 @@ def test_a_send_that_certainly_failed_gives_its_slot_back(
 def test_the_rules_event_body_is_a_valid_rule() -> None:
     body = json.loads(load_event("api/put_frequency_rules.json")["body"])
     assert set(body) <= {"email", "sms", "push"}
+
+
+def test_a_transactional_send_reads_no_rule_and_no_counter(
+    api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_engine.store import frequency as counters
+
+    assert put_rules(api, {"email": {"count": 1, "period": "P1D"}}).status == 200
+    receipts = campaign(api, "email")
+    calls: list[str] = []
+    monkeypatch.setattr(counters, "get_rules", lambda: calls.append("rules") or ({}, None))
+    monkeypatch.setattr(counters, "counter_key", lambda *a: calls.append("counter") or {})
+    for _ in range(2):
+        assert statuses(api, send(api, queue, receipts, ("ada", ADA))) == {"ada": ("sent", None)}
+    assert calls == []
