@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,15 @@ class Findings:
                 self.failures.setdefault((case.operation.label, failure.title), str(group))
         except requests.RequestException as error:  # a hang (timeout) or a dropped connection
             self.failures.setdefault((case.operation.label, type(error).__name__), f"{error}\n{case.as_curl_command()}")
+
+
+@pytest.fixture(autouse=True)
+def _no_frequency_caps_left(local_stack: Stack) -> Iterator[None]:
+    """The fuzzing sets frequency caps across campaigns (PUT /rules/frequency): the e2e tests after it,
+    which send marketing messages to the same people more than once, must not inherit them."""
+    yield
+    status, _, body = local_stack.request("PUT", "/rules/frequency", {})
+    assert status == 200, body
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,8 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "POST /im/executions/audience": (_audience_execution, 202),
     "GET /im/executions/schedules/{scheduleId}": (_schedule, 200),
     "DELETE /im/executions/schedules/{scheduleId}": (_schedule, 204),
+    "GET /rules/frequency": (_nothing, 200),
+    "PUT /rules/frequency": (_nothing, 200),
 }
 
 

@@ -31,7 +31,9 @@ from campaign_engine import (
     aws,
     campaign_gate,
     delivery_queue,
+    frequency,
     queue_message,
+    quiet_hours,
     reports,
     screening,
     ses_tags,
@@ -69,6 +71,9 @@ STOP_MARGIN_MS = IN_FLIGHT_SEND_MS + CLOSING_WRITES_MS
 # The reason of a recipient not started because its run was near its timeout (a `retry` result:
 # nothing was claimed or sent).
 OUT_OF_TIME = "out_of_time"
+# The reason of a recipient whose frequency counter kept moving under concurrent deliveries (a `retry`
+# result: its claim and slot were given back).
+COUNTER_BUSY = "frequency_counter_busy"
 
 
 class RetryLater(Exception):
@@ -97,12 +102,21 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class Screened:
+    """What screening's one batched read says of a message's recipients."""
+
+    exclusions: dict[str, screening.Exclusion]  # userId -> (reason, detail), for the excluded only
+    # The recipients' frequency counters, for a marketing campaign on a channel with a cap.
+    caps: frequency.Caps | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A message of the batch, decoded and screened before its delivery started (Invocation.prepare)."""
 
     message: QueueMessage
     campaign: dict[str, Any]
-    exclusions: dict[str, screening.Exclusion]  # userId -> (reason, detail), for the excluded only
+    screened: Screened
 
 
 def _group(message: QueueMessage, campaign: dict[str, Any]) -> screening.Group:
@@ -116,10 +130,24 @@ def _by_user(
     return {r.userId: exclusion for r, exclusion in zip(recipients, exclusions, strict=True) if exclusion is not None}
 
 
-def _screen(message: QueueMessage, campaign: dict[str, Any]) -> dict[str, screening.Exclusion]:
-    """The message's excluded recipients, by userId: one batched read."""
-    [exclusions] = screening.screen_groups([_group(message, campaign)])
-    return _by_user(message.recipients, exclusions)
+def _screen_all(pairs: list[tuple[QueueMessage, dict[str, Any]]]) -> list[Screened]:
+    """Screens the recipients of several messages with one batched read, which also reads their frequency
+    counters where a cap applies (a marketing campaign on a capped channel; nothing more otherwise)."""
+    caps = [frequency.cap_for(campaign["channel"], campaign.get("type") or "transactional") for _, campaign in pairs]
+    identities = [[(r.namespace, r.userId) for r in message.recipients] for message, _ in pairs]
+    keys = [
+        key
+        for (_, campaign), cap, people in zip(pairs, caps, identities, strict=True)
+        for key in frequency.counter_keys(campaign["channel"], cap, people)
+    ]
+    verdicts, found = screening.screen_groups_with([_group(message, campaign) for message, campaign in pairs], keys)
+    return [
+        Screened(
+            _by_user(message.recipients, exclusions),
+            None if cap is None else frequency.Caps.from_read(campaign["channel"], cap, people, found),
+        )
+        for (message, campaign), exclusions, cap, people in zip(pairs, verdicts, caps, identities, strict=True)
+    ]
 
 
 @per_container
@@ -172,9 +200,9 @@ class Invocation:
             decoded.append((record.message_id, message, campaign))
         if not decoded:
             return
-        screened = screening.screen_groups([_group(message, campaign) for _, message, campaign in decoded])
-        for (message_id, message, campaign), exclusions in zip(decoded, screened, strict=True):
-            self._prepared[message_id] = Prepared(message, campaign, _by_user(message.recipients, exclusions))
+        screened = _screen_all([(message, campaign) for _, message, campaign in decoded])
+        for (message_id, message, campaign), verdicts in zip(decoded, screened, strict=True):
+            self._prepared[message_id] = Prepared(message, campaign, verdicts)
 
     def prepared(self, message_id: str | None) -> Prepared | None:
         return None if message_id is None else self._prepared.pop(message_id, None)
@@ -283,9 +311,9 @@ def deliver_message(
     else:
         message, campaign = prepared.message, prepared.campaign
     attempt_id = uuid.uuid4().hex
-    work, sending = _work(message, campaign, None if prepared is None else prepared.exclusions)
+    work, recipients, sending = _work(message, campaign, None if prepared is None else prepared.screened)
     # A throttled campaign sends what its budget grants now; the others wait in the queue (throttle.py).
-    recipients, waiting, wait_seconds = _paced(campaign, message.recipients, sending)
+    recipients, waiting, wait_seconds = _paced(campaign, recipients, sending)
     results, error = _deliver_all(message, campaign, recipients, attempt_id, invocation, work=work)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     # A recipient that raised (or was not started after one did) has no result: it is retried
@@ -340,22 +368,36 @@ def deliver_message(
     return None
 
 
+Work = Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result]
+
+
 def _work(
-    message: QueueMessage, campaign: dict[str, Any], exclusions: dict[str, screening.Exclusion] | None
-) -> tuple[Callable[[QueueMessage, dict[str, Any], QueuedRecipient, str, str], Result], list[QueuedRecipient]]:
-    """What each recipient of the message gets, and those it would send to: a campaign stopped,
-    archived or past its window since they were accepted sends them nothing, each is excluded (once,
-    through its claim, like a send); else those screening excludes (suppressed, no_consent,
-    unknown_profile) are, and the others are sent to."""
+    message: QueueMessage, campaign: dict[str, Any], screened: Screened | None
+) -> tuple[Work, list[QueuedRecipient], list[QueuedRecipient]]:
+    """What each recipient of the message gets, which recipients are delivered now, and which of
+    those would be sent to (the others are excluded): a campaign
+    stopped, archived or past its window since they were accepted sends them nothing, each is excluded
+    (once, through its claim, like a send); else those screening excludes (suppressed, no_consent,
+    unknown_profile) are; those inside the campaign's quiet hours are excluded (`discard`) or come back
+    when the period ends (`defer`: not delivered now); those whose frequency cap is already reached are
+    excluded; and the others are sent to (taking a slot of their cap, if one applies)."""
     closed = campaign_gate.closed_reason(message.campaignId, campaign)
     if closed is not None:
-        return partial(_exclude_one, closed=closed), []
-    if exclusions is None:
-        exclusions = _screen(message, campaign)
+        return partial(_exclude_one, closed=closed), message.recipients, []
+    if screened is None:
+        [screened] = _screen_all([(message, campaign)])
+    exclusions = dict(screened.exclusions)
+    recipients = _quiet_hours(message, campaign, exclusions)
+    caps = screened.caps
+    if caps is not None:
+        for r in recipients:
+            if r.userId not in exclusions and caps.capped((r.namespace, r.userId)):
+                exclusions[r.userId] = caps.exclusion()
+    send: Work = _deliver_one if caps is None else partial(_deliver_one, caps=caps)
     if not exclusions:
-        return _deliver_one, message.recipients
-    sending = [r for r in message.recipients if r.userId not in exclusions]
-    return partial(_screened_one, exclusions=exclusions), sending
+        return send, recipients, recipients
+    sending = [r for r in recipients if r.userId not in exclusions]
+    return partial(_screened_one, exclusions=exclusions, send=send), recipients, sending
 
 
 def _paced(
@@ -371,6 +413,36 @@ def _paced(
     return [r for r in recipients if id(r) not in later], waiting, wait_seconds
 
 
+def _quiet_hours(
+    message: QueueMessage, campaign: dict[str, Any], exclusions: dict[str, screening.Exclusion]
+) -> list[QueuedRecipient]:
+    """The recipients to deliver now. Those inside the campaign's quiet hours (and not excluded anyway)
+    are added to `exclusions` (`discard`), or left for later (`defer`): when every recipient is, the
+    whole message comes back when the first period ends (quiet_hours.Deferred: its visibility, up to
+    SQS's 12 hours); else theirs are queued again in a message of their own, delayed (DelaySeconds, up
+    to 15 minutes: when it arrives inside the period, it is such a whole message). Nothing is recorded
+    for a deferred recipient until it is delivered."""
+    recipients = message.recipients
+    waits = {
+        user: seconds for user, seconds in quiet_hours.waits(campaign, recipients).items() if user not in exclusions
+    }
+    if not waits:
+        return recipients
+    if quiet_hours.action(campaign) == "discard":
+        exclusions.update(dict.fromkeys(waits, quiet_hours.exclusion(campaign)))
+        return recipients
+    first_end = min(waits.values())
+    if len(waits) == len(recipients):
+        raise quiet_hours.Deferred(min(first_end, quiet_hours.MAX_VISIBILITY_SECONDS))
+    later = [r for r in recipients if r.userId in waits]
+    delivery_queue.enqueue(
+        list(queue_message.pack_messages(message, later)),
+        delay_seconds=min(first_end, queue_message.MAX_DELAY_SECONDS),
+    )
+    logger.info("recipients deferred by quiet hours", execution_id=message.executionId, deferred=len(later))
+    return [r for r in recipients if r.userId not in waits]
+
+
 def _screened_one(
     message: QueueMessage,
     campaign: dict[str, Any],
@@ -379,10 +451,11 @@ def _screened_one(
     outcome_ref: str,
     *,
     exclusions: dict[str, screening.Exclusion],
+    send: Work,
 ) -> Result:
     exclusion = exclusions.get(recipient.userId)
     if exclusion is None:
-        return _deliver_one(message, campaign, recipient, attempt_id, outcome_ref)
+        return send(message, campaign, recipient, attempt_id, outcome_ref)
     return _exclude_one(message, campaign, recipient, attempt_id, outcome_ref, closed=exclusion)
 
 
@@ -437,7 +510,13 @@ def _start(
 
 
 def _deliver_one(
-    message: QueueMessage, campaign: dict[str, Any], recipient: QueuedRecipient, attempt_id: str, outcome_ref: str
+    message: QueueMessage,
+    campaign: dict[str, Any],
+    recipient: QueuedRecipient,
+    attempt_id: str,
+    outcome_ref: str,
+    *,
+    caps: frequency.Caps | None = None,
 ) -> Result:
     """Returns the outcome to record, a `retry` result, or None when another attempt owns it."""
     content = campaign.get("content") or {}
@@ -456,10 +535,18 @@ def _deliver_one(
     taken = _claim(message, recipient, attempt_id, outcome_ref, locale)
     if taken is not None:
         return taken
+    slot: Slot | None = None
+    if caps is not None:
+        reserved = _reserve(caps, message, recipient, attempt_id, locale)
+        if isinstance(reserved, Result):
+            return reserved
+        slot = reserved
 
     try:
         message_id = send_rendered(campaign, recipient, rendered, message)
     except SendFailure as failure:
+        if failure.kind != "ambiguous":  # certainly not sent: the slot is given back
+            _release(slot)
         if failure.kind == "retry":
             store.release_claim(message.executionId, recipient.userId, attempt_id)
             return Result("retry", failure.code)
@@ -468,8 +555,39 @@ def _deliver_one(
         return Result(FAILED, reason, f"{failure.code}: {failure.detail}"[:500], locale=locale, claimed=True)
     except (ValueError, KeyError) as exc:
         # A message that cannot be built (a header value with a newline, no sender) never will be.
+        _release(slot)
         return Result(FAILED, "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
     return Result(SENT, message_id=message_id, locale=locale, claimed=True)
+
+
+Slot = tuple[frequency.Caps, tuple[str, str], str]  # the counter's caps, the person, the reservation token
+
+
+def _reserve(
+    caps: frequency.Caps, message: QueueMessage, recipient: QueuedRecipient, attempt_id: str, locale: str
+) -> Slot | Result:
+    """Takes a slot of the recipient's frequency cap, after its claim and before its send: the slot, or
+    what to record instead (`frequency_capped`: another delivery took the last slot since screening read
+    the counter), or a `retry` (the counter kept moving: the claim is given back, the record returns)."""
+    identity = (recipient.namespace, recipient.userId)
+    token = caps.reserve(identity)
+    if token is False:
+        reason, detail = caps.exclusion()
+        return Result(EXCLUDED, reason, detail, locale=locale, claimed=True)
+    if token is None or token is True:
+        store.release_claim(message.executionId, recipient.userId, attempt_id)
+        return Result("retry", COUNTER_BUSY)
+    return (caps, identity, token)
+
+
+def _release(slot: Slot | None) -> None:
+    if slot is None:
+        return
+    caps, identity, token = slot
+    try:
+        caps.release(identity, token)
+    except Exception as error:  # the send's outcome matters more: a slot kept is a cap held too tight
+        logger.warning("frequency slot not given back", error=type(error).__name__)
 
 
 def _exclude_one(
@@ -603,6 +721,11 @@ def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
         if invocation.out_of_time():
             raise RetryLater("not started: the run is near its timeout", out_of_time=True)
         deliver_message(record.body, receive_count=receive_count, invocation=invocation, message_id=record.message_id)
+    except quiet_hours.Deferred as deferred:
+        # Every recipient is in quiet hours: the message comes back when the first period ends, kept
+        # invisible by the queue meanwhile (at most SQS's 12 hours; then it is deferred again).
+        delivery_queue.come_back_in(record.receipt_handle, deferred.seconds)
+        raise
     except RetryLater as later:
         # It comes back by the queue's visibility instead of the function sleeping.
         if later.out_of_time:

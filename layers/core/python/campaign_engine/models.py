@@ -134,6 +134,44 @@ class Throttle(StrictModel):
     messages_per_second: Annotated[int | None, Field(alias="messagesPerSecond", ge=1, le=20000)] = None
 
 
+class QuietHours(StrictModel):
+    """Marketing only. Times of day in the recipient's time zone (the profile's, else `timezone`, else UTC);
+    an end before the start crosses midnight (21:00 to 08:00)."""
+
+    start: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["21:00"])]
+    end: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["08:00"])]
+    timezone: Annotated[
+        str | None, Field(description="IANA time zone for recipients whose profile has none (default UTC)")
+    ] = None
+    action: Annotated[
+        Literal["defer", "discard"],
+        Field(description="defer: sent when the quiet period ends; discard: excluded as quiet_hours"),
+    ] = "defer"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        from campaign_engine.quiet_hours import parse_hhmm
+
+        parse_hhmm(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        from campaign_engine.quiet_hours import zone
+
+        if value is not None and zone(value) is None:
+            raise ValueError("must be an IANA time zone, e.g. Europe/Paris")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end must differ (an end before the start crosses midnight)")
+        return self
+
+
 class Tracking(StrictModel):
     opens: bool = False
     clicks: bool = False
@@ -152,6 +190,7 @@ class CampaignFields(StrictModel):
     schedule: Schedule | None = None
     throttle: Throttle | None = None
     tracking: Tracking | None = None
+    quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     context_schema: Annotated[
         dict[str, Any] | None,
         Field(
@@ -203,6 +242,7 @@ class Campaign(ApiModel):
     schedule: Schedule = Schedule()
     throttle: Throttle = Throttle()
     tracking: Tracking = Tracking()
+    quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     context_schema: Annotated[dict[str, Any] | None, Field(alias="contextSchema")] = None
     created_at: Annotated[datetime, Field(alias="createdAt")]
     updated_at: Annotated[datetime, Field(alias="updatedAt")]

@@ -46,6 +46,12 @@ def review_campaign(doc: dict[str, Any]) -> ReviewResult:
         found.error("schedule.end", "The schedule ends in the past", "invalid_schedule")
     if schema := doc.get("contextSchema"):
         _check_context_schema(found, schema, locales)
+    if doc.get("quietHours") and doc.get("type") != "marketing":
+        found.error(
+            "quietHours",
+            "Quiet hours apply to marketing campaigns only: a transactional message is always sent at once",
+            "quiet_hours_transactional",
+        )
     if doc.get("type") == "marketing" and not (doc.get("audience") or {}).get("audienceId"):
         found.warning(
             "audience.audienceId", "No audience: this campaign can only be triggered per recipient", "no_audience"

@@ -42,7 +42,15 @@ def screen(channel: str, campaign_type: str, candidates: Sequence[Candidate]) ->
 def screen_groups(groups: Sequence[Group]) -> list[list[Exclusion | None]]:
     """screen() for several groups (the messages of one delivery batch, each of its campaign's
     channel and type) in one batched read: per group, an exclusion or None per candidate."""
-    keys: list[dict[str, Any]] = []
+    return screen_groups_with(groups, ())[0]
+
+
+def screen_groups_with(
+    groups: Sequence[Group], extra_keys: Sequence[dict[str, Any]]
+) -> tuple[list[list[Exclusion | None]], dict[str, dict[str, Any]]]:
+    """screen_groups(), reading `extra_keys` of the profiles table in the same batched read (delivery's
+    frequency counters): the verdicts, and every item found by its pk."""
+    keys: list[dict[str, Any]] = list(extra_keys)
     for channel, campaign_type, candidates in groups:
         marketing = campaign_type == "marketing"
         for c in candidates:
@@ -51,10 +59,11 @@ def screen_groups(groups: Sequence[Group]) -> list[list[Exclusion | None]]:
             if (marketing or c.from_profile) and _has_profile_key(c.namespace):
                 keys.append(people.profile_key(c.namespace, c.user_id))
     found = people.batch_get(keys) if keys else {}
-    return [
+    verdicts = [
         [_verdict(channel, campaign_type == "marketing", c, found) for c in candidates]
         for channel, campaign_type, candidates in groups
     ]
+    return verdicts, found
 
 
 def _has_profile_key(namespace: str) -> bool:

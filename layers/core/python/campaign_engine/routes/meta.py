@@ -168,7 +168,7 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles
+    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles, rules
 
     app = new_resolver(
         router,
@@ -178,6 +178,7 @@ def openapi_document() -> str:
         audience_executions.router,
         profiles.router,
         audiences.router,
+        rules.router,
     )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
