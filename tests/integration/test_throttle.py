@@ -31,6 +31,11 @@ from tests.integration.conftest import (
 
 Outbox = Callable[[], list[dict[str, Any]]]
 
+# A delivery run handles the messages of its batch side by side, so two of them often ask for the same
+# window's counter at once. DynamoDB's ADD is atomic; moto's in-process update_item (a read, then a
+# write) is not, and a lost update there grants twice what fits - the emulator's race, not ours.
+pytestmark = pytest.mark.usefixtures("atomic_dynamodb")
+
 
 @pytest.fixture
 def frozen() -> Iterator[time_machine.Coordinates]:
