@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -35,6 +37,42 @@ def aws_client(service: str, endpoint_url: str) -> Any:
         aws_access_key_id=ACCESS_KEY_ID,
         aws_secret_access_key=SECRET_ACCESS_KEY,
     )
+
+
+# DynamoDB applies each item write atomically; moto's in-process backend reads, changes and writes an
+# item without a lock, and builds an UpdateItem's answer from the stored item after its backend call
+# returns. Two threads adding to one counter (a throttle window) could lose an ADD, and a conditional
+# update (a frequency cap's slot) could pass twice. These operations run one at a time instead.
+_ITEM_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "query", "transact_write_items")
+_item_lock = threading.RLock()
+
+
+def atomic_item_operations() -> Callable[[], None]:
+    """Serialises moto's DynamoDB item operations (handler and backend, the answer included), as
+    DynamoDB serialises writes per item; returns the function that undoes it."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    originals: list[tuple[type, str, Any]] = []
+    for cls in (DynamoHandler, DynamoDBBackend):
+        for name in _ITEM_OPERATIONS:
+            original = cls.__dict__[name]
+            if getattr(original, "_atomic", False):
+                continue  # already serialised (a stack started twice in one process)
+
+            def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with _item_lock:
+                    return _original(self, *args, **kwargs)
+
+            locked._atomic = True  # type: ignore[attr-defined]
+            originals.append((cls, name, original))
+            setattr(cls, name, locked)
+
+    def undo() -> None:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+    return undo
 
 
 def _remember_dispatch(dispatcher: Any) -> None:
@@ -81,6 +119,7 @@ class Emulator:
     def __init__(self, port: int = 5000) -> None:
         self._requested_port = port
         self._server: ThreadedMotoServer | None = None
+        self._undo_atomic: Callable[[], None] = lambda: None
         self.url = ""
 
     def start(self) -> str:
@@ -90,6 +129,7 @@ class Emulator:
             log.warning("port %d is busy; the emulator takes a free port instead", port)
             port = 0
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._undo_atomic = atomic_item_operations()
         self._server.start()
         _remember_dispatch(self._server._server.app)  # type: ignore[union-attr]
         host, bound_port = self._server.get_host_and_port()
@@ -102,6 +142,7 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            self._undo_atomic()
 
     def client(self, service: str) -> Any:
         return aws_client(service, self.url)

@@ -176,26 +176,14 @@ def snapshot_reads(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Callab
 
 
 @pytest.fixture
-def atomic_dynamodb(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serialises moto's item writes, as DynamoDB does per item, so that races test our code, not moto's.
+def atomic_dynamodb(aws_env: Template) -> Iterator[None]:
+    """Serialises moto's item operations, as DynamoDB does per item, so that races test our code, not
+    moto's (local/emulator.py: the local stack does the same)."""
+    from local.emulator import atomic_item_operations
 
-    The whole request is one step, its answer included: moto's handler builds an UpdateItem's
-    ReturnValues from the stored item after its backend call returns, and that item is updated in
-    place, so a write another thread made meanwhile would show in this one's answer (a counter's
-    ADD answering a total that includes the next request's)."""
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.RLock()
-    for cls in (DynamoHandler, DynamoDBBackend):
-        for name in ("put_item", "update_item", "delete_item", "get_item", "query", "transact_write_items"):
-            original = getattr(cls, name)
-
-            def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                with lock:
-                    return _original(self, *args, **kwargs)
-
-            monkeypatch.setattr(cls, name, locked)
+    undo = atomic_item_operations()
+    yield
+    undo()
 
 
 # ---------------------------------------------------------------------------
