@@ -90,50 +90,48 @@ def _address(run: str, index: int) -> str:
     return f"m{index}-{run}@example.com"
 
 
-def seed_audience(dynamodb: Any, tables: dict[str, str], run: str, members: int) -> str:
-    """Writes `members` profiles and a static audience of them; the audience's id."""
-    from campaign_engine.store import audiences, people
+def seed_audience(run: str, members: int) -> str:
+    """Writes `members` profiles and a static audience of them through the store (the stack's
+    environment points it at the emulator); the audience's id."""
+    from campaign_engine.settings import get_settings
+    from campaign_engine.store import _dynamodb, audiences, people
 
     audience_id = f"bench-{run}"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    head = {
-        "pk": {"S": audiences.head_pk(audience_id)},
-        "sk": {"S": audiences.HEAD_SK},
-        "id": {"S": audience_id},
-        "name": {"S": "Benchmark audience"},
-        "kind": {"S": "static"},
-        "memberCount": {"N": str(members)},
-        "createdAt": {"S": now},
-        "updatedAt": {"S": now},
-    }
-    dynamodb.put_item(TableName=tables["audiences"], Item=head)
-
-    def write(start: int) -> None:
-        profiles, memberships = [], []
-        for index in range(start, min(start + 25, members)):
-            address = _address(run, index)
-            profile = people.to_item(
-                {
-                    "namespace": "email",
-                    "id": address,
-                    "email": address,
-                    "attributes": {"firstName": FIRST_NAMES[index % len(FIRST_NAMES)]},
-                    "source": "import",
-                    "createdAt": now,
-                    "updatedAt": now,
+    audiences.put_audience(
+        audiences.AudienceHead(
+            audience_id=audience_id,
+            name="Benchmark audience",
+            kind="static",
+            created_at=now,
+            updated_at=now,
+            member_count=members,
+        )
+    )
+    addresses = [_address(run, index) for index in range(members)]
+    profiles = [
+        {
+            "PutRequest": {
+                "Item": {
+                    **people.profile_key("email", address),
+                    **people.to_item(
+                        {
+                            "namespace": "email",
+                            "id": address,
+                            "email": address,
+                            "attributes": {"firstName": FIRST_NAMES[index % len(FIRST_NAMES)]},
+                            "source": "import",
+                            "createdAt": now,
+                            "updatedAt": now,
+                        }
+                    ),
                 }
-            )
-            profiles.append({"PutRequest": {"Item": {**people.profile_key("email", address), **profile}}})
-            member = audiences.member_key(audience_id, "email", address)
-            member.update({"namespace": {"S": "email"}, "id": {"S": address}, "addedAt": {"S": now}})
-            memberships.append({"PutRequest": {"Item": member}})
-        for table, requests in ((tables["profiles"], profiles), (tables["audiences"], memberships)):
-            pending: dict[str, Any] = {table: requests}
-            while pending:
-                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(write, range(0, members, 25)))
+            }
+        }
+        for index, address in enumerate(addresses)
+    ]
+    _dynamodb.batch_write(get_settings().profiles_table, profiles)
+    audiences.put_members(audience_id, [("email", address) for address in addresses], added_at=now)
     return audience_id
 
 
@@ -260,7 +258,6 @@ def replay(
 def run(members: int = 100_000, log: Any = None) -> FanoutResult:
     from benchmarks.local_stack import _Watcher
     from local import Stack
-    from local.emulator import aws_client
 
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))
     recorder = Recorder()
@@ -281,7 +278,7 @@ def run(members: int = 100_000, log: Any = None) -> FanoutResult:
         }
         queues = {"delivery": environment["DELIVERY_QUEUE_URL"], "jobs": environment["JOBS_QUEUE_URL"]}
         say(f"audience fan-out: seeding {members} profiles and members")
-        audience_id = seed_audience(aws_client("dynamodb", stack.moto_url), tables, run_id, members)
+        audience_id = seed_audience(run_id, members)
         campaign_id = stack.seed_demo(MARKETING_CAMPAIGN)
         wanted = {_address(run_id, i) for i in range(members)}
         watcher = _Watcher()
@@ -317,8 +314,8 @@ def run(members: int = 100_000, log: Any = None) -> FanoutResult:
 def _wait(watcher: Any, wanted: set[str], say: Any) -> None:
     last, since, reported = -1, time.monotonic(), time.monotonic()
     while True:
-        count = len(wanted & watcher.seen.keys()) if len(watcher.seen) >= len(wanted) else len(watcher.seen)
-        if count >= len(wanted) and len(wanted & watcher.seen.keys()) >= len(wanted):
+        count = len(wanted & watcher.seen.keys())
+        if count >= len(wanted):
             return
         if count != last:
             last, since = count, time.monotonic()
