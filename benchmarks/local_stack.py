@@ -14,9 +14,10 @@ order (a batch deletes what its own ReceiveMessage returned). local_throughput_r
 emails per second over that rate: what the gateway, the functions and the pollers add to the AWS work.
 
 The replay runs as chains, each a delivery invocation's requests right after its share of the trigger
-calls, in one thread: an email's latency on the emulator alone runs from the start of its chain to the
-end of its SendEmail. local_latency_ratio.p95 is the stack's p95 over that p95: the absolute figures
-differ from one machine to the next, the ratio says what the stack adds to the emulator's own time.
+calls, in one thread: an email's latency on the emulator alone runs from the start of its trigger call
+to the end of its SendEmail (the calls after it in the chain stand for the batch a poller collects).
+local_latency_ratio.p95 is the stack's p95 over that p95: the absolute figures differ from one machine
+to the next, the ratio says what the stack adds to the emulator's own time.
 """
 
 from __future__ import annotations
@@ -238,7 +239,9 @@ def replay_on_emulator(
     replayer = Replayer(clients)
     latencies: list[float] = []
 
-    def invoke(chunk: Chunk, chain_started: float) -> None:
+    def invoke(chunk: Chunk, sent: list[float]) -> None:
+        """Issues one invocation's requests; `sent` lists when each email's trigger call started, and
+        each SendEmail's latency is counted from the next of them (from the chain's start past them)."""
         handles: list[str] = []
         for service, operation, recorded in chunk:
             if service == "label":
@@ -254,12 +257,15 @@ def replay_on_emulator(
                 handles = handles[10:]
             handles += replayer.issue(service, operation, params)
             if operation == "SendEmail":
-                latencies.append((time.monotonic() - chain_started) * 1000)  # list.append: atomic
+                started = sent.pop(0) if len(sent) > 1 else sent[0]
+                latencies.append((time.monotonic() - started) * 1000)  # list.append: atomic
 
     def invoke_chain(chain: list[Chunk]) -> None:
-        started = time.monotonic()
-        for chunk in chain:
-            invoke(chunk, started)
+        sent: list[float] = []
+        for chunk in chain[:-1]:
+            sent.append(time.monotonic())
+            invoke(chunk, sent)
+        invoke(chain[-1], sent or [time.monotonic()])
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
