@@ -97,6 +97,43 @@ def _visible_messages_as_read() -> None:
     Queue.messages = property(lambda queue: _VisibleMessages(queue._messages))  # type: ignore[assignment,method-assign]
 
 
+_querying = threading.local()
+
+
+def _partition_queries() -> None:
+    """A Query on a table's own key reads that partition. Moto lists and sorts every item of the
+    table for each Query and then keeps one partition's: a 100,000-member audience made each page of
+    its fan-out a sort of the whole table, under the item lock every claim of delivery waits on."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_by_partition", False):
+        return
+    query, all_items = Table.query, Table.all_items
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        by_index = kwargs.get("index_name") or (len(args) > 6 and args[6])
+        _querying.partition = None if by_index or hash_key is None else hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _querying.partition = None
+
+    def partition_items(self: Any) -> list[Any]:
+        partition = getattr(_querying, "partition", None)
+        if partition is None:
+            return all_items(self)
+        stored = self.items.get(partition)  # .get: the items are a defaultdict
+        if stored is None:
+            return []
+        if not self.range_key_attr:
+            return [stored]
+        return sorted(stored.values(), key=lambda item: item.range_key)
+
+    partition_query._by_partition = True  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
 # Receipt handle -> (queue, message), filled as ReceiveMessage hands messages out.
 _by_receipt: dict[str, tuple[Any, Any]] = {}
 _receiving = threading.local()
@@ -228,6 +265,7 @@ class Emulator:
         self._undo_atomic = atomic_item_operations()
         _visible_messages_as_read()
         _receipts_indexed()
+        _partition_queries()
         self._server.start()
         _remember_dispatch(self._server._server.app)  # type: ignore[union-attr]
         host, bound_port = self._server.get_host_and_port()
