@@ -14,7 +14,7 @@ import pytest
 from local import ses_events
 from local.ses_events import Sent, SesEventPublisher
 from local.template import REGION, Template
-from tests.conftest import finishes
+from tests.conftest import finishes, load_event
 
 SUCCESS = "success@simulator.amazonses.com"
 
@@ -74,3 +74,32 @@ def _wait_for_message(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
         if messages:
             return list(messages)
+
+
+@dataclass
+class Lambda:
+    """Lambda's Invoke, as the redrive script calls it."""
+
+    invoked: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
+        self.invoked.append((FunctionName, InvocationType, json.loads(Payload)))
+        return {"StatusCode": 202}
+
+
+def test_redrive_hands_each_kept_event_to_the_feedback_function_again(aws_env: Template) -> None:
+    from scripts.redrive_feedback import redrive
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = aws_env.get_att("FeedbackDeadLetterQueue", "QueueUrl")
+    event = load_event("feedback/email_delivered.json")
+    # One kept by Lambda's on-failure destination, one by the rule's dead-letter queue (the event itself)
+    record = ses_events.failure_record(event, "arn:aws:lambda:us-east-1:123456789012:function:f", 3, RuntimeError("x"))
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(record))
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event))
+
+    lambda_client = Lambda()
+    assert redrive(sqs, lambda_client, dlq, "local-feedback") == 2
+
+    assert lambda_client.invoked == [("local-feedback", "Event", event), ("local-feedback", "Event", event)]
+    assert sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []) == []
