@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)
 
-.PHONY: venv run test lint duplicates unit integration e2e validate build bench soak redrive api-key import-audience clean
+.PHONY: venv run test lint duplicates unit integration e2e validate build bench soak redrive redrive-feedback api-key import-audience clean
 
 venv: $(VENV)/.installed
 
@@ -80,6 +80,10 @@ api-key: venv
 ## make redrive STACK=campaigns-prod: move dead-lettered delivery messages back to the delivery queue
 redrive: venv
 	$(BIN)/python -m scripts.redrive $(STACK_ARGS)
+
+## make redrive-feedback STACK=campaigns-prod: hand the SES events kept in the feedback DLQ to the feedback function again
+redrive-feedback: venv
+	$(BIN)/python -m scripts.redrive_feedback $(if $(STACK),--stack-name $(STACK))
 
 ## make import-audience CSV=people.csv NAME="Spring list" (or AUDIENCE=<id>): BASE and KEY from the environment;
 ## 1,000 rows a call with a progress bar, resumes where it stopped when run again (RESTART=1 starts over)

@@ -61,9 +61,9 @@ def demo_trigger(campaign_id: str, request_id: str = "demo-1") -> dict[str, Any]
     }
 
 
-# Locally every SES event is published, so the mailbox simulator shows a message's whole life
-# (sent -> delivered); deployments choose with the DeliveryEvents parameter.
-LOCAL_PARAMETERS = {"DeliveryEvents": "all"}
+# The local deployment takes every other parameter's default: SES events are published as in AWS
+# (DeliveryEvents=all, tests/unit/test_ses_event_publishing.py).
+LOCAL_PARAMETERS: dict[str, str] = {}
 
 
 def local_parameters(sender_domains: list[str], push_apps: list[str]) -> dict[str, str]:
@@ -177,7 +177,7 @@ class Stack:
             [SesEmail(), SnsSms(), SnsPush()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE")
         )
         # The mailbox simulator's delivery events, to the functions the template subscribes to aws.ses.
-        self.ses_events = SesEventPublisher.from_template(template, self.functions)
+        self.ses_events = SesEventPublisher.from_template(template, self.functions, sqs)
 
         self.api_key = self._seed_admin_key()
         self.ses_events.start()

@@ -43,7 +43,7 @@ from campaign_engine.store import people
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
-IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
+IGNORED_EVENT_TYPES = {"Send", "Subscription"}
 
 
 class NotRecordedYet(Exception):
@@ -98,6 +98,12 @@ def _reject(detail: dict[str, Any]) -> Transition:
     return Transition("failed", "send_failed", f"rejected by SES: {why}"[:500])
 
 
+def _rendering_failure(detail: dict[str, Any]) -> Transition:
+    """A templated send SES could not render (this product renders itself: only a set of your own sees one)."""
+    why = (detail.get("failure") or {}).get("errorMessage") or "rendering failed"
+    return Transition("failed", "render_error", f"SES could not render the message: {why}"[:500])
+
+
 def _delivery_delay(detail: dict[str, Any]) -> Transition:
     delay = detail.get("deliveryDelay") or {}
     return Transition("sent", None, f"delivery delayed: {delay.get('delayType') or 'unknown'}"[:500])
@@ -111,6 +117,7 @@ _TRANSITIONS: dict[str, Callable[[dict[str, Any]], Transition]] = {
     "Complaint": _complaint,
     "Reject": _reject,
     "DeliveryDelay": _delivery_delay,
+    "Rendering Failure": _rendering_failure,
 }
 
 
@@ -290,8 +297,12 @@ def _count(
     counter[f"status:{transition.state}"] += 1
     if old_reason:
         counter[f"reason:{old_reason}"] -= 1
+        if old_state == recipient_states.FAILED:  # failedByReason: a send_unconfirmed one SES had after all
+            counter[f"failed:{old_reason}"] -= 1
     if transition.reason:
         counter[f"reason:{transition.reason}"] += 1
+        if transition.state == recipient_states.FAILED:  # rejected by SES
+            counter[f"failed:{transition.reason}"] += 1
     changes = Counter({name: value for name, value in counter.items() if value})
     if changes:
         reports.add_counts({(campaign_id, reports.hour_bucket(sent_at)): changes})

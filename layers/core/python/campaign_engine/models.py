@@ -387,6 +387,50 @@ class TriggerRequestExample(ApiModel):
     body: Annotated[dict[str, Any], Field(description="An example trigger body for this campaign")]
 
 
+class EngagementCounts(ApiModel):
+    unique: Annotated[int, Field(description="Recipients who did it at least once")]
+    total: Annotated[int, Field(description="Every time it happened, repeats included")]
+    machine: Annotated[
+        int,
+        Field(description="Done by machines (mail privacy proxies, link scanners): in neither unique nor total"),
+    ]
+
+
+class ReportCounts(ApiModel):
+    targeted: Annotated[
+        int,
+        Field(
+            description="Recipients the campaign was asked to reach: accepted + rejected + those an audience's "
+            "screening excluded"
+        ),
+    ]
+    accepted: Annotated[
+        int,
+        Field(
+            description="Accepted recipients that delivery has taken up (sent, failed or excluded there); "
+            "one still waiting in the queue is counted once delivery takes it up"
+        ),
+    ]
+    rejected: Annotated[int, Field(description="Refused before queueing: the trigger's `rejected` verdicts")]
+    excluded: Annotated[
+        int,
+        Field(description="Left out by an audience's screening or at delivery (excludedByReason)"),
+    ]
+    sent: Annotated[int, Field(description="Handed to the channel (whatever happened after: delivered, bounced...)")]
+    delivered: Annotated[int, Field(description="Delivered (opened, clicked and complained ones included)")]
+    bounced: int
+    complained: int
+    failed: Annotated[int, Field(description="Could not be sent (failedByReason)")]
+    opened: EngagementCounts
+    clicked: EngagementCounts
+    unsubscribed: int
+
+
+class ReportDay(ApiModel):
+    day: Annotated[str, Field(description="A UTC day, YYYY-MM-DD", examples=["2026-12-01"])]
+    counts: ReportCounts
+
+
 class CampaignReport(ApiModel):
     campaign_id: Annotated[str, Field(alias="campaignId")]
     since: datetime | None = None
@@ -395,3 +439,11 @@ class CampaignReport(ApiModel):
     by_status: Annotated[dict[str, int], Field(alias="byStatus")]
     by_reason: Annotated[dict[str, int], Field(alias="byReason")]
     by_locale: Annotated[dict[str, int], Field(alias="byLocale")]
+    counts: ReportCounts
+    excluded_by_reason: Annotated[dict[str, int], Field(alias="excludedByReason")]
+    rejected_by_reason: Annotated[dict[str, int], Field(alias="rejectedByReason")]
+    failed_by_reason: Annotated[dict[str, int], Field(alias="failedByReason")]
+    days: Annotated[
+        list[ReportDay] | None,
+        Field(description="With `by=day`: the counts of each UTC day that has any, oldest first"),
+    ] = None
