@@ -48,7 +48,7 @@ test: venv lint
 # the tree's average stays A.
 COMPLEXITY_PATHS := layers/core/python functions local scripts benchmarks
 
-lint: venv
+lint: venv scan-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
