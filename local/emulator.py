@@ -25,7 +25,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 # Fake credentials: moto accepts anything, and real ones must never reach it or AWS from here.
 ACCESS_KEY_ID = "testing"
-SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret, the emulator ignores it
+SECRET_ACCESS_KEY = "testing"  # noqa: S105 # nosec B105  # not a secret, the emulator ignores it
 
 
 def aws_client(service: str, endpoint_url: str) -> Any:

@@ -195,7 +195,7 @@ class Invocation:
             try:
                 message = queue_message.decode(record.body)
                 campaign = campaign_version(message.campaignId, message.campaignVersion)
-            except Exception:  # noqa: S112 - reported by the message's own delivery, which meets it again
+            except Exception:  # noqa: S112 # nosec B112  # reported by the message's own delivery, which meets it again
                 continue
             decoded.append((record.message_id, message, campaign))
         if not decoded:
