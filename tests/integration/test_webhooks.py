@@ -4,6 +4,7 @@ POSTed signed by the webhooks function, retried with backoff, then dead-lettered
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -75,6 +76,25 @@ def receiver(aws_env: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rec
     server.shutdown()
     server.server_close()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every log line the functions write during the test, as formatted for CloudWatch."""
+    from campaign_engine.observability import logger
+
+    lines: list[str] = []
+    target = logger._logger  # the standard logger under Powertools' (one per process here)
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    keep = Keep()
+    keep.setFormatter(target.handlers[0].formatter)
+    target.addHandler(keep)
+    yield lines
+    target.removeHandler(keep)
 
 
 # ---------------------------------------------------------------------------
@@ -271,7 +291,7 @@ def test_the_openapi_document_describes_the_webhook(api: Api) -> None:
 # ---------------------------------------------------------------------------
 # Events reach the endpoint, signed
 # ---------------------------------------------------------------------------
-def test_sent_and_delivered_events_arrive_signed(api: Api, queue: Queue, receiver: Receiver) -> None:
+def test_sent_and_delivered_events_arrive_signed(api: Api, queue: Queue, receiver: Receiver, logged: list[str]) -> None:
     # Given a live campaign whose webhook is the receiver
     campaign, secret = _live_with_webhook(api, receiver.url)
     # When it sends to two people and SES reports one delivery
@@ -294,6 +314,10 @@ def test_sent_and_delivered_events_arrive_signed(api: Api, queue: Queue, receive
     tampered = {**first, "body": first["body"].replace('"status":"', '"status":"not-', 1)}
     assert tampered["body"] != first["body"]
     assert not _verified(tampered, secret)
+    # Nothing logged the secret, the people the events name, or the URL's path
+    assert any("webhook delivered" in line for line in logged)
+    for private in (secret, "ada@example.com", "bruna@example.com", "/hooks/campaign"):
+        assert not [line for line in logged if private in line]
 
 
 def test_bounces_and_complaints_arrive_with_their_reason_and_only_the_events_asked_for(

@@ -131,3 +131,11 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
     assert 60 <= delays[1] <= 66
     assert 120 <= delays[2] <= 132
     assert all(d <= BACKOFF_MAX_SECONDS * 1.1 for d in delays)
+
+
+def test_only_the_local_stack_sets_the_local_receiver() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert "WEBHOOKS_LOCAL_RECEIVER" not in (root / "template.yaml").read_text()
+    assert "WEBHOOKS_LOCAL_RECEIVER" in (root / "local" / "stack.py").read_text()
