@@ -139,3 +139,34 @@ def test_only_the_local_stack_sets_the_local_receiver() -> None:
     root = Path(__file__).resolve().parents[2]
     assert "WEBHOOKS_LOCAL_RECEIVER" not in (root / "template.yaml").read_text()
     assert "WEBHOOKS_LOCAL_RECEIVER" in (root / "local" / "stack.py").read_text()
+
+
+def test_a_slow_resolver_does_not_hold_the_api_the_send_checks_again() -> None:
+    def slow(_host: str, _port: int) -> list[str]:
+        time.sleep(5)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    assert webhook_guard.check_at_write("https://slow.example.org/x", resolver=slow) is None
+    assert time.monotonic() - started < webhook_guard.WRITE_RESOLVE_SECONDS + 1
+
+
+def test_the_local_receiver_keeps_what_arrived_and_answers_a_chosen_status() -> None:
+    from local.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    event = {
+        "pathParameters": {"name": "mine"},
+        "headers": {"Webhook-Signature": "t=1,v1=ab", "Webhook-Id": "wh_1", "Authorization": "x"},
+        "body": '{"id":"wh_1","events":[{"status":"sent"}]}',
+    }
+    assert receiver.receive(event)["statusCode"] == 200
+    failing = {**event, "pathParameters": {"name": "status-503"}}
+    assert receiver.receive(failing)["statusCode"] == 503
+    [kept] = receiver.items("mine")
+    assert kept["headers"] == {"webhook-signature": "t=1,v1=ab", "webhook-id": "wh_1"}
+    assert kept["body"] == event["body"]
+    assert kept["events"] == [{"status": "sent"}]
+    assert len(receiver.items()) == 2
+    receiver.clear()
+    assert receiver.items() == []

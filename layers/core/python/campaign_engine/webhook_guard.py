@@ -24,6 +24,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -164,17 +166,26 @@ def system_resolver(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
 
 
+WRITE_RESOLVE_SECONDS = 2.0
+
+
 def check_at_write(url: str, *, local_receiver: str = "", resolver: Resolver | None = None) -> str | None:
     """When a webhook is set: the URL's problem, or that its name resolves to a blocked address.
-    A name that does not resolve (yet) is accepted: it is resolved and checked again on every send."""
+    A name that does not resolve (yet), or not within WRITE_RESOLVE_SECONDS, is accepted: it is resolved
+    and checked again on every send, where it counts."""
     if problem := url_problem(url, local_receiver=local_receiver):
         return problem
     if _local_receiver_match(url, local_receiver):
         return None
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        resolve(url, resolver=resolver)
+        pool.submit(resolve, url, resolver=resolver).result(timeout=WRITE_RESOLVE_SECONDS)
     except RefusedUrl as refused:
         return None if str(refused).startswith("does not resolve") else str(refused)
+    except FutureTimeout:
+        return None
+    finally:
+        pool.shutdown(wait=False)
     return None
 
 
