@@ -517,3 +517,9 @@ def test_without_the_local_receiver_setting_loopback_is_refused(
     message = _message_to(receiver.url)
     assert run_webhooks([message])["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert len(receiver.requests) == 1
+
+
+def test_the_sample_event_alone_finds_no_secret_and_is_dropped_not_retried(aws_env: Template) -> None:
+    # events/webhooks/sqs_batch.json (sam local invoke): its campaign has no secret here, so nothing is sent
+    result = invoke("webhooks", load_event("webhooks/sqs_batch.json"))
+    assert result == {"batchItemFailures": []}
