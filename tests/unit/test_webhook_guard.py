@@ -102,6 +102,7 @@ def test_only_the_local_stacks_own_receiver_may_be_called_on_loopback_and_only_w
         "http://127.0.0.1:3001/_local/webhooks/x",
         "http://127.0.0.1:3000/im/executions/unitary",
         "http://127.0.0.1:3000/_local/webhooks/../outbox",
+        "http://127.0.0.1:3000/_local/webhooks/%2e%2e/outbox",
         "http://user@127.0.0.1:3000/_local/webhooks/x",
         "http://localhost:3000/_local/webhooks/x",
     ):
@@ -170,3 +171,10 @@ def test_the_local_receiver_keeps_what_arrived_and_answers_a_chosen_status() -> 
     assert len(receiver.items()) == 2
     receiver.clear()
     assert receiver.items() == []
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433", "0.0.0.0"])
+def test_other_spellings_of_loopback_are_refused_once_resolved(host: str) -> None:
+    # The system's resolver reads these numeric forms as 127.0.0.1 (or 0.0.0.0): what it answers is what is checked.
+    with pytest.raises(webhook_guard.RefusedUrl):
+        webhook_guard.resolve(f"https://{host}/hook")

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_URL_LENGTH = 2048
 # Special-purpose names that resolve (or are meant to resolve) inside the network they are asked from.
@@ -118,7 +118,7 @@ def _local_receiver_match(url: str, receiver: str) -> bool:
         and same_port
         and got.username is None
         and got.path.startswith(allowed.path)
-        and ".." not in got.path.split("/")
+        and ".." not in unquote(got.path).split("/")
     )
 
 
