@@ -100,8 +100,10 @@ class GlobalWebhookBody(StrictModel):
 
 
 class GlobalWebhook(ApiModel):
+    """The global webhook; an empty object when none is set."""
+
     url: str | None = None
-    events: list[WebhookEventType] = []
+    events: list[WebhookEventType] | None = None
     updated_at: Annotated[datetime | None, Field(alias="updatedAt")] = None
     secret: Annotated[
         str | None, Field(description="The signing secret, in the answer of the PUT that made it only")
