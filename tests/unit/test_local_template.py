@@ -155,8 +155,10 @@ def test_routes_and_their_authorizer_come_from_the_http_api_events(real: Templat
 
 def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None:
     sources = {source.queue: source for source in real.sqs_sources()}
-    assert set(sources) == {"DeliveryQueue", "JobsQueue"}
+    assert set(sources) == {"DeliveryQueue", "JobsQueue", "WebhooksQueue"}
     assert sources["JobsQueue"].function == "JobsFunction"
+    assert sources["WebhooksQueue"].function == "WebhooksFunction"
+    assert sources["WebhooksQueue"].report_batch_item_failures is True
     source = sources["DeliveryQueue"]
     assert source.function == "DeliveryFunction"
     assert source.queue == "DeliveryQueue"

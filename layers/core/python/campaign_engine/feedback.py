@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
-from campaign_engine import recipient_states, reports, store
+from campaign_engine import recipient_states, reports, store, webhooks
 from campaign_engine.addresses import looks_like_email
 from campaign_engine.observability import logger, metrics
 from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
@@ -44,6 +44,8 @@ SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
 IGNORED_EVENT_TYPES = {"Send", "Subscription"}
+# Published to webhooks from here (opened and clicked are published where tracking records them).
+FEEDBACK_WEBHOOK_EVENTS = {"delivered", "bounced", "complained", "failed"}
 
 
 class NotRecordedYet(Exception):
@@ -221,6 +223,10 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
     old_reason = None if current.state == recipient_states.SENDING else current.reason
     if campaign_id:
         _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
+        if transition.state in FEEDBACK_WEBHOOK_EVENTS and old_state != transition.state:
+            at = _event_time(detail, event)
+            state, reason = transition.state, transition.reason
+            webhooks.publish([webhooks.RecipientEvent(campaign_id, execution_id, user_id, state, reason, at)])
     if old_state != transition.state:
         metrics.add_metric(name=f"Messages{transition.state.capitalize()}", unit="Count", value=1)
     logger.info(

@@ -244,7 +244,15 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles, rules
+    from campaign_engine.routes import (
+        audience_executions,
+        audiences,
+        campaigns,
+        executions,
+        profiles,
+        rules,
+        webhooks,
+    )
 
     app = new_resolver(
         router,
@@ -255,6 +263,7 @@ def openapi_document() -> str:
         profiles.router,
         audiences.router,
         rules.router,
+        webhooks.router,
     )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
