@@ -134,6 +134,7 @@ _CAMPAIGN_OPERATIONS = (
     "POST /campaigns/{campaignId}/preview",
     "GET /campaigns/{campaignId}/trigger-request",
     "GET /campaigns/{campaignId}/report",
+    "POST /campaigns/{campaignId}/webhook/secret",
 )
 _THE_CAMPAIGN = {"campaignId": "$response.body#/id"}
 _THE_PROFILE = {"namespace": "$response.body#/namespace", "profileId": "$response.body#/id"}
