@@ -182,6 +182,8 @@ class Stack:
         self.api_key = self._seed_admin_key()
         self.ses_events.start()
         self.gateway.start()
+        # Links in emails (tracking, unsubscribe) point at this gateway, not at the AWS URL the template names.
+        self._set_environment({"TRACKING_BASE_URL": self.gateway.url})
         for poller in self.pollers:
             poller.start()
         self.ticker.start()
