@@ -304,10 +304,10 @@ def _sesv2(operation: str, params: dict[str, Any], region: str) -> list[tuple[st
 
 
 def _secretsmanager(operation: str, params: dict[str, Any], region: str) -> list[tuple[str, str]]:
-    secret = str(params.get("SecretId") or "*")
-    if not secret.startswith("arn:") and secret != "*":
-        secret = f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{secret}"
-    return [(f"secretsmanager:{operation}", secret)]
+    secret_id = str(params.get("SecretId") or "")
+    if secret_id and not secret_id.startswith("arn:"):
+        secret_id = f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{secret_id}"
+    return [(f"secretsmanager:{operation}", secret_id or "*")]
 
 
 _SERVICES: dict[str, Callable[[str, dict[str, Any], str], list[tuple[str, str]]]] = {

@@ -308,8 +308,10 @@ def scrub_suppression_address(channel: str, address: Any) -> bool:
 def suppress_unless_listed(channel: str, address: str, *, reason: str, source: str, at: str) -> bool:
     """Puts the address on the list in one conditional PutItem, unless it is listed already (its entry,
     maybe a hard bounce's, is kept as it was). True when it was added."""
-    item = {**suppression_key(channel, address), **to_item(suppression_values(channel, address, reason=reason,
-                                                                               source=source, added_at=at))}
+    item = {
+        **suppression_key(channel, address),
+        **to_item(suppression_values(channel, address, reason=reason, source=source, added_at=at)),
+    }
     try:
         aws.dynamodb().put_item(
             TableName=get_settings().profiles_table, Item=item, ConditionExpression="attribute_not_exists(pk)"

@@ -43,7 +43,9 @@ def human_delay_seconds() -> float:
         return DEFAULT_HUMAN_DELAY_SECONDS
 
 
-def machine_reason(method: str, user_agent: str | None, source_ip: str | None, sent_at: float, now: float) -> str | None:
+def machine_reason(
+    method: str, user_agent: str | None, source_ip: str | None, sent_at: float, now: float
+) -> str | None:
     """Why this hit is a machine's ("head", "agent", "apple_proxy", "too_soon"), or None for a person's."""
     if method.upper() == "HEAD":
         return "head"

@@ -47,4 +47,3 @@ def unsubscribe(token: Token, at: datetime) -> bool:
         reports.add_counts({bucket: Counter({"total:unsubscribed": 1})})
     logger.info("unsubscribed", execution_id=token.execution_id, first=first, profile=profile)
     return first
-
