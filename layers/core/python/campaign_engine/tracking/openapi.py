@@ -13,6 +13,7 @@ _TOKEN = {
     "description": "A signed token from an email (key id, payload and signature, base64url); opaque, no personal data",
 }
 _PAGE = {"text/html": {"schema": {"type": "string"}}}
+_BINARY = {"type": "string", "format": "binary"}
 _NOT_VALID = {
     "description": "The token is malformed, tampered with, retired (its key was removed) or of another route; "
     "for a click, its link is not in the campaign's content. A plain page, never a redirect.",
@@ -38,7 +39,7 @@ def _pixel(method: str) -> dict[str, Any]:
         "A 1x1 transparent GIF. Records an open: a person's moves the recipient to `opened`; prefetches "
         "(Apple Mail Privacy Protection), scanners, HEAD requests and hits right after the send are counted "
         "apart as `machine:opened`.",
-        {"200": {"description": "The pixel", "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}}},
+        {"200": {"description": "The pixel", "content": {"image/gif": {"schema": _BINARY}}}},
     )
 
 
