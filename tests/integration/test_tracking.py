@@ -251,11 +251,11 @@ def test_a_scanner_following_a_link_is_redirected_and_counted_apart(api: Api, qu
 
 def _forged(token: str, change: Any) -> str:
     """The token with its payload changed (and its signature kept)."""
-    key_id, payload, signature = token.split(".")
+    key_id, payload, sealed, signature = token.split(".")
     fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     change(fields)
     forged = base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode().rstrip("=")
-    return f"{key_id}.{forged}.{signature}"
+    return f"{key_id}.{forged}.{sealed}.{signature}"
 
 
 def test_a_tampered_or_made_up_token_is_refused_without_a_redirect(api: Api, queue: Queue) -> None:

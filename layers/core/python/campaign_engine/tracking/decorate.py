@@ -16,9 +16,11 @@ import os
 import time
 from typing import Any
 
+from campaign_engine.observability import logger
 from campaign_engine.tracking import keys, links, tokens
 
 BASE_URL_ENV = "TRACKING_BASE_URL"
+MAX_HEADER_URL = 960
 
 
 def base_url() -> str:
@@ -61,9 +63,13 @@ def decorate(
         return f"{root}/t/{path}/{tokens.sign(ring, token)}"
 
     headers: dict[str, str] = {}
-    if marketing:
-        headers["List-Unsubscribe"] = f"<{url('u', 'u', address=recipient.address)}>"
+    unsubscribe = url("u", "u", address=recipient.address) if marketing else ""
+    # A header line holds 998 characters; only a userId of hundreds of non-ASCII characters makes a longer URL.
+    if unsubscribe and len(unsubscribe) <= MAX_HEADER_URL:
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    elif unsubscribe:
+        logger.warning("unsubscribe URL too long for a header: left out", execution_id=execution_id)
     if html is not None and table:
         html = links.rewrite_links(html, table, lambda index: url("c", "c", link=index))
     if html is not None and opens:

@@ -1,10 +1,10 @@
 """Tracking tokens: what a pixel, a tracked link or an unsubscribe link carries, signed.
 
-A token is `<key id>.<payload>.<signature>`, each part base64url without padding. The payload is a
-compact JSON list: the kind (`o` open, `c` click, `u` unsubscribe), campaign id, campaign version,
-locale, execution id, when it was made (epoch seconds), the link's index in the campaign content
-(clicks), and the recipient reference, sealed. The signature is HMAC-SHA256 over the key id and
-the payload, truncated to 128 bits, checked in constant time.
+A token is `<key id>.<payload>.<recipient>.<signature>`, the last three base64url without padding.
+The payload is a compact JSON list: the kind (`o` open, `c` click, `u` unsubscribe), campaign id,
+campaign version, locale, execution id, when it was made (epoch seconds) and the link's index in the
+campaign content (clicks). The recipient is the sealed recipient reference. The signature is
+HMAC-SHA256 over the three parts before it, truncated to 128 bits, checked in constant time.
 
 The recipient reference (userId and namespace; for unsubscribe also the address the email went to)
 is personal data, so it is sealed: encrypted with a keystream of HMAC-SHA256 blocks under a
@@ -120,28 +120,28 @@ def sign(ring: KeyRing, token: Token) -> str:
         token.execution_id,
         token.issued_at,
         token.link,
-        seal(key, token.execution_id, token.recipient),
     ]
-    signed = f"{key.key_id}.{_b64(json.dumps(payload, separators=(',', ':')).encode())}"
+    encoded = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    signed = f"{key.key_id}.{encoded}.{seal(key, token.execution_id, token.recipient)}"
     return f"{signed}.{_signature(key, signed)}"
 
 
 def verify(ring: KeyRing, text: str, kind: Kind) -> Token:
     """The token `text` says, if it is one of `kind` signed by a key of the ring; else BadToken."""
-    if len(text) > MAX_TOKEN_CHARS or text.count(".") != 2 or not text.isascii():
+    if len(text) > MAX_TOKEN_CHARS or text.count(".") != 3 or not text.isascii():
         raise BadToken("malformed")
-    key_id, payload, mac = text.split(".")
+    key_id, payload, sealed, mac = text.split(".")
     key = ring.get(key_id)
     if key is None:
         raise BadToken("unknown key")
-    if not hmac.compare_digest(mac, _signature(key, f"{key_id}.{payload}")):
+    if not hmac.compare_digest(mac, _signature(key, f"{key_id}.{payload}.{sealed}")):
         raise BadToken("bad signature")
     try:
         fields = json.loads(_unb64(payload))
-        found, campaign_id, version, locale, execution_id, issued_at, link, sealed = fields
+        found, campaign_id, version, locale, execution_id, issued_at, link = fields
     except (ValueError, TypeError) as exc:
         raise BadToken("unreadable payload") from exc
-    if found != kind or not all(isinstance(v, str) for v in (campaign_id, locale, execution_id, sealed)):
+    if found != kind or not all(isinstance(v, str) for v in (campaign_id, locale, execution_id)):
         raise BadToken("not a token of this kind")
     if not isinstance(version, int) or not isinstance(issued_at, int):
         raise BadToken("unreadable payload")
