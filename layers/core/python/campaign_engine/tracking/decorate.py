@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import cache
 from typing import Any
 
 from campaign_engine.observability import logger
@@ -49,6 +50,7 @@ def decorate(
     root = base_url()
     issued = int(time.time())
 
+    @cache  # a link written twice in the html is signed once
     def url(kind: tokens.Kind, path: str, link: int | None = None, address: str | None = None) -> str:
         token = tokens.Token(
             kind=kind,
