@@ -4,7 +4,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics, tracer
-from campaign_engine.routes import audience_executions, audiences, campaigns, executions, meta, profiles, rules
+from campaign_engine.routes import audience_executions, audiences, campaigns, executions, keys, meta, profiles, rules
 from campaign_engine.routes.resolver import new_resolver, resolve
 
 app = new_resolver(
@@ -15,6 +15,7 @@ app = new_resolver(
     profiles.router,
     audiences.router,
     rules.router,
+    keys.router,
 )
 
 

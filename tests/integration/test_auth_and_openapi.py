@@ -48,6 +48,7 @@ def test_every_route_but_health_and_openapi_answers_401_without_a_known_key(aws_
 
 
 def test_the_authorizer_resolves_keys_and_never_stores_them_in_clear(aws_env: Template) -> None:
+    from campaign_engine import key_format
     from campaign_engine.auth import create_api_key
 
     key = create_api_key("ci", ["campaigns:trigger"])
@@ -59,9 +60,13 @@ def test_the_authorizer_resolves_keys_and_never_stores_them_in_clear(aws_env: Te
     assert known["context"]["authenticated"] is True
     assert known["context"]["scopes"] == "campaigns:trigger"
 
-    event["headers"]["authorization"] = "Bearer tc_not-a-key-anyone-has"
+    event["headers"]["authorization"] = f"Bearer {key_format.new_key()}"
     unknown = invoke("authorizer", event)
     assert unknown["context"] == {"authenticated": False, "error": "unknown_key"}
+
+    event["headers"]["authorization"] = "Bearer tc_not-a-key-anyone-has"
+    junk = invoke("authorizer", event)
+    assert junk["context"] == {"authenticated": False, "error": "malformed_key"}
 
     items = boto3.client("dynamodb").scan(TableName=aws_env.table_name("ApiKeysTable"))["Items"]
     assert len(items) == 1

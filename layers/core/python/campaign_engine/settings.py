@@ -37,6 +37,9 @@ class Settings:
     max_profile_bytes: int = 200 * 1024
     # The SNS platform applications push may use, as "<SNS platform>/<appID>" (PushApplicationArns).
     push_applications: frozenset[str] = frozenset()
+    # Whether the authorizer looks up keys that are not of key_format's shape (keys made before it,
+    # a chosen LOCAL_API_KEY) instead of refusing them unread (AcceptUncheckedKeys).
+    accept_unchecked_keys: bool = False
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -65,6 +68,7 @@ def get_settings() -> Settings:
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
+        accept_unchecked_keys=env.get("ACCEPT_UNCHECKED_KEYS", "false").lower() == "true",
         push_applications=frozenset(
             arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
         ),

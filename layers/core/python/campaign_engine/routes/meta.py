@@ -91,6 +91,8 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
     "GET /im/executions/schedules/{scheduleId}": ("schedule_not_found",),
     "DELETE /im/executions/schedules/{scheduleId}": ("schedule_not_found", "schedule_already_started"),
     "POST /campaigns": ("campaign_too_large",),
+    "DELETE /keys/{keyId}": ("last_admin_key",),
+    "POST /keys/{keyId}/rotate": ("key_revoked", "key_already_rotated"),
     "POST /audiences/{audienceId}/members": ("audience_not_static",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
@@ -128,6 +130,8 @@ def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[st
         codes.append("execution_not_found")
     if "{audienceId}" in path:
         codes.append("audience_not_found")
+    if "{keyId}" in path:
+        codes.append("key_not_found")
     if any(parameter.get("name") == "nextToken" for parameter in operation.get("parameters", [])):
         codes.append("invalid_next_token")
     return codes + list(_OPERATION_PROBLEMS.get(f"{method.upper()} {path}", ()))
@@ -168,7 +172,7 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles, rules
+    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, keys, profiles, rules
 
     app = new_resolver(
         router,
@@ -179,6 +183,7 @@ def openapi_document() -> str:
         profiles.router,
         audiences.router,
         rules.router,
+        keys.router,
     )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
