@@ -138,7 +138,12 @@ def test_api_key_command_creates_a_working_key(aws_env: Template, capsys: pytest
 
     assert main(["create", "--name", "ci", "--scopes", "campaigns:trigger,reports:read"]) == 0
     key = capsys.readouterr().out.strip()
+    from campaign_engine import key_format
+
+    assert key_format.is_well_formed(key), "the authorizer would refuse it unread"
     context = authorizer_context(f"Bearer {key}")
     assert context["authenticated"] is True
     assert context["scopes"] == "campaigns:trigger reports:read"
     assert main(["create", "--name", "x", "--scopes", "everything"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2020-01-01T00:00:00Z"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2099-01-01T00:00:00Z"]) == 0

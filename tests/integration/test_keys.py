@@ -51,7 +51,15 @@ def _revoke(api: Api, key_id: str, authorizer: dict[str, Any] | None = None) -> 
 
 
 def _rotate(api: Api, key_id: str, body: dict[str, Any] | None = None) -> HttpAnswer:
-    return api.call("api", "api/rotate_key.json", path_params={"keyId": key_id}, body=body or {}, authorizer=_admin())
+    """POST /keys/{id}/rotate, with no body at all unless `body`."""
+    return api.call(
+        "api",
+        "api/rotate_key.json",
+        path_params={"keyId": key_id},
+        raw_body="" if body is None else None,
+        body=body,
+        authorizer=_admin(),
+    )
 
 
 def _listed(api: Api, key_id: str) -> dict[str, Any]:

@@ -72,9 +72,9 @@ def revoke_key(keyId: KeyId):
     "/keys/<keyId>/rotate",
     summary="Rotate an API key (scope admin): a new key with the same name, scopes and labels",
     description="The old key is revoked now, or keeps working until `oldKeyExpiresAt` (a grace period to deploy "
-    "the new key). The new key is in this answer only. " + _CACHE,
+    "the new key). The body is optional. The new key is in this answer only. " + _CACHE,
     tags=["keys"],
     responses=_answer(201, NewApiKey, "Created: the new key, shown this once"),
 )
-def rotate_key(keyId: KeyId, body: Annotated[KeyRotation, Body()]):
-    return json_response(201, api_keys.rotate(keyId, body, caller(router)))
+def rotate_key(keyId: KeyId, body: Annotated[KeyRotation | None, Body()] = None):
+    return json_response(201, api_keys.rotate(keyId, body or KeyRotation(), caller(router)))
