@@ -337,3 +337,24 @@ def test_a_chosen_key_without_the_checksum_works_only_where_unchecked_keys_are_a
     monkeypatch.setenv("ACCEPT_UNCHECKED_KEYS", "true")
     harness.reset_containers()
     assert _authorize(key)["authenticated"] is True
+
+
+def test_a_stack_set_to_refuse_bad_keys_at_the_gateway_runs_no_function_for_them(
+    api: Api, aws_env: Template, monkeypatch: pytest.MonkeyPatch, dynamodb_calls: list[str]
+) -> None:
+    from local import harness
+
+    monkeypatch.setenv("REFUSE_UNKNOWN_KEYS_AT_GATEWAY", "true")
+    harness.reset_containers()
+    key = _new_key(api)["key"]
+    cached = LambdaAuthorizer(aws_env.authorizers()["ApiKeyAuthorizer"], _Authorizer())
+
+    def answer(token: str) -> Any:
+        request = Request("GET", "/campaigns", "", {"authorization": f"Bearer {token}"})
+        return cached.authorize(request, _event_with(request, "api/list_campaigns.json"))
+
+    refused = answer("tc_made-up-key-0000000000000000")
+    assert isinstance(refused, gateway.Response), "API Gateway answers; no function runs"
+    assert (refused.status, refused.body) == (403, b'{"message": "Forbidden"}')
+    assert "GetItem" not in dynamodb_calls, "refused unread"
+    assert answer(key)["authenticated"] is True, "a valid key is let through as ever"

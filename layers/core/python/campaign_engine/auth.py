@@ -136,6 +136,15 @@ def authorizer_context(authorization: str | None, now: datetime | None = None) -
     return context
 
 
+def authorizer_answer(authorization: str | None) -> dict[str, Any]:
+    """The authorizer's simple response. It allows every request, passing the principal or why there is
+    none, so the functions answer 401 as problem+json; where RefuseUnknownKeysAtGateway is on, a request
+    without a valid key is denied instead: API Gateway answers it 403 itself, and no function runs."""
+    context = authorizer_context(authorization)
+    allowed = bool(context.get("authenticated")) or not get_settings().refuse_at_gateway
+    return {"isAuthorized": allowed, "context": context}
+
+
 def _record_use(key_hash: str, last_used_at: str | None, now: datetime) -> None:
     """lastUsedAt, written only when the stored one is older than LAST_USED_EVERY_SECONDS. A failed write
     costs the key nothing: the call is authenticated all the same."""
