@@ -3,6 +3,7 @@ refused (within the gateway's cache time), rotation, last use, and junk keys ref
 
 from __future__ import annotations
 
+import base64
 import secrets
 import string
 from collections.abc import Iterator
@@ -358,3 +359,30 @@ def test_a_stack_set_to_refuse_bad_keys_at_the_gateway_runs_no_function_for_them
     assert (refused.status, refused.body) == (403, b'{"message": "Forbidden"}')
     assert "GetItem" not in dynamodb_calls, "refused unread"
     assert answer(key)["authenticated"] is True, "a valid key is let through as ever"
+
+
+def test_times_out_of_range_and_forged_page_tokens_are_400s(api: Api) -> None:
+    far = _create(api, {"name": "x", "scopes": ["campaigns:read"], "expiresAt": "9999-12-31T23:59:59-23:59"})
+    assert (far.status, far.body["errors"][0]["field"]) == (400, "expiresAt")
+    old = _new_key(api, expiresAt="9998-12-31T00:00:00Z")
+    rotated = _rotate(api, old["id"])
+    assert rotated.status == 201
+    assert rotated.body["expiresAt"] <= "9999-01-01T00:00:00Z"
+    for token in ("not-a-token", base64.urlsafe_b64encode(b'{"h": ""}').decode(), base64.b64encode(b"[1]").decode()):
+        answer = api.call("api", "api/list_keys.json", query={"nextToken": token}, authorizer=_admin())
+        assert (answer.status, answer.body["code"]) == (400, "invalid_next_token"), token
+
+
+def test_the_list_pages_through_every_key(api: Api) -> None:
+    made = {_new_key(api, name=f"k{n}")["id"] for n in range(5)}
+    seen: list[str] = []
+    token: str | None = None
+    for _ in range(10):
+        query = {"limit": "2", **({"nextToken": token} if token else {})}
+        page = api.call("api", "api/list_keys.json", query=query, authorizer=_admin()).body
+        assert len(page["items"]) <= 2
+        seen += [k["id"] for k in page["items"]]
+        token = page["nextToken"]
+        if token is None:
+            break
+    assert sorted(seen) == sorted(made)

@@ -160,11 +160,17 @@ def view(record: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     ).model_dump(mode="json", by_alias=True)
 
 
+# The latest time a key's expiry may name: a time beyond it is out of range once in UTC or extended.
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _future(value: datetime | None, field: str, now: datetime) -> str | None:
     if value is None:
         return None
     if value <= now:
         raise validation_failed([FieldError(field, "must be in the future")])
+    if value >= LATEST:
+        raise validation_failed([FieldError(field, "must be before 9999-01-01")])
     return timestamp(value)
 
 
@@ -259,7 +265,8 @@ def _successor_expiry(old: dict[str, Any], body: KeyRotation, now: datetime) -> 
         return None
     created = datetime.fromisoformat(str(old["createdAt"]).replace("Z", "+00:00"))
     expires = datetime.fromisoformat(str(old["expiresAt"]).replace("Z", "+00:00"))
-    return timestamp(now + max(expires - created, timedelta(0)))
+    lifetime = min(max(expires - created, timedelta(0)), LATEST - now)  # never past LATEST (nor overflowing)
+    return timestamp(now + lifetime)
 
 
 def _old_key_end(old: dict[str, Any], body: KeyRotation, now: datetime) -> str | None:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import is_conditional_failure, plain, s
+from campaign_engine.store.errors import BadPageToken
 from campaign_engine.store.page_tokens import decode_token, encode_token
 
 BY_KEY_ID = "byKeyId"
@@ -90,7 +91,10 @@ def list_api_keys(limit: int, next_token: str | None) -> tuple[list[dict[str, An
     kwargs: dict[str, Any] = {"TableName": _table(), "Limit": limit}
     start = decode_token(next_token)
     if start is not None:
-        kwargs["ExclusiveStartKey"] = {"keyHash": s(str(start.get("h", "")))}
+        position = start.get("h")
+        if not isinstance(position, str) or not position:
+            raise BadPageToken
+        kwargs["ExclusiveStartKey"] = {"keyHash": s(position)}
     response = aws.dynamodb().scan(**kwargs)
     last = response.get("LastEvaluatedKey")
     token = encode_token({"h": last["keyHash"]["S"]}) if last else None
