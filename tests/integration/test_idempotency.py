@@ -263,8 +263,13 @@ def test_a_request_id_is_scoped_to_the_calling_key(api: Api, queue: Queue, outbo
 def test_a_request_made_before_the_upgrade_still_replays(
     api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Requests recorded before idempotency was scoped per key keep replaying within their window."""
+    """With ReadUnscopedRequestIds on (while upgrading), requests recorded before idempotency was scoped per
+    key keep replaying within their window."""
     from campaign_engine import trigger
+    from local import harness
+
+    monkeypatch.setenv("READ_UNSCOPED_REQUEST_IDS", "true")
+    harness.reset_containers()
 
     campaign = api.live_campaign()
     body = trigger_body(campaign["id"], requestId="order-before-upgrade")

@@ -179,7 +179,7 @@ def _same_request(call: AudienceCall, key_id: str) -> records.AudienceRequest | 
 
 def _legacy_request(call: AudienceCall) -> records.AudienceRequest | None:
     """This requestId's request made before idempotency was scoped per key (trigger.legacy_request_key)."""
-    if not call.request_id:
+    if not call.request_id or not get_settings().read_unscoped_request_ids:
         return None
     found = records.get_request(legacy_request_key(call.campaign_id, call.request_id))
     return found if found is not None and found.idempotent_until >= time.time() else None

@@ -43,6 +43,9 @@ class Settings:
     # Whether the authorizer denies a request without a valid key, so that API Gateway answers it (403,
     # not the contract's 401 problem) and no function runs (RefuseUnknownKeysAtGateway).
     refuse_at_gateway: bool = False
+    # Whether a requestId is also looked up as recorded before idempotency was scoped per calling key
+    # (one more read per call with a requestId): while upgrading such a stack (ReadUnscopedRequestIds).
+    read_unscoped_request_ids: bool = False
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -73,6 +76,7 @@ def get_settings() -> Settings:
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
         accept_unchecked_keys=env.get("ACCEPT_UNCHECKED_KEYS", "false").lower() == "true",
         refuse_at_gateway=env.get("REFUSE_UNKNOWN_KEYS_AT_GATEWAY", "false").lower() == "true",
+        read_unscoped_request_ids=env.get("READ_UNSCOPED_REQUEST_IDS", "false").lower() == "true",
         push_applications=frozenset(
             arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
         ),

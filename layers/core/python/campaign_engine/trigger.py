@@ -44,10 +44,9 @@ def request_key(campaign_id: str, request_id: str, key_id: str) -> str:
 
 
 def legacy_request_key(campaign_id: str, request_id: str) -> str:
-    """The key of a request made before idempotency was scoped per calling key. Such a request still
-    replays (rather than sending twice) until its window closes, so upgrading loses no retry. Remove
-    this, and its one read per call with a requestId, once every stack has run the keyed version for
-    IdempotencyHours (720 at most)."""
+    """The key of a request made before idempotency was scoped per calling key. While a stack that has
+    such records is upgraded (ReadUnscopedRequestIds on, for IdempotencyHours), a retry of one replays
+    rather than sending twice, at the price of one more read per call with a requestId."""
     return hashlib.sha256(f"{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
 
 
@@ -383,7 +382,7 @@ def _accepted_record(call: TriggerCall, key_id: str) -> store.ExecutionRecord | 
 
 def _legacy_record(call: TriggerCall) -> store.ExecutionRecord | None:
     """The record of this requestId made before idempotency was scoped per key, within its window."""
-    if not call.request_id:
+    if not call.request_id or not get_settings().read_unscoped_request_ids:
         return None
     record = store.get_execution_record(legacy_request_key(call.campaign_id, call.request_id))
     return record if record is not None and record.idempotent_until >= time.time() else None
