@@ -307,6 +307,13 @@ def test_a_thousand_junk_keys_cost_no_table_read(api: Api, dynamodb_calls: list[
     assert "copied whole" in refused.body["detail"]
     assert dynamodb_calls == [], "the trigger answers 401 before reading anything"
 
+    # What the checksum saves: a token of the right shape that is no key costs one read (as every token did)
+    from campaign_engine import key_format
+
+    for _ in range(10):
+        assert _authorize(key_format.new_key())["error"] == "unknown_key"
+    assert dynamodb_calls == ["GetItem"] * 10
+
 
 def test_repeats_of_one_junk_key_reach_the_authorizer_once_per_cache_period(
     aws_env: Template, dynamodb_calls: list[str]
