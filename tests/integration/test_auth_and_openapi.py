@@ -145,5 +145,6 @@ def test_api_key_command_creates_a_working_key(aws_env: Template, capsys: pytest
     assert context["authenticated"] is True
     assert context["scopes"] == "campaigns:trigger reports:read"
     assert main(["create", "--name", "x", "--scopes", "everything"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--labels", "finance"]) == 2
     assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2020-01-01T00:00:00Z"]) == 2
     assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2099-01-01T00:00:00Z"]) == 0

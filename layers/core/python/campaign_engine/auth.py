@@ -61,6 +61,8 @@ def create_api_key(
     """Stores a new key and returns it in clear (the only time it exists in clear). A chosen `key`
     (LOCAL_API_KEY) that is not of key_format's shape works only where unchecked keys are accepted."""
     check_scopes(scopes)
+    if "admin" in scopes and labels is not None:
+        raise ValueError("an admin key reaches every campaign: labels would not limit it")
     clear = key or key_format.new_key()
     if len(clear) < 16:
         raise ValueError("an API key needs at least 16 characters")
