@@ -4,7 +4,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine.observability import logger, metrics, tracer
-from campaign_engine.routes import audience_executions, audiences, campaigns, executions, keys, meta, profiles, rules
+from campaign_engine.routes import (
+    audience_executions,
+    audiences,
+    campaigns,
+    executions,
+    keys,
+    meta,
+    profiles,
+    rules,
+    webhooks,
+)
 from campaign_engine.routes.resolver import new_resolver, resolve
 
 app = new_resolver(
@@ -16,6 +26,7 @@ app = new_resolver(
     audiences.router,
     rules.router,
     keys.router,
+    webhooks.router,
 )
 
 

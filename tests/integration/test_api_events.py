@@ -132,6 +132,10 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /keys/{keyId}": (_key, 200),
     "DELETE /keys/{keyId}": (_key, 204),
     "POST /keys/{keyId}/rotate": (_key_to_rotate, 201),
+    "GET /rules/webhook": (_nothing, 200),
+    "PUT /rules/webhook": (_nothing, 200),
+    "DELETE /rules/webhook": (_nothing, 204),
+    "POST /campaigns/{campaignId}/webhook/secret": (_draft, 200),
 }
 
 

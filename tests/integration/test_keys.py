@@ -101,6 +101,15 @@ def test_a_key_is_shown_once_and_works_with_its_scopes_and_labels(api: Api, aws_
         assert stored[0]["keyHash"]["S"] not in shown, "nor is its hash"
 
 
+def test_a_key_may_have_exactly_the_scopes_the_platform_checks() -> None:
+    from typing import get_args
+
+    from campaign_engine.api_keys import Scope
+    from campaign_engine.auth import SCOPES
+
+    assert set(get_args(Scope)) == set(SCOPES)
+
+
 def test_only_an_admin_key_manages_keys(api: Api) -> None:
     target = _new_key(api)["id"]
     reader = {"authenticated": True, "keyId": "key_reader", "scopes": "campaigns:read campaigns:write reports:read"}

@@ -37,7 +37,8 @@ def _numbers(settings: dict[str, Any]) -> dict[str, int]:
 
 def test_the_trigger_route_has_its_own_throttle_and_every_other_route_the_default() -> None:
     template = _template(TriggerThrottleRateLimit="750")
-    api = _resolved(template, "HttpApi")
+    properties = template._properties("HttpApi")
+    api = {name: template.resolve(properties[name]) for name in ("DefaultRouteSettings", "RouteSettings")}
     assert _numbers(api["DefaultRouteSettings"]) == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
     assert list(api["RouteSettings"]) == ["POST /im/executions/unitary"]
     trigger = _numbers(api["RouteSettings"]["POST /im/executions/unitary"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from campaign_engine import key_format, store
 from campaign_engine.errors import DomainError
@@ -155,8 +155,8 @@ def _record_use(key_hash: str, last_used_at: str | None, now: datetime) -> None:
         return
     try:
         store.api_keys.touch_api_key(key_hash, timestamp(now), stale_before)
-    except ClientError as error:
-        logger.warning("last use not recorded", error=error.response.get("Error", {}).get("Code"))
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("last use not recorded", error=type(error).__name__)
 
 
 def principal_from_context(context: dict[str, Any] | None) -> Principal:
