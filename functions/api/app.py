@@ -9,6 +9,7 @@ from campaign_engine.routes import (
     audiences,
     campaigns,
     executions,
+    keys,
     meta,
     profiles,
     rules,
@@ -24,6 +25,7 @@ app = new_resolver(
     profiles.router,
     audiences.router,
     rules.router,
+    keys.router,
     webhooks.router,
 )
 

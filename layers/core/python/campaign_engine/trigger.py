@@ -37,8 +37,16 @@ if TYPE_CHECKING:
 RETENTION = timedelta(days=30)
 
 
-def request_key(campaign_id: str, request_id: str) -> str:
-    """Idempotency is per campaign: the same requestId sent to two campaigns is two requests."""
+def request_key(campaign_id: str, request_id: str, key_id: str) -> str:
+    """Idempotency is per calling key and campaign: the same requestId sent by two keys, or to two
+    campaigns, is two requests, and neither caller sees the other's answer."""
+    return hashlib.sha256(f"{key_id}\n{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
+
+
+def legacy_request_key(campaign_id: str, request_id: str) -> str:
+    """The key of a request made before idempotency was scoped per calling key. While a stack that has
+    such records is upgraded (ReadUnscopedRequestIds on, for IdempotencyHours), a retry of one replays
+    rather than sending twice, at the price of one more read per call with a requestId."""
     return hashlib.sha256(f"{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
 
 
@@ -304,14 +312,14 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     except DomainError:
         # A retry of a request accepted before the campaign stopped (or its window closed)
         # still gets its first answer: the caller must learn that it was accepted.
-        accepted_before = _accepted_record(call)
+        accepted_before = _accepted_record(call, principal.key_id)
         if accepted_before is None:
             raise
         return _answer(accepted_before)
 
     verdicts, entries, new_profiles = judge_recipients(call, campaign)
     request_id = call.request_id or str(uuid.uuid4())
-    key = request_key(campaign_id, request_id)
+    key = request_key(campaign_id, request_id, principal.key_id)
     record = store.ExecutionRecord(
         execution_id=new_execution_id(key),
         request_id=request_id,
@@ -324,7 +332,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
         expires_at=int((now + RETENTION).timestamp()),
         verdicts=verdicts,
     )
-    existing = store.put_execution_record(record, key)
+    existing = _legacy_record(call) or store.put_execution_record(record, key)
     if existing is not None:
         return _replay(existing, record, entries, new_profiles)
 
@@ -363,13 +371,21 @@ def _create_profiles(items: list[dict[str, Any]]) -> None:
         metrics.add_metric(name="ProfilesNotCreated", unit="Count", value=len(items))
 
 
-def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
+def _accepted_record(call: TriggerCall, key_id: str) -> store.ExecutionRecord | None:
     if not call.request_id:
         return None
-    record = store.get_execution_record(request_key(call.campaign_id, call.request_id))
+    record = store.get_execution_record(request_key(call.campaign_id, call.request_id, key_id)) or _legacy_record(call)
     if record is None or record.idempotent_until < time.time() or record.body_hash != body_hash(call):
         return None
     return record
+
+
+def _legacy_record(call: TriggerCall) -> store.ExecutionRecord | None:
+    """The record of this requestId made before idempotency was scoped per key, within its window."""
+    if not call.request_id or not get_settings().read_unscoped_request_ids:
+        return None
+    record = store.get_execution_record(legacy_request_key(call.campaign_id, call.request_id))
+    return record if record is not None and record.idempotent_until >= time.time() else None
 
 
 def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_seconds: int = 0) -> None:
