@@ -376,11 +376,12 @@ def test_a_user_id_that_is_not_a_short_string_is_a_400(local_stack: Stack, live:
     ],
     ids=["CRLF", "LF", "CR", "display name and a second address", "NUL", "semicolon list"],
 )
-def test_an_address_that_smuggles_headers_or_recipients_is_refused(local_stack: Stack, live: str, address: str) -> None:
+def test_an_address_that_smuggles_headers_or_recipients_is_rejected(local_stack: Stack, live: str, address: str) -> None:
     body = demo_trigger(live, f"crlf-{uuid.uuid4()}")
     body["recipients"][0]["channelData"] = {"emailAddress": address}
-    problem = assert_refused(trigger(local_stack, body), 400)
-    assert [e["field"] for e in problem["errors"]] == ["recipients[0].channelData.emailAddress"], problem
+    answer = trigger(local_stack, body)
+    assert list(verdicts(answer).values()) == [("rejected", "invalid_address")], answer
+    assert "recipients[0].channelData.emailAddress" in answer[2]["recipients"][0]["detail"]
 
 
 def test_a_context_value_with_crlf_cannot_add_a_header_to_the_email(local_stack: Stack) -> None:
