@@ -376,7 +376,9 @@ def test_a_user_id_that_is_not_a_short_string_is_a_400(local_stack: Stack, live:
     ],
     ids=["CRLF", "LF", "CR", "display name and a second address", "NUL", "semicolon list"],
 )
-def test_an_address_that_smuggles_headers_or_recipients_is_rejected(local_stack: Stack, live: str, address: str) -> None:
+def test_an_address_that_smuggles_headers_or_recipients_is_rejected(
+    local_stack: Stack, live: str, address: str
+) -> None:
     body = demo_trigger(live, f"crlf-{uuid.uuid4()}")
     body["recipients"][0]["channelData"] = {"emailAddress": address}
     answer = trigger(local_stack, body)

@@ -44,9 +44,7 @@ def email_problem(value: str) -> str | None:
         return f"is longer than {MAX_EMAIL_CHARS} characters"
     email_validator = _email_validator()
     try:
-        email_validator.validate_email(
-            value, check_deliverability=False, allow_smtputf8=False, test_environment=True
-        )
+        email_validator.validate_email(value, check_deliverability=False, allow_smtputf8=False, test_environment=True)
     except email_validator.EmailNotValidError as error:
         # The library's wording names the rule and at most the offending characters, never the address.
         return f"is not an email address: {error}"

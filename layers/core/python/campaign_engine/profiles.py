@@ -39,9 +39,7 @@ class PushToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: Annotated[str, Field(alias="appID", min_length=1, max_length=256)]
-    platform: Annotated[
-        str, Field(description="apns, apns_sandbox, fcm, gcm, adm, baidu, wns or mpns", max_length=32)
-    ]
+    platform: Annotated[str, Field(description="apns, apns_sandbox, fcm, gcm, adm, baidu, wns or mpns", max_length=32)]
     token: Annotated[str, Field(min_length=1, max_length=4096)]
 
     @field_validator("platform")
