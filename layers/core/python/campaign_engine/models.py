@@ -219,6 +219,20 @@ class Tracking(StrictModel):
     clicks: bool = False
 
 
+class Privacy(StrictModel):
+    retain_messages: Annotated[
+        bool,
+        Field(
+            alias="retainMessages",
+            description="false for one-time codes and reset links: no copy of a rendered message or of a "
+            "recipient's context is kept once it is handed to the provider. The recipient status keeps "
+            "its status and reason, and a fixed detail instead of one that could quote the message; the "
+            "local outbox shows the envelope without the message; a delivery that keeps failing is "
+            "recorded as failed rather than left, context and all, in the dead-letter queue.",
+        ),
+    ] = True
+
+
 Tag = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), OneLine]
 
 
@@ -235,6 +249,7 @@ class CampaignFields(StrictModel):
     schedule: Schedule | None = None
     throttle: Throttle | None = None
     tracking: Tracking | None = None
+    privacy: Privacy | None = None
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     context_schema: Annotated[
         dict[str, Any] | None,
@@ -287,6 +302,7 @@ class Campaign(ApiModel):
     schedule: Schedule = Schedule()
     throttle: Throttle = Throttle()
     tracking: Tracking = Tracking()
+    privacy: Privacy = Privacy()
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     context_schema: Annotated[dict[str, Any] | None, Field(alias="contextSchema")] = None
     created_at: Annotated[datetime, Field(alias="createdAt")]
