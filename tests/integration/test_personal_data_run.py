@@ -30,13 +30,17 @@ BAD_EMAIL = f"pii-canary-invalid-{RUN}@@example.com"
 PHONE_OK = "+447946000731"
 PHONE_BAD = "+4479460007"  # too short for a UK mobile: invalid_address
 TOKEN = f"pii-canary-token-{RUN}"
-SECRET = {kind: f"canary-secret-{kind}-{RUN}" for kind in (*EMAIL, "invalid", "sms", "sms-bad", "push")}
+SECRET = {kind: f"canary-secret-{kind}-{RUN}" for kind in (*EMAIL, "invalid", "context", "sms", "sms-bad", "push")}
 
 EMAIL_CAMPAIGN: dict[str, Any] = {
     "name": "Canary email",
     "channel": "email",
     "audience": {"namespace": "crmId"},
-    "contextSchema": None,
+    # A context the schema refuses (invalid_context) must not be quoted in the verdict
+    "contextSchema": {
+        "type": "object",
+        "properties": {"code": {"type": "string", "maxLength": 40}, "amount": {"type": "string"}},
+    },
     "content": {
         "defaultLocale": "en-US",
         "locales": {
@@ -238,6 +242,11 @@ def _full_run(api: Api, queue: Queue, faulty_ses: Callable[[Any], FaultySes], mo
                 "channelData": {"emailAddress": BAD_EMAIL},
                 "context": {"code": SECRET["invalid"]},
             },
+            {
+                "userId": "crm-context",
+                "channelData": {"emailAddress": EMAIL["ok"]},
+                "context": {"code": SECRET["context"] * 3},
+            },
         ],
         f"canary-email-{RUN}",
     )
@@ -338,6 +347,7 @@ def test_a_full_run_leaves_personal_data_only_where_it_must_be(
         "crm-bounce": ("bounced", outcomes["crm-bounce"][1]),
         "crm-complaint": ("complained", outcomes["crm-complaint"][1]),
         "crm-invalid": ("excluded", "invalid_address"),
+        "crm-context": ("excluded", "invalid_context"),
         "crm-otp": ("sent", None),
         "crm-otp-render": ("failed", "render_error"),
         "crm-sms": ("sent", None),

@@ -39,8 +39,8 @@ def refuse_control_characters(value: str | None) -> str | None:
     if value is not None and (found := _CONTROL.search(value)):
         raise PydanticCustomError(
             "control_character",
-            "must be one line without control characters (found U+{code:04X})",
-            {"code": ord(found.group())},
+            "must be one line without control characters (found {code})",
+            {"code": f"U+{ord(found.group()):04X}"},
         )
     return value
 
