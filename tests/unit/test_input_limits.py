@@ -152,6 +152,98 @@ def test_email_addresses_are_refused_with_the_rule_they_break(address: str, says
     assert "ada@" not in problem  # the rule, never the address
 
 
+def _library_accepts(address: str) -> bool:
+    from email_validator import EmailNotValidError, validate_email
+
+    if len(address) > 254:
+        return False
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False, test_environment=True)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _address_mutations() -> list[str]:
+    bases = ["ada.lovelace+x@mail.example.com", "a@b.co", "o'brien@xn--bcher-kva.example", "a@bücher.example"]
+    inserts = [
+        " ",
+        ".",
+        "..",
+        "@",
+        "<",
+        ">",
+        '"',
+        "\r",
+        "\n",
+        ",",
+        ";",
+        ":",
+        "ü",
+        "é",
+        "-",
+        "_",
+        "+",
+        "'",
+        "(",
+        ")",
+        "[",
+        "]",
+        "\\",
+        "\x00",
+        "\x7f",
+        "\u2028",
+        "ａ",
+        "。",
+        "xn--",
+        "*",
+        "=",
+        "/",
+        "%",
+        "!",
+        "#",
+        "$",
+        "{",
+        "|",
+    ]
+    found = []
+    for base in bases:
+        at = base.index("@")
+        for text in inserts:
+            for position in (0, 1, at, at + 1, at + 3, len(base) - 3, len(base)):
+                found.append(base[:position] + text + base[position:])
+    labels = ".".join(["d" * 63] * 3)
+    found += [
+        "l" * 64 + "@example.com",
+        "l" * 65 + "@example.com",
+        "l" * 60 + "@" + labels + ".com",  # 254 and 255 characters in all
+        "l" * 59 + "@" + labels + ".com",
+        "a@" + "ü" * 60 + ".example",  # longer in ASCII (punycode) than as given
+        # 173 characters, but 273 bytes in UTF-8 (and longer still in ASCII): too long; then short enough
+        "l" * 60 + "@" + ".".join(["ü" * 20] * 5) + ".example",
+        "l" * 20 + "@" + ".".join(["ü" * 20] * 5) + ".example",
+        "postmaster@example.com",
+        "a@[192.0.2.1]",
+        "a@example.invalid",
+        "a@localhost",
+        "a@.example.com",
+        "a@example.com.",
+        "a@-example.com",
+        "@example.com",
+        "a@",
+        "",
+    ]
+    return found
+
+
+def test_the_fast_verdict_is_the_librarys_on_every_mutated_address() -> None:
+    addresses = _address_mutations()
+    assert len(addresses) > 1000
+    disagree = [a for a in addresses if (email_problem(a) is None) != _library_accepts(a)]
+    assert disagree == []
+    assert sum(_library_accepts(a) for a in addresses) > 100  # both verdicts are well represented
+
+
 @pytest.mark.parametrize(
     ("number", "valid"),
     [
