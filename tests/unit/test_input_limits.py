@@ -193,7 +193,7 @@ def _address_mutations() -> list[str]:
         "\x00",
         "\x7f",
         "\u2028",
-        "ａ",
+        "\uff41",  # fullwidth a
         "。",
         "xn--",
         "*",
