@@ -177,7 +177,10 @@ class Stack:
         ]
         self.ticker = Ticker([(schedule, self.functions[schedule.function]) for schedule in template.schedules()])
         self.outbox = Outbox(
-            [SesEmail(), SnsSms(), SnsPush()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE")
+            [SesEmail(), SnsSms(), SnsPush()],
+            self.emulator.client("dynamodb"),
+            environment.get("EXECUTIONS_TABLE"),
+            environment.get("CAMPAIGNS_TABLE"),
         )
         # The mailbox simulator's delivery events, to the functions the template subscribes to aws.ses.
         self.ses_events = SesEventPublisher.from_template(template, self.functions, sqs)

@@ -22,6 +22,9 @@ class Settings:
     audiences_table: str = "audiences"  # DynamoDB table of audiences and their members
     jobs_queue_url: str = ""  # SQS queue of background job steps (audience fan-out, erasure)
     throttle_table: str = "throttle"  # DynamoDB table of the send budgets' per-second counters (throttle.py)
+    # The delivery queue's dead-letter queue, and the receive after which SQS moves a message there.
+    delivery_dead_letter_queue_url: str = ""
+    delivery_max_receive_count: int = 12
     # The stack's share of the account's SES sending rate, emails per second (SesMaxSendRate); 0: not paced here.
     ses_max_send_rate: int = 0
     idempotency_hours: int = 24  # how long a requestId replays its answer
@@ -74,6 +77,8 @@ def get_settings() -> Settings:
         audiences_table=env.get("AUDIENCES_TABLE", "audiences"),
         jobs_queue_url=env.get("JOBS_QUEUE_URL", ""),
         throttle_table=env.get("THROTTLE_TABLE", "throttle"),
+        delivery_dead_letter_queue_url=env.get("DELIVERY_DEAD_LETTER_QUEUE_URL", ""),
+        delivery_max_receive_count=int(env.get("DELIVERY_MAX_RECEIVE_COUNT") or 12),
         ses_max_send_rate=int(env.get("SES_MAX_SEND_RATE") or 0),
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),

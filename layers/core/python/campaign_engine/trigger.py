@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import campaign_gate, delivery_queue, known_recipients, queue_message, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, validation_failed
+from campaign_engine.errors import DomainError
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
 from campaign_engine.store import known_people
@@ -187,10 +187,8 @@ def judge_recipients(
         if isinstance(judged, bytes):
             verdicts.append((user_id, "accepted", None, None))
             entries.append((user_id, judged))
-        elif judged is not None:  # None: a field error, reported for the whole request
+        else:
             verdicts.append(judged)
-    if judge.field_errors:
-        raise validation_failed(judge.field_errors)
     return verdicts, entries, judge.people.new
 
 
@@ -207,9 +205,8 @@ class _Judge:
         schema = campaign.get("contextSchema")
         schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
         self.contexts = _Contexts(call.context or {}, schema_key)
-        self.field_errors: list[FieldError] = []
 
-    def one(self, index: int, recipient: trigger_body.Recipient) -> Verdict | bytes | None:
+    def one(self, index: int, recipient: trigger_body.Recipient) -> Verdict | bytes:
         user_id = recipient.userId
         people = self.people
         namespace = recipient.namespace or people.default_namespace
@@ -218,7 +215,7 @@ class _Judge:
         if known and stored is None and not people.create:
             return _rejected(user_id, "unknown_profile", _UNKNOWN_PROFILE.format(namespace[:64]))
         address, rejected = self._address(index, recipient, namespace, stored)
-        if address is None:
+        if rejected is not None:
             return rejected
         context, context_error = self.contexts.of(recipient.context)
         if context_error:
@@ -247,7 +244,7 @@ class _Judge:
     def _address(
         self, index: int, recipient: trigger_body.Recipient, namespace: str, stored: dict[str, Any] | None
     ) -> tuple[Any, Verdict | None]:
-        """The recipient's address, or None and its rejection (None too when it is a field error).
+        """The recipient's address and None, or None and its rejection.
         Order: channelData, the request's profile, the stored profile (before the userId: a person's
         address may have changed since the id was given), the userId."""
         channel = self.channel
@@ -262,12 +259,11 @@ class _Judge:
         problem = address_problem(channel, address)
         if not problem:
             return address, None
-        # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
-        # Push info is device state the caller relays as-is: that recipient alone is rejected.
-        if channel != "push" and source and source.startswith("channelData"):
-            self.field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
-            return None, None
-        return None, _rejected(recipient.userId, "invalid_address", f"The address from the {source} {problem}")
+        # That recipient alone is rejected, whatever the address came from: one mistyped address in
+        # a call of 1,000 must not hold back the other 999. The detail names the field, never the
+        # address (verdicts are stored with the execution).
+        where = f"recipients[{index}].{source}" if source and source.startswith("channelData") else f"the {source}"
+        return None, _rejected(recipient.userId, "invalid_address", f"The address from {where} {problem}")
 
 
 _UNKNOWN_PROFILE = (

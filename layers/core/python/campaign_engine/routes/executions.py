@@ -50,7 +50,7 @@ def _status(execution_id: str, limit: int, next_token: str | None):
 def get_execution(
     executionId: ExecutionId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return _status(executionId, limit, nextToken)
 
@@ -64,6 +64,6 @@ def get_execution(
 def get_audience_execution(
     executionId: ExecutionId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return _status(executionId, limit, nextToken)
