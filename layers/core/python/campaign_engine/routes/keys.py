@@ -45,7 +45,7 @@ def create_key(body: KeyCreate):
 )
 def list_keys(
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return json_response(200, api_keys.list_keys(caller(router), limit=limit, next_token=nextToken))
 
