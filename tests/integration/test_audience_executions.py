@@ -426,14 +426,17 @@ def test_a_profile_erased_between_fan_out_and_delivery_is_excluded(api: Api, que
 # ---------------------------------------------------------------------------
 def tick(monkeypatch: pytest.MonkeyPatch, at: datetime) -> dict[str, Any]:
     """The scheduler function's run at `at` (the minute tick)."""
-    from campaign_engine import audience_executions
+    from campaign_engine import audience_executions, minute_tick
 
-    real = audience_executions._now
-    audience_executions._now = lambda: at
+    clocks = (minute_tick, audience_executions)
+    real = [module._now for module in clocks]
+    for module in clocks:
+        module._now = lambda: at  # type: ignore[assignment]
     try:
         result: dict[str, Any] = invoke("scheduler", {}, function_handler("scheduler"))
     finally:
-        audience_executions._now = real
+        for module, clock in zip(clocks, real, strict=True):
+            module._now = clock  # type: ignore[assignment]
     return result
 
 

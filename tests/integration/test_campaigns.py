@@ -223,7 +223,7 @@ def test_the_schedule_window_opens_and_closes(api: Api) -> None:
     import time
     from datetime import UTC, datetime, timedelta
 
-    from campaign_engine.campaigns import advance_schedules
+    from campaign_engine.minute_tick import advance_schedules
     from tests.conftest import invoke
 
     start = datetime.now(UTC) + timedelta(seconds=1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from campaign_engine import campaign_gate, campaigns, store
+from campaign_engine import campaign_gate, minute_tick, store
 from local.harness import api_event
 from tests.conftest import Api, Queue, trigger_body
 from tests.integration.conftest import Clock, emails_per_recipient, invoke_delivery, statuses
@@ -91,7 +91,7 @@ def test_messages_of_a_completed_campaign_are_not_sent(api: Api, queue: Queue, o
     answer = api.trigger(trigger_body(campaign["id"]))
 
     # When the scheduled function completes the campaign before delivery runs
-    assert (campaign["id"], "completed") in campaigns.advance_schedules(datetime.now(UTC) + timedelta(minutes=2))
+    assert (campaign["id"], "completed") in minute_tick.advance_schedules(datetime.now(UTC) + timedelta(minutes=2))
     queue.drain()
 
     # Then nothing is sent

@@ -37,6 +37,7 @@ from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.audience_rules import parse_rule
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
 from campaign_engine.errors import DomainError, FieldError, validation_failed
+from campaign_engine.minute_tick import due_key
 from campaign_engine.observability import logger, metrics
 from campaign_engine.profiles import template_view
 from campaign_engine.settings import get_settings
@@ -260,11 +261,6 @@ def _create_and_submit(execution: records.AudienceExecution) -> None:
         logger.info(
             "audience execution started", execution_id=execution.execution_id, campaign_id=execution.campaign_id
         )
-
-
-def due_key(moment: datetime) -> str:
-    """A schedule's instant in the due index: UTC, fixed width, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # ---------------------------------------------------------------------------
