@@ -12,7 +12,7 @@ from campaign_engine.auth import Principal, no_access, require_labels
 from campaign_engine.errors import DomainError
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.recipient_states import EXCLUDED, PUBLIC_STATUS, QUEUED
-from campaign_engine.trigger import request_key_of_execution
+from campaign_engine.trigger import request_key, request_key_of_execution
 
 if TYPE_CHECKING:
     from campaign_engine.audience_models import AudienceExecutionStatus
@@ -83,6 +83,29 @@ def execution_status(
         counts={"total": len(outcomes), **dict(sorted(counts.items()))},
         recipients=page,
         next_token=store.encode_token({"offset": offset + limit}) if more else None,
+    )
+
+
+def find_execution(
+    campaign_id: str, request_id: str, principal: Principal, *, limit: int, next_token: str | None
+) -> ExecutionStatus | AudienceExecutionStatus:
+    """The execution a trigger (or an audience execution started now) made for this campaign and
+    requestId, as GET /im/executions/{executionId} answers it: callers that kept only their own
+    requestId find what happened to it. Idempotency is per campaign, so the campaign is needed too."""
+    from campaign_engine.store import audience_executions as audience_records
+
+    key = request_key(campaign_id, request_id)
+    record = store.get_execution_record(key)
+    if record is not None and record.request_id == request_id:
+        return execution_status(record.execution_id, principal, limit=limit, next_token=next_token)
+    audience = audience_records.get_request(key)
+    execution_id = audience.answer.get("executionId") if audience is not None else None
+    if audience is not None and audience.request_id == request_id and execution_id:
+        return execution_status(execution_id, principal, limit=limit, next_token=next_token)
+    check_label_access(principal, None)
+    raise DomainError(
+        code="execution_not_found",
+        detail=f"No execution of campaign {campaign_id!r} has requestId {request_id!r}",
     )
 
 
