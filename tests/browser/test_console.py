@@ -30,7 +30,9 @@ def _campaign(stack: Any, **fields: Any) -> dict[str, Any]:
         "sender": {"fromEmail": "orders@example.com"},
         "content": {
             "defaultLocale": "en-US",
-            "locales": {"en-US": {"subject": "Order {{ context.orderId }}", "html": "<p>Order {{ context.orderId }}</p>"}},
+            "locales": {
+                "en-US": {"subject": "Order {{ context.orderId }}", "html": "<p>Order {{ context.orderId }}</p>"}
+            },
         },
         **fields,
     }
@@ -39,18 +41,29 @@ def _campaign(stack: Any, **fields: Any) -> dict[str, Any]:
 
 def test_the_console_is_served_with_a_strict_policy_and_caching(local_stack: Any) -> None:
     status, headers, _ = local_stack.request("GET", "/console", key=None)
-    assert status == 308 and headers["location"] == "console/index.html"
+    assert status == 308
+    assert headers["location"] == "console/index.html"
     status, headers, body = local_stack.request("GET", "/console/index.html", key=None)
-    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
     policy = headers["content-security-policy"]
-    assert "script-src 'self';" in policy and "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
-    assert "unsafe-eval" not in policy and "http" not in policy.replace("https:", "")
-    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
-    assert "<script>" not in body and "cdn" not in body.lower()
-    status, again, _ = local_stack.request("GET", "/console/index.html", headers={"If-None-Match": headers["etag"]}, key=None)
-    assert status == 304 and again["etag"] == headers["etag"]
+    assert "script-src 'self';" in policy
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-eval" not in policy
+    assert "http" not in policy.replace("https:", "")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-cache"
+    assert "<script>" not in body
+    assert "cdn" not in body.lower()
+    status, again, _ = local_stack.request(
+        "GET", "/console/index.html", headers={"If-None-Match": headers["etag"]}, key=None
+    )
+    assert status == 304
+    assert again["etag"] == headers["etag"]
     status, headers, _ = local_stack.request("GET", "/console/vendor/chart.js-4.6.1/chart.umd.min.js", key=None)
-    assert status == 200 and headers["content-type"] == "text/javascript; charset=utf-8"
+    assert status == 200
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     assert local_stack.request("GET", "/console/js/app.js", key=None)[1]["content-type"].startswith("text/javascript")
     assert local_stack.request("GET", "/console/console.css", key=None)[1]["content-type"] == "text/css; charset=utf-8"
@@ -181,7 +194,9 @@ def test_sms_and_push_previews(signed_in: Console, local_stack: Any) -> None:
         sender=None,
         content={
             "defaultLocale": "en-US",
-            "locales": {"en-US": {"title": "Your order", "body": "Order {{ context.orderId }} is out", "data": {"k": "v"}}},
+            "locales": {
+                "en-US": {"title": "Your order", "body": "Order {{ context.orderId }} is out", "data": {"k": "v"}}
+            },
         },
     )
     signed_in.go(f"#/campaigns/{push['id']}")
@@ -194,7 +209,10 @@ def test_review_errors_appear_next_to_their_fields(signed_in: Console, local_sta
     campaign = _campaign(
         local_stack,
         sender=None,
-        content={"defaultLocale": "en-US", "locales": {"en-US": {"subject": "Hi", "html": "<p>Hi</p>\n<p>{{ context.orderId }</p>"}}},
+        content={
+            "defaultLocale": "en-US",
+            "locales": {"en-US": {"subject": "Hi", "html": "<p>Hi</p>\n<p>{{ context.orderId }</p>"}},
+        },
     )
     page = signed_in.page
     signed_in.go(f"#/campaigns/{campaign['id']}")
@@ -209,7 +227,9 @@ def test_review_errors_appear_next_to_their_fields(signed_in: Console, local_sta
     expect(html_field.locator(".issues li.error")).to_contain_text("line 2")
     # The summary's entry moves the focus to the field and selects the line it names.
     summary.get_by_role("button", name="content.locales.en-US.html").click()
-    selected = page.evaluate("() => { const t = document.activeElement; return t.value.slice(t.selectionStart, t.selectionEnd); }")
+    selected = page.evaluate(
+        "() => { const t = document.activeElement; return t.value.slice(t.selectionStart, t.selectionEnd); }"
+    )
     assert selected == "<p>{{ context.orderId }</p>"
     signed_in.screenshot("review-errors")
 
@@ -246,7 +266,8 @@ def test_a_live_campaigns_draft_is_shown_beside_it(signed_in: Console, local_sta
 
 def test_try_it_triggers_and_follows_recipients_to_their_final_state(signed_in: Console, local_stack: Any) -> None:
     campaign = _campaign(
-        local_stack, contextSchema={"type": "object", "required": ["orderId"], "properties": {"orderId": {"type": "string"}}}
+        local_stack,
+        contextSchema={"type": "object", "required": ["orderId"], "properties": {"orderId": {"type": "string"}}},
     )
     _ok(local_stack.request("POST", f"/campaigns/{campaign['id']}/activate"), 200)
     page = signed_in.page
@@ -258,7 +279,12 @@ def test_try_it_triggers_and_follows_recipients_to_their_final_state(signed_in: 
         "requestId": request_id,
         "campaignId": campaign["id"],
         "recipients": [
-            {"userId": DELIVERED, "namespace": "email", "channelData": {"emailAddress": DELIVERED}, "context": {"orderId": "A-1"}},
+            {
+                "userId": DELIVERED,
+                "namespace": "email",
+                "channelData": {"emailAddress": DELIVERED},
+                "context": {"orderId": "A-1"},
+            },
             {"userId": "no-context@example.com", "channelData": {"emailAddress": "no-context@example.com"}},
         ],
     }
@@ -346,8 +372,15 @@ def test_the_report_reads_the_richer_shape_with_days(signed_in: Console, local_s
 
 def test_schedules_can_be_found_and_cancelled(signed_in: Console, local_stack: Any) -> None:
     person = f"b-{uuid.uuid4().hex[:8]}"
-    _ok(local_stack.request("PUT", f"/profiles/crm/{person}", {"email": f"{person}@example.com", "consents": {"email": "in"}}), 200)
-    audience = _ok(local_stack.request("POST", "/audiences", {"name": "B", "members": [{"namespace": "crm", "id": person}]}), 201)
+    _ok(
+        local_stack.request(
+            "PUT", f"/profiles/crm/{person}", {"email": f"{person}@example.com", "consents": {"email": "in"}}
+        ),
+        200,
+    )
+    audience = _ok(
+        local_stack.request("POST", "/audiences", {"name": "B", "members": [{"namespace": "crm", "id": person}]}), 201
+    )
     campaign = _campaign(local_stack, type="marketing", audience={"namespace": "crm", "audienceId": audience["id"]})
     _ok(local_stack.request("POST", f"/campaigns/{campaign['id']}/activate"), 200)
     page = signed_in.page
@@ -375,6 +408,7 @@ def test_keyboard_only_and_a_phones_width(browser: Any, local_stack: Any) -> Non
     page.keyboard.type(local_stack.api_key)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_focused()
+
     # Focus order: back from the heading, the navigation then the skip link; forward, the page's controls.
     def focus_names(key: str, times: int) -> list[str]:
         names = []
@@ -388,15 +422,25 @@ def test_keyboard_only_and_a_phones_width(browser: Any, local_stack: Any) -> Non
             )
         return names
 
-    assert focus_names("Shift+Tab", 5) == ["Sign out", "Executions", "Campaigns", "Campaigns console", "Skip to content"]
+    assert focus_names("Shift+Tab", 5) == [
+        "Sign out",
+        "Executions",
+        "Campaigns",
+        "Campaigns console",
+        "Skip to content",
+    ]
     page.get_by_role("heading", name="Campaigns", exact=True).focus()
     assert focus_names("Tab", 6) == ["New campaign", "Status", "Channel", "Tag", "Name contains", "Filter"]
-    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways on a phone"
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), (
+        "the page scrolls sideways on a phone"
+    )
     console.screenshot("phone-campaigns")
     campaign = _campaign(local_stack)
     console.go(f"#/campaigns/{campaign['id']}")
     expect(page.get_by_test_id("preview-subject")).to_have_text("Order orderId-123")
-    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), "the editor scrolls sideways on a phone"
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), (
+        "the editor scrolls sideways on a phone"
+    )
     console.screenshot("phone-editor")
     context.close()
     assert not console.problems, console.problems
