@@ -266,15 +266,17 @@ export async function editorPage(main, { params: [id] }) {
     h("button", { type: "button", onclick: () => preview() }, "Refresh preview"),
     previewOut);
 
+  const heading = h("h1", {}, live.name);
   const buttons = h("div", { class: "actions lifecycle", role: "group", "aria-label": "Lifecycle" });
   append(main, 
-    h("div", { class: "page-head" }, h("h1", {}, live.name),
+    h("div", { class: "page-head" }, heading,
       h("span", { class: "links" }, h("a", { href: `#/campaigns/${enc(id)}/try` }, "Try it"), " ", h("a", { href: `#/campaigns/${enc(id)}/report` }, "Report"))),
     statusLine, buttons, reviewBox, sideBySide,
     h("div", { class: "editor" }, form, previewPane));
   refreshLocalePickers(localePicker.value || locales.keys().next().value);
 
   function drawStatus() {
+    heading.textContent = live.name;
     append(clear(statusLine), badge(live.status), ` ${live.type} ${live.channel} · version ${live.version}`,
       live.liveVersion ? ` · live v${live.liveVersion}` : "", live.draftVersion ? ` · draft v${live.draftVersion} pending (activate to replace the live version)` : "",
       ` · updated ${formatTime(live.updatedAt)}`);
@@ -334,7 +336,9 @@ export async function editorPage(main, { params: [id] }) {
   let dirty = false;
   let timer = null;
 
-  function changed() {
+  function changed(event) {
+    // Choosing which locale to edit, or typing a new locale's name, changes nothing yet.
+    if (event && (event.target === localePicker || event.target === newLocale)) return;
     dirty = true;
     saveState.textContent = "Unsaved changes";
     if (auto.checked) schedulePreview(700);
