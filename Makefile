@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)
 
-.PHONY: venv run test lint duplicates unit integration e2e browser validate build bench soak redrive api-key import-audience clean
+.PHONY: venv scan-venv scan checkov bandit run test lint duplicates unit integration e2e browser validate build bench soak redrive redrive-feedback api-key import-audience clean
 
 venv: $(VENV)/.installed
 
@@ -17,6 +17,21 @@ $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# The outside scanners (checkov, bandit) live in a venv of their own: checkov pins its own boto3, pydantic and
+# others, which must not move the project's.
+SCAN_VENV ?= .venv-scan
+SCAN_BIN := $(SCAN_VENV)/bin
+
+scan-venv: $(SCAN_VENV)/.installed
+
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	@test -x "$(PYTHON)" || { echo "python3.13 (or python3) is needed"; exit 1; }
+	rm -rf $(SCAN_VENV)
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_BIN)/python -m pip install --quiet --upgrade pip
+	$(SCAN_BIN)/python -m pip install --quiet -r requirements-scan.txt
 	@touch $@
 
 ## make run: the whole API on http://127.0.0.1:$(PORT) over an embedded AWS emulator
@@ -35,13 +50,34 @@ test: venv lint
 # the tree's average stays A.
 COMPLEXITY_PATHS := layers/core/python functions local scripts benchmarks
 
-lint: venv
+lint: venv scan-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/xenon --max-absolute C --max-modules C --max-average A $(COMPLEXITY_PATHS)
 	$(BIN)/sam validate --lint
 	@$(MAKE) --no-print-directory duplicates
+	@$(MAKE) --no-print-directory scan
+
+## make scan: checkov over template.yaml and bandit over the code, each printing its counts
+scan: checkov bandit
+
+# Every failed check fails the build, unless the resource's Metadata skips it with its reason.
+# Offline: no download of Prisma Cloud's guidelines, no version check.
+checkov: scan-venv
+	@set -o pipefail; CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(SCAN_BIN)/checkov --file template.yaml \
+		--framework cloudformation --skip-download --compact --quiet \
+		| sed -E '/^(cloudformation scan results:)?$$/d; s/^Passed checks: ([0-9]+), Failed checks: ([0-9]+), Skipped checks: ([0-9]+)$$/checkov (template.yaml): \2 failed checks, \1 passed, \3 skipped with their reason beside the resource/'
+
+# Every finding fails the build, unless its line says `# nosec BXXX  # why`.
+BANDIT_PATHS := layers functions local scripts benchmarks
+BANDIT_COUNTS := import json, sys; r = json.load(sys.stdin); t = r["metrics"]["_totals"]; \
+	print("bandit ($(BANDIT_PATHS)):", len(r["results"]), "issues in", t["loc"], "lines of code,", \
+	t["skipped_tests"], "findings justified inline (\# nosec)")
+bandit: scan-venv
+	@report=$$($(SCAN_BIN)/bandit --recursive --quiet --format json $(BANDIT_PATHS) 2>/dev/null); status=$$?; \
+	$(SCAN_BIN)/python -c '$(BANDIT_COUNTS)' <<<"$$report" || status=1; \
+	if [ "$$status" -ne 0 ]; then $(SCAN_BIN)/bandit --recursive --quiet $(BANDIT_PATHS); exit 1; fi
 
 # No repeat of six or more lines outside tests/ but the pairs duplicates.allow names and justifies.
 # `duplicates` (a developer tool, not a package) always exits 0, so its rows are counted here; where
@@ -83,6 +119,10 @@ api-key: venv
 redrive: venv
 	$(BIN)/python -m scripts.redrive $(STACK_ARGS)
 
+## make redrive-feedback STACK=campaigns-prod: hand the SES events kept in the feedback DLQ to the feedback function again
+redrive-feedback: venv
+	$(BIN)/python -m scripts.redrive_feedback $(if $(STACK),--stack-name $(STACK))
+
 ## make import-audience CSV=people.csv NAME="Spring list" (or AUDIENCE=<id>): BASE and KEY from the environment;
 ## 1,000 rows a call with a progress bar, resumes where it stopped when run again (RESTART=1 starts over)
 import-audience: venv
@@ -91,4 +131,4 @@ import-audience: venv
 		$(if $(NAME),--name "$(NAME)") $(if $(RESTART),--restart)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/browser/artifacts
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/browser/artifacts

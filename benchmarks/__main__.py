@@ -186,6 +186,10 @@ def _local_figures(local: Any) -> dict[str, Any]:
         "local_emails_per_second": local.emails_per_second,
         "local_throughput_ratio": local.throughput_ratio,
         "local_latency_ms": {q: local.percentile(local.latencies_ms, float(q[1:])) for q in ("p50", "p95", "p99")},
+        "local_latency_ratio": {q: local.latency_ratio(float(q[1:])) for q in ("p50", "p95", "p99")},
+        "local_emulator_latency_ms": {
+            q: local.percentile(local.emulator_latencies_ms, float(q[1:])) for q in ("p50", "p95", "p99")
+        },
         "local_emulator_emails_per_second": local.emulator_emails_per_second,
     }
 

@@ -186,7 +186,8 @@ def _delivery_floor(work: Workload, event: dict[str, Any]) -> Callable[[int], in
 
     campaign = _live_campaign(work)
     sender = campaign["sender"]
-    text_env = jinja2.Environment(autoescape=False)  # subjects are not HTML
+    # bandit B701: plain-text subjects, as the app renders them
+    text_env = jinja2.Environment(autoescape=False)  # subjects are not HTML  # nosec B701
     html_env = jinja2.Environment(autoescape=True)
     templates = {
         locale: (text_env.from_string(parts["subject"]), html_env.from_string(parts["html"]))
@@ -239,7 +240,7 @@ def _live_campaign(work: Workload) -> dict[str, Any]:
     from campaign_engine import store
 
     doc = store.get_campaign_version(work.campaign_id, 1)
-    assert doc is not None
+    assert doc is not None  # nosec B101  # a benchmark's precondition
     return doc
 
 

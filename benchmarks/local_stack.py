@@ -12,6 +12,12 @@ calls, the event source mapping's receives and deletes, delivery's claims, sends
 issued again, directly, against the same emulator with 16 threads, each invocation's requests in
 order (a batch deletes what its own ReceiveMessage returned). local_throughput_ratio is the stack's
 emails per second over that rate: what the gateway, the functions and the pollers add to the AWS work.
+
+The replay runs as chains, each a delivery invocation's requests right after its share of the trigger
+calls, in one thread: an email's latency on the emulator alone runs from the start of its trigger call
+to the end of its SendEmail (the calls after it in the chain stand for the batch a poller collects).
+local_latency_ratio.p95 is the stack's p95 over that p95: the absolute figures differ from one machine
+to the next, the ratio says what the stack adds to the emulator's own time.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class LocalResult:
     emulator_emails: int = 0
     emulator_seconds: float = 0.0
     emulator_errors: int = 0
+    emulator_latencies_ms: list[float] = field(default_factory=list)
 
     @property
     def emails_per_second(self) -> float:
@@ -58,6 +65,10 @@ class LocalResult:
     def throughput_ratio(self) -> float:
         rate = self.emulator_emails_per_second
         return self.emails_per_second / rate if rate else float("nan")
+
+    def latency_ratio(self, q: float) -> float:
+        floor = self.percentile(self.emulator_latencies_ms, q)
+        return self.percentile(self.latencies_ms, q) / floor if floor else float("nan")
 
     def percentile(self, values: list[float], q: float) -> float:
         if not values:
@@ -191,6 +202,12 @@ class Replayer:
         return [m["ReceiptHandle"] for m in answer.get("Messages", [])] if operation == "ReceiveMessage" else []
 
 
+def _chains(triggers: list[Chunk], deliveries: list[Chunk]) -> list[list[Chunk]]:
+    """Each delivery invocation after its share of the trigger calls (the calls spread evenly)."""
+    per = len(triggers) / len(deliveries)
+    return [[*triggers[round(i * per) : round((i + 1) * per)], deliveries[i]] for i in range(len(deliveries))]
+
+
 def replay_on_emulator(
     stack: Any,
     chunks: list[Chunk],
@@ -198,8 +215,9 @@ def replay_on_emulator(
     fake_queue_url: str,
     threads: int,
     share: float = 1.0,
-) -> tuple[int, float, int]:
-    """(emails, seconds, errors) for issuing the recorded invocations' requests against the emulator.
+) -> tuple[int, float, int, list[float]]:
+    """(emails, seconds, errors, latencies in ms) for issuing the recorded invocations' requests against
+    the emulator, as chains (module docstring).
 
     `share` replays that fraction of the trigger calls and of the delivery invocations (the first ones)."""
     from local.emulator import aws_client
@@ -219,8 +237,11 @@ def replay_on_emulator(
     deliveries = deliveries[: max(1, round(len(deliveries) * share))]
     emails = sum(1 for chunk in deliveries for call in chunk if call[:2] == ("sesv2", "SendEmail"))
     replayer = Replayer(clients)
+    latencies: list[float] = []
 
-    def invoke(chunk: Chunk) -> None:
+    def invoke(chunk: Chunk, sent: list[float]) -> None:
+        """Issues one invocation's requests; `sent` lists when each email's trigger call started, and
+        each SendEmail's latency is counted from the next of them (from the chain's start past them)."""
         handles: list[str] = []
         for service, operation, recorded in chunk:
             if service == "label":
@@ -235,12 +256,21 @@ def replay_on_emulator(
                 }
                 handles = handles[10:]
             handles += replayer.issue(service, operation, params)
+            if operation == "SendEmail":
+                started = sent.pop(0) if len(sent) > 1 else sent[0]
+                latencies.append((time.monotonic() - started) * 1000)  # list.append: atomic
+
+    def invoke_chain(chain: list[Chunk]) -> None:
+        sent: list[float] = []
+        for chunk in chain[:-1]:
+            sent.append(time.monotonic())
+            invoke(chunk, sent)
+        invoke(chain[-1], sent or [time.monotonic()])
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(invoke, triggers))
-        list(pool.map(invoke, deliveries))
-    return emails, time.monotonic() - start, replayer.errors
+        list(pool.map(invoke_chain, _chains(triggers, deliveries)))
+    return emails, time.monotonic() - start, replayer.errors, latencies
 
 
 def run(
@@ -259,7 +289,6 @@ def run(
     # sent wakes each waiting poller, and the emulator scans the whole queue for each of them.
     with env.quiet_stdout(), Stack(port=0, moto_port=0) as stack:
         result = measure_stack(stack, emails, concurrency)
-        result.emulator_emails, result.emulator_seconds, result.emulator_errors = replay_on_emulator(
-            stack, chunks, setup_items, fake_queue_url, concurrency, replay_share
-        )
+        replayed = replay_on_emulator(stack, chunks, setup_items, fake_queue_url, concurrency, replay_share)
+        result.emulator_emails, result.emulator_seconds, result.emulator_errors, result.emulator_latencies_ms = replayed
     return result

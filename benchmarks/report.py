@@ -55,7 +55,9 @@ TARGETS = [
     Target("cost_per_million_emails_usd.single.total", "<=", 3.50),
     Target("cost_per_million_emails_usd.per20.total", "<=", 1.50),
     Target("local_throughput_ratio", ">=", 0.7),
-    Target("local_latency_ms.p95", "<=", 2000),
+    # Tail latency as a ratio to the emulator's own for the same chains of requests: the absolute p95 is
+    # shown beside it, without a target, since it differs between machines of the same kind.
+    Target("local_latency_ratio.p95", "<=", 2),
     Target("audience_fanout.ratio_to_emulator", ">=", 0.7),
     Target("audience_fanout.lost", "<=", 0),
     Target("audience_fanout.duplicated", "<=", 0),
@@ -168,6 +170,8 @@ def table(results: dict[str, Any]) -> str:
     row("local_throughput_ratio")
     for q in ("p50", "p95", "p99"):
         row(f"local_latency_ms.{q}", unit=" ms")
+        row(f"local_emulator_latency_ms.{q}", unit=" ms")
+        row(f"local_latency_ratio.{q}")
     row("audience_fanout.members")
     row("audience_fanout.seconds", unit=" s")
     row("audience_fanout.per_second", unit="/s")

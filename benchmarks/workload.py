@@ -172,7 +172,7 @@ class Workload:
         return events
 
     def feedback(self, event: dict[str, Any]) -> Any:
-        assert self.feedback_module is not None
+        assert self.feedback_module is not None  # nosec B101  # narrows a type
         return self.feedback_module.handler(event, self._context("feedback"))
 
     @contextmanager

@@ -86,6 +86,11 @@ def _banner(stack: Stack, campaign_id: str | None) -> str:
             "",
         ]
     lines += ["See what was sent:", f"  curl -sS {base}/_local/outbox -H 'Authorization: Bearer {key}'", ""]
+    lines += [
+        f"Webhooks: point a campaign's webhook.url at {base}/_local/webhooks/<name>, then read what arrived:",
+        f"  curl -sS {base}/_local/webhooks -H 'Authorization: Bearer {key}'",
+        "",
+    ]
     return "\n".join(lines)
 
 

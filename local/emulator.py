@@ -25,7 +25,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 # Fake credentials: moto accepts anything, and real ones must never reach it or AWS from here.
 ACCESS_KEY_ID = "testing"
-SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret, the emulator ignores it
+SECRET_ACCESS_KEY = "testing"  # noqa: S105 # nosec B105  # not a secret, the emulator ignores it
 
 
 def aws_client(service: str, endpoint_url: str) -> Any:
@@ -97,6 +97,117 @@ def _visible_messages_as_read() -> None:
     Queue.messages = property(lambda queue: _VisibleMessages(queue._messages))  # type: ignore[assignment,method-assign]
 
 
+_querying = threading.local()
+
+
+def _partition_queries() -> None:
+    """A Query on a table's own key reads that partition. Moto lists and sorts every item of the
+    table for each Query and then keeps one partition's: a 100,000-member audience made each page of
+    its fan-out a sort of the whole table, under the item lock every claim of delivery waits on."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_by_partition", False):
+        return
+    query, all_items = Table.query, Table.all_items
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        by_index = kwargs.get("index_name") or (len(args) > 6 and args[6])
+        _querying.partition = None if by_index or hash_key is None else hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _querying.partition = None
+
+    def partition_items(self: Any) -> list[Any]:
+        partition = getattr(_querying, "partition", None)
+        if partition is None:
+            return all_items(self)
+        stored = self.items.get(partition)  # .get: the items are a defaultdict
+        if stored is None:
+            return []
+        if not self.range_key_attr:
+            return [stored]
+        return sorted(stored.values(), key=lambda item: item.range_key)
+
+    partition_query._by_partition = True  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
+# Receipt handle -> (queue, message), filled as ReceiveMessage hands messages out.
+_by_receipt: dict[str, tuple[Any, Any]] = {}
+_receiving = threading.local()
+
+
+def _receipts_indexed() -> None:
+    """DeleteMessage and ChangeMessageVisibility find a message by its receipt handle in a dict.
+    Moto walks the whole queue for each (DeleteMessage twice, asking every message for the list
+    of its handles): with a 100,000-member fan-out queued ahead of delivery, each delete cost a
+    pass over 100,000 messages and delivery slowed to a quarter of its rate. A handle moto gave
+    out otherwise (a queue moved to its DLQ, a purge) falls back to moto's own walk."""
+    from moto.sqs.models import Message, Queue, SQSBackend
+
+    if getattr(Queue.delete_message, "_indexed", False):
+        return  # a stack started twice in one process
+    receive, mark, delete, change = (
+        SQSBackend.receive_message,
+        Message.mark_received,
+        Queue.delete_message,
+        SQSBackend.change_message_visibility,
+    )
+
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        _receiving.queue = self.get_queue(queue_name)
+        try:
+            return receive(self, queue_name, *args, **kwargs)
+        finally:
+            _receiving.queue = None
+
+    def mark_received(self: Any, visibility_timeout: Any = None) -> None:
+        mark(self, visibility_timeout)
+        queue = getattr(_receiving, "queue", None)
+        if queue is not None:
+            _by_receipt[self.receipt_handle] = (queue, self)
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        queue, message = _by_receipt.get(receipt_handle, (None, None))
+        if queue is not self or receipt_handle in self.deleted_messages:
+            return delete(self, receipt_handle)
+        with self._messages_lock:
+            try:
+                self._messages.remove(message)  # received messages sit near the head: a short walk
+            except ValueError:
+                return delete(self, receipt_handle)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        for handle in message.all_receipt_handles:
+            _by_receipt.pop(handle, None)
+        return None
+
+    def change_message_visibility(self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+        queue, message = _by_receipt.get(receipt_handle, (None, None))
+        if queue is None or queue is not self.get_queue(queue_name):
+            return change(self, queue_name, receipt_handle, visibility_timeout)
+        if visibility_timeout * 1000 + _now_ms() - message.sent_timestamp > 43200 * 1000:
+            return change(self, queue_name, receipt_handle, visibility_timeout)  # moto's own error
+        message.change_visibility(visibility_timeout)
+        if message.visible:
+            queue.pending_messages.discard(message)
+        return None
+
+    delete_message._indexed = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    Message.mark_received = mark_received  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+
+
+def _now_ms() -> int:
+    from moto.core.utils import unix_time_millis
+
+    return int(unix_time_millis())
+
+
 def _remember_dispatch(dispatcher: Any) -> None:
     """Moto's server finds each request's service under one process-wide lock, by matching the
     host against every service's URL patterns and listing its own package directory. At the local
@@ -153,6 +264,8 @@ class Emulator:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._undo_atomic = atomic_item_operations()
         _visible_messages_as_read()
+        _receipts_indexed()
+        _partition_queries()
         self._server.start()
         _remember_dispatch(self._server._server.app)  # type: ignore[union-attr]
         host, bound_port = self._server.get_host_and_port()

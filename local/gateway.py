@@ -147,7 +147,7 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
+        assert self._server is not None, "start() first"  # nosec B101  # a local-stack precondition
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
@@ -164,7 +164,7 @@ class Gateway:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            assert self._thread is not None
+            assert self._thread is not None  # nosec B101  # narrows a type
             self._thread.join()
             self._server = None
 

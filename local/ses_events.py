@@ -18,6 +18,8 @@ default bus (AWS::SES::ConfigurationSetEventDestination), and which functions' E
 or CloudWatchEvent patterns match each event. Functions are invoked as Lambda invokes them for
 EventBridge, asynchronously: an invocation that fails is retried (MaximumRetryAttempts of the
 function's EventInvokeConfig, 2 by default) after 1 s and 2 s instead of Lambda's 1 and 2 minutes.
+An event that still fails goes where the function's EventInvokeConfig DestinationConfig.OnFailure says
+(an SQS queue), as the record Lambda writes there; without one it is dropped, as Lambda drops it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ DETAIL_TYPES = {
     "Complaint": "Email Complaint Received",
     "Reject": "Email Rejected",
     "DeliveryDelay": "Email Delivery Delayed",
+    "RenderingFailure": "Email Rendering Failed",
     "Open": "Email Opened",
     "Click": "Email Clicked",
 }
@@ -88,6 +91,24 @@ class Subscriber:
     rule: str  # Function.EventName
     pattern: dict[str, Any]
     max_retries: int
+    on_failure: str | None = None  # the URL of the queue Lambda sends a failed event's record to
+
+
+def failure_record(event: dict[str, Any], function_arn: str, attempts: int, error: BaseException) -> dict[str, Any]:
+    """What Lambda sends an asynchronous invocation's on-failure destination once its retries are exhausted."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error)[:1000], "errorType": type(error).__name__},
+    }
 
 
 @dataclass(frozen=True)
@@ -106,9 +127,10 @@ class Sent:
 class SesEventPublisher:
     """Publishes SES's events for every message the emulator accepts, to the template's subscribers."""
 
-    def __init__(self, publishing: dict[str, set[str]], subscribers: list[Subscriber]) -> None:
+    def __init__(self, publishing: dict[str, set[str]], subscribers: list[Subscriber], sqs: Any = None) -> None:
         self.publishing = publishing  # configuration set -> event types it publishes to the default bus
         self.subscribers = subscribers
+        self.sqs = sqs  # sends failed events to their on-failure queue
         self._queue: list[tuple[float, int, dict[str, Any], Subscriber, int]] = []
         self._sequence = itertools.count()
         self._condition = threading.Condition()
@@ -117,8 +139,10 @@ class SesEventPublisher:
         self._unpatch: Callable[[], None] | None = None
 
     @classmethod
-    def from_template(cls, template: Template, functions: dict[str, LocalFunction]) -> SesEventPublisher:
-        return cls(_publishing(template), _subscribers(template, functions))
+    def from_template(
+        cls, template: Template, functions: dict[str, LocalFunction], sqs: Any = None
+    ) -> SesEventPublisher:
+        return cls(_publishing(template), _subscribers(template, functions), sqs)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -177,7 +201,7 @@ class SesEventPublisher:
     def _invoke(self, event: dict[str, Any], subscriber: Subscriber, attempt: int) -> None:
         try:
             subscriber.function.invoke(event)
-        except Exception:
+        except Exception as error:
             if attempt < subscriber.max_retries:
                 log.info("%s failed on %s; retried", subscriber.rule, event["detail-type"], exc_info=True)
                 delay = RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS) - 1)]
@@ -186,8 +210,16 @@ class SesEventPublisher:
                         self._queue, (time.monotonic() + delay, next(self._sequence), event, subscriber, attempt + 1)
                     )
                     self._condition.notify_all()
+            elif subscriber.on_failure and self.sqs is not None:
+                record = failure_record(event, subscriber.function.arn, attempt + 1, error)
+                self.sqs.send_message(QueueUrl=subscriber.on_failure, MessageBody=json.dumps(record))
+                log.warning(
+                    "%s failed on %s %d times; kept in its on-failure queue", subscriber.rule, event["id"], attempt + 1
+                )
             else:
-                log.exception("%s failed on %s %d times; the event is dropped", subscriber.rule, event["id"], attempt)
+                log.exception(
+                    "%s failed on %s %d times; the event is dropped", subscriber.rule, event["id"], attempt + 1
+                )
 
 
 def simulated_events(address: str) -> tuple[str, ...]:
@@ -418,9 +450,23 @@ def _subscribers(template: Template, functions: dict[str, LocalFunction]) -> lis
                     rule=where,
                     pattern=spec["Pattern"],
                     max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+                    on_failure=_on_failure_queue(template, invoke_config),
                 )
             )
     return subscribers
+
+
+def _on_failure_queue(template: Template, invoke_config: dict[str, Any]) -> str | None:
+    """The URL of the SQS queue an EventInvokeConfig sends failed events to, if it names one."""
+    on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
+    if not on_failure:
+        return None
+    if on_failure.get("Type") != "SQS":
+        raise TemplateError(f"an on-failure destination of type {on_failure.get('Type')} is not emulated")
+    for queue in template.queues():
+        if template.get_att(queue.logical_id, "Arn") == on_failure.get("Destination"):
+            return str(template.get_att(queue.logical_id, "QueueUrl"))
+    raise TemplateError(f"the on-failure destination {on_failure.get('Destination')} is no queue of the template")
 
 
 def _check_pattern(pattern: Any, where: str) -> None:

@@ -19,6 +19,8 @@ from local.outbox import Outbox, SesEmail, SnsPush, SnsSms
 from local.ses_events import SesEventPublisher
 from local.template import ACCOUNT_ID, REGION, STACK_NAME, HttpRoute, Template
 from local.timeouts import scale_emulator_timeouts
+from local.webhook_receiver import PATH as WEBHOOKS_PATH
+from local.webhook_receiver import WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUSH_PLATFORMS = ("APNS", "APNS_SANDBOX", "GCM")  # the SNS platforms each local push app exists on
@@ -61,9 +63,9 @@ def demo_trigger(campaign_id: str, request_id: str = "demo-1") -> dict[str, Any]
     }
 
 
-# Locally every SES event is published, so the mailbox simulator shows a message's whole life
-# (sent -> delivered); deployments choose with the DeliveryEvents parameter.
-LOCAL_PARAMETERS = {"DeliveryEvents": "all"}
+# The local deployment takes every other parameter's default: SES events are published as in AWS
+# (DeliveryEvents=all, tests/unit/test_ses_event_publishing.py).
+LOCAL_PARAMETERS: dict[str, str] = {}
 
 
 def local_parameters(sender_domains: list[str], push_apps: list[str]) -> dict[str, str]:
@@ -122,6 +124,7 @@ class Stack:
         self.ticker: Ticker | None = None
         self.outbox: Outbox | None = None
         self.ses_events: SesEventPublisher | None = None
+        self.webhooks = WebhookReceiver()  # what webhooks POSTed to /_local/webhooks/<name>
         self._saved_environment: dict[str, str | None] = {}
         self._iam: iam.Enforcer | None = None
         self._undo_timeouts: Callable[[], None] | None = None
@@ -177,11 +180,12 @@ class Stack:
             [SesEmail(), SnsSms(), SnsPush()], self.emulator.client("dynamodb"), environment.get("EXECUTIONS_TABLE")
         )
         # The mailbox simulator's delivery events, to the functions the template subscribes to aws.ses.
-        self.ses_events = SesEventPublisher.from_template(template, self.functions)
+        self.ses_events = SesEventPublisher.from_template(template, self.functions, sqs)
 
         self.api_key = self._seed_admin_key()
         self.ses_events.start()
         self.gateway.start()
+        self._allow_local_webhooks()
         for poller in self.pollers:
             poller.start()
         self.ticker.start()
@@ -224,7 +228,7 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        assert self.gateway is not None, "start() first"
+        assert self.gateway is not None, "start() first"  # nosec B101  # a local-stack precondition
         return self.gateway.url
 
     @property
@@ -276,7 +280,7 @@ class Stack:
         """The local-only routes, behind the same authorizer as the API and checked for the admin scope."""
         authorizer = template.default_authorizer()
 
-        def route(method: str, path: str, handler: Any) -> Route:
+        def route(method: str, path: str, handler: Any, *, open_to_all: bool = False) -> Route:
             name = f"{STACK_NAME}-local-routes"
             target = LocalFunction(
                 logical_id="LocalRoutes",
@@ -287,16 +291,40 @@ class Stack:
                 handler=handler,
                 has_template_role=False,
             )
-            return Route.compile(HttpRoute(method, path, "LocalRoutes", authorizer), target)
+            return Route.compile(HttpRoute(method, path, "LocalRoutes", None if open_to_all else authorizer), target)
 
         return [
             route("GET", "/_local/outbox", self._outbox_route),
             route("DELETE", "/_local/outbox", self._outbox_route),
             route("POST", "/_local/tick", self._tick_route),
+            # A webhook sender has no key: the receiver's POST is open, reading what arrived takes the admin key.
+            route("POST", WEBHOOKS_PATH + "/{name}", self._webhook_post_route, open_to_all=True),
+            route("GET", WEBHOOKS_PATH, self._webhooks_route),
+            route("DELETE", WEBHOOKS_PATH, self._webhooks_route),
         ]
 
+    def _allow_local_webhooks(self) -> None:
+        """Webhooks may call this stack's own receiver (and only it) on loopback: WEBHOOKS_LOCAL_RECEIVER, which
+        template.yaml never sets. Set once the gateway's port is known; settings are read again after it."""
+        self._set_environment({"WEBHOOKS_LOCAL_RECEIVER": f"{self.base_url}{WEBHOOKS_PATH}/"})
+        settings = sys.modules.get("campaign_engine.settings")
+        if settings is not None:
+            settings.get_settings.cache_clear()
+
+    def _webhook_post_route(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        return self.webhooks.receive(event)
+
+    def _webhooks_route(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        if denied := _admin_denied(event):
+            return denied
+        if event["requestContext"]["http"]["method"] == "DELETE":
+            self.webhooks.clear()
+            return {"statusCode": 204}
+        name = (event.get("queryStringParameters") or {}).get("name")
+        return _json(200, {"items": self.webhooks.items(name)})
+
     def _outbox_route(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
-        assert self.outbox is not None
+        assert self.outbox is not None  # nosec B101  # narrows a type
         if denied := _admin_denied(event):
             return denied
         if event["requestContext"]["http"]["method"] == "DELETE":
@@ -305,7 +333,7 @@ class Stack:
         return _json(200, {"items": self.outbox.items()})
 
     def _tick_route(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
-        assert self.ticker is not None
+        assert self.ticker is not None  # nosec B101  # narrows a type
         if denied := _admin_denied(event):
             return denied
         ran, failed = self.ticker.tick()

@@ -59,7 +59,7 @@ _CfnLoader.add_multi_constructor("!", _short_tag)
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 # nosec B506  # a SafeLoader subclass
     if not isinstance(document, dict):
         raise TemplateError(f"{path} is not a template")
     return document

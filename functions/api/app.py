@@ -7,7 +7,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine import console
 from campaign_engine.observability import logger, metrics, tracer
-from campaign_engine.routes import audience_executions, audiences, campaigns, executions, meta, profiles, rules
+from campaign_engine.routes import (
+    audience_executions,
+    audiences,
+    campaigns,
+    executions,
+    meta,
+    profiles,
+    rules,
+    webhooks,
+)
 from campaign_engine.routes.resolver import new_resolver, resolve
 
 app = new_resolver(
@@ -18,6 +27,7 @@ app = new_resolver(
     profiles.router,
     audiences.router,
     rules.router,
+    webhooks.router,
 )
 # The console's static files ship with this function (its CodeUri), beside this module.
 CONSOLE_ROOT = Path(__file__).resolve().parent / "console"

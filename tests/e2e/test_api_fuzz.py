@@ -1,18 +1,23 @@
 """Schemathesis against the OpenAPI document the local stack serves: no 5xx, every error a
 problem+json with a `code`, every answer as the document describes it.
 
-Cases come from two of schemathesis's phases: its coverage phase (deterministic boundary and
-negative cases for every parameter and body field, and methods no route has) and its fuzzing
-phase (Hypothesis, positive and negative data, a fixed seed). The fuzzing phase calls real
-campaigns (a draft per operation, a live one for the trigger) so that bodies reach validation,
-rendering and the trigger's verdicts instead of stopping at 404.
+Cases come from three of schemathesis's phases: its coverage phase (deterministic boundary and
+negative cases for every parameter and body field, and methods no route has), its fuzzing phase
+(Hypothesis, positive and negative data, a fixed seed), and its stateful phase, which follows the
+document's OpenAPI links (routes/meta.py: POST /campaigns -> GET, PATCH, review, activate... of
+/campaigns/{campaignId}; a trigger -> its execution's status; POST /audiences -> its members; PUT
+a profile -> GET and DELETE it) in scenarios of several calls, each using ids the last answers
+gave. The fuzzing phase calls real campaigns (a draft per operation, a live one for the trigger)
+so that bodies reach validation, rendering and the trigger's verdicts instead of stopping at 404.
 
 A failing case is recorded, not raised, so that one run reports every distinct failure (with a
 cURL to reproduce it) instead of the first one shrunk; the test fails at the end if any was found.
 
-Size: about 1,550 cases in 15-30 s on two cores. For a deeper local run, SCHEMATHESIS_EXAMPLES
-raises the fuzzing phase's examples per operation and mode (120: about 5,000 cases, 5 minutes)
-and SCHEMATHESIS_SEED picks other cases.
+Size: about 3,300 cases (360 of them in 60 stateful scenarios, 110-odd calls through links) in
+60-75 s on two shared cores, printed at the end; reproducible (a fixed seed for the fuzzing phase,
+derandomized scenarios). For a deeper local run, SCHEMATHESIS_EXAMPLES raises the fuzzing phase's
+examples per operation and mode (120: about 5,000 cases, 5 minutes), SCHEMATHESIS_SCENARIOS the
+stateful scenarios, and SCHEMATHESIS_SEED picks other fuzzing cases.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hypothesis
+import hypothesis.stateful
 import pytest
 import requests
 import schemathesis
@@ -34,6 +40,7 @@ from hypothesis import HealthCheck, Phase
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -46,6 +53,10 @@ from local import DEMO_CAMPAIGN, Stack
 
 SEED = int(os.environ.get("SCHEMATHESIS_SEED", "20261201"))
 EXAMPLES_PER_MODE = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
+# Stateful phase: scenarios, and calls at most in each (a scenario starts at an operation that no link
+# leads to, e.g. POST /campaigns, and follows links from there).
+SCENARIOS = int(os.environ.get("SCHEMATHESIS_SCENARIOS", "60"))
+STEPS_PER_SCENARIO = 6
 REQUEST_TIMEOUT_S = 20  # a hang is a failure, not a stuck build
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
@@ -103,7 +114,9 @@ class Findings:
     cases: Counter[str] = field(default_factory=Counter)
     failures: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def run(self, case: schemathesis.Case, session: requests.Session) -> None:
+    linked: int = 0  # stateful calls whose parameters came from an earlier answer through a link
+
+    def run(self, case: schemathesis.Case, session: requests.Session) -> schemathesis.Response | None:
         self.cases[case.operation.label] += 1
         try:
             response = case.call(session=session, timeout=REQUEST_TIMEOUT_S)
@@ -114,6 +127,8 @@ class Findings:
                 self.failures.setdefault((case.operation.label, failure.title), str(group))
         except requests.RequestException as error:  # a hang (timeout) or a dropped connection
             self.failures.setdefault((case.operation.label, type(error).__name__), f"{error}\n{case.as_curl_command()}")
+            return None
+        return response
 
 
 @pytest.fixture(autouse=True)
@@ -200,10 +215,50 @@ def test_the_served_openapi_document_holds_under_schemathesis(
             with contextlib.suppress(Unsatisfiable):  # nothing to make invalid (GET /im/health)
                 fuzz()
 
+    stateful_cases = run_stateful_phase(schema, findings, session)
+
     elapsed = time.monotonic() - started
     total = sum(findings.cases.values())
     with capsys.disabled():
-        print(f"\nschemathesis: {total} cases over {len(operations)} operations in {elapsed:.0f} s (seed {SEED})")
-    assert total >= 800, f"only {total} cases ran: the document or the generation lost operations"
+        print(
+            f"\nschemathesis: {total} cases over {len(operations)} operations in {elapsed:.0f} s (seed {SEED}),"
+            f" {stateful_cases} of them in {SCENARIOS} stateful scenarios, {findings.linked} through OpenAPI links"
+        )
+    assert total >= 1000, f"only {total} cases ran: the document or the generation lost operations"
+    assert findings.linked >= SCENARIOS, f"only {findings.linked} calls followed a link: the document lost its links"
     report = "\n".join(f"==== {label}: {title}\n{detail}" for (label, title), detail in findings.failures.items())
     assert not findings.failures, f"{len(findings.failures)} distinct failures:\n{report}"
+
+
+class _Unanswered(Exception):
+    pass
+
+
+def run_stateful_phase(schema: Any, findings: Findings, session: requests.Session) -> int:
+    """Scenarios that follow the document's links; failures are recorded as in the other phases.
+    Derandomized: the same document and versions give the same scenarios on every run."""
+    before = sum(findings.cases.values())
+
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
+        def step(self, input: StepInput) -> StepOutput:
+            if input.is_applied:
+                findings.linked += 1
+            response = findings.run(input.case, session)
+            if response is None:  # a hang or a dropped connection, recorded: the scenarios stop there
+                raise _Unanswered(input.case.operation.label)
+            return StepOutput(response, input.case)
+
+    with contextlib.suppress(_Unanswered):
+        hypothesis.stateful.run_state_machine_as_test(
+            Scenarios,
+            settings=hypothesis.settings(
+                max_examples=SCENARIOS,
+                stateful_step_count=STEPS_PER_SCENARIO,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    return sum(findings.cases.values()) - before

@@ -109,17 +109,17 @@ def test_success_and_bounce_through_the_api_alone(local_stack: Stack) -> None:
 
 
 def test_the_rule_and_the_event_destination_come_from_the_template() -> None:
-    # By default only the problems are published (a Delivery event per email costs); locally all are.
+    # The template's defaults publish every event the product reports, and the local stack the same.
     template = Template.load(ROOT / "template.yaml")
     configuration_set = template.environment()["SES_CONFIGURATION_SET"]
-    assert _publishing(template) == {configuration_set: {"Bounce", "Complaint", "Reject", "DeliveryDelay"}}
-    everything = Template.load(ROOT / "template.yaml", parameters=LOCAL_PARAMETERS)
-    assert _publishing(everything) == {
-        configuration_set: {"Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay"}
+    assert _publishing(template) == {
+        configuration_set: {"Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "RenderingFailure"}
     }
+    assert _publishing(Template.load(ROOT / "template.yaml", parameters=LOCAL_PARAMETERS)) == _publishing(template)
     functions = {logical_id: object() for logical_id in template.functions()}
     subscribers = _subscribers(template, functions)  # type: ignore[arg-type]
     assert [(s.rule, s.max_retries) for s in subscribers] == [("FeedbackFunction.SesEvents", 2)]
+    assert subscribers[0].on_failure == template.get_att("FeedbackDeadLetterQueue", "QueueUrl")
     assert subscribers[0].pattern["source"] == ["aws.ses"]
 
 

@@ -116,6 +116,10 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "DELETE /im/executions/schedules/{scheduleId}": (_schedule, 204),
     "GET /rules/frequency": (_nothing, 200),
     "PUT /rules/frequency": (_nothing, 200),
+    "GET /rules/webhook": (_nothing, 200),
+    "PUT /rules/webhook": (_nothing, 200),
+    "DELETE /rules/webhook": (_nothing, 204),
+    "POST /campaigns/{campaignId}/webhook/secret": (_draft, 200),
     "GET /console": (_nothing, 308),
     "GET /console/{proxy+}": (_nothing, 200),
 }

@@ -144,3 +144,32 @@ def test_api_key_command_creates_a_working_key(aws_env: Template, capsys: pytest
     assert context["authenticated"] is True
     assert context["scopes"] == "campaigns:trigger reports:read"
     assert main(["create", "--name", "x", "--scopes", "everything"]) == 2
+
+
+def test_openapi_links_lead_from_each_created_resource_to_the_operations_on_it(api: Api) -> None:
+    document = api.call("api", "api/openapi.json").body
+    operations = {
+        operation["operationId"]: (method.upper(), path)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+    schemas = document["components"]["schemas"]
+    followed: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                answer = next(iter(response.get("content", {}).values()), {}).get("schema", {})
+                fields = schemas[answer["$ref"].rsplit("/", 1)[-1]]["properties"] if "$ref" in answer else {}
+                for link in response.get("links", {}).values():
+                    target_method, target_path = operations[link["operationId"]]
+                    # Every path parameter of the target is filled, each from a field the answer declares.
+                    assert set(link["parameters"]) == set(re.findall(r"\{(\w+)\}", target_path)), link
+                    for expression in link["parameters"].values():
+                        assert expression.removeprefix("$response.body#/") in fields, (method, path, status, link)
+                    followed.setdefault((method.upper(), path), set()).add((target_method, target_path))
+
+    campaign_operations = {(m.upper(), p) for p, ms in document["paths"].items() for m in ms if "{campaignId}" in p}
+    assert followed[("POST", "/campaigns")] == campaign_operations
+    assert ("GET", "/im/executions/{executionId}") in followed[("POST", "/im/executions/unitary")]
+    assert ("POST", "/audiences/{audienceId}/members") in followed[("POST", "/audiences")]
+    assert ("GET", "/profiles/{namespace}/{profileId}") in followed[("PUT", "/profiles/{namespace}/{profileId}")]

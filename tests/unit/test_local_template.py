@@ -155,8 +155,10 @@ def test_routes_and_their_authorizer_come_from_the_http_api_events(real: Templat
 
 def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None:
     sources = {source.queue: source for source in real.sqs_sources()}
-    assert set(sources) == {"DeliveryQueue", "JobsQueue"}
+    assert set(sources) == {"DeliveryQueue", "JobsQueue", "WebhooksQueue"}
     assert sources["JobsQueue"].function == "JobsFunction"
+    assert sources["WebhooksQueue"].function == "WebhooksFunction"
+    assert sources["WebhooksQueue"].report_batch_item_failures is True
     source = sources["DeliveryQueue"]
     assert source.function == "DeliveryFunction"
     assert source.queue == "DeliveryQueue"
@@ -166,9 +168,11 @@ def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None
     assert source.max_concurrency == 50
 
 
-def test_conditions_drop_optional_values(real: Template) -> None:
+def test_conditions_choose_values(real: Template) -> None:
     alarm = real.resolve(real.resources["Api5xxAlarm"]["Properties"])
-    assert "AlarmActions" not in alarm, "no alarm topic by default, so AWS::NoValue removes the key"
+    assert alarm["AlarmActions"] == ["AlarmTopic"], "no alarm topic given: the stack's own"
+    given = Template.load(ROOT / "template.yaml", endpoint_url=MOTO, parameters={"AlarmTopicArn": "arn:aws:sns:x"})
+    assert given.resolve(given.resources["Api5xxAlarm"]["Properties"])["AlarmActions"] == ["arn:aws:sns:x"]
     dashboard = real.resolve(real.resources["Dashboard"]["Properties"]["DashboardBody"])
     assert '"local-delivery-dlq"' in dashboard
     assert '"us-east-1"' in dashboard

@@ -466,7 +466,8 @@ def _one_page(execution: records.AudienceExecution, pager: Pager) -> bool:
         logger.info("fan-out page done by another run", execution_id=execution.execution_id, page=execution.page)
         return False
     if judged.excluded:  # only after the checkpoint: a page redone by another run is counted once
-        reports.add_counts(reports.tally((execution.campaign_id, "excluded", r, None) for _, r, _ in judged.excluded))
+        excluded = ((execution.campaign_id, "excluded", r, None) for _, r, _ in judged.excluded)
+        reports.add_counts(reports.tally(excluded, stage="audience"))
     metrics.add_metric(name="AudienceMembersQueued", unit="Count", value=len(judged.entries))
     execution.page += 1
     execution.cursor = following

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from campaign_engine import store
+from campaign_engine import store, webhook_settings
 from campaign_engine.auth import Principal, may_access_campaign, require, require_campaign_access
 from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic, validation_failed
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
@@ -68,9 +68,10 @@ def create(body: CampaignCreate, principal: Principal) -> Campaign:
     }
     doc = _dump(Campaign.model_validate(doc))
     _check_storable(doc)
+    webhook_settings.check_campaign(doc)
     head = store.put_campaign_head(store.CampaignHead(doc["id"], doc, 0), expected_revision=None)
     logger.info("campaign created", campaign_id=doc["id"], channel=doc["channel"])
-    return _view(head)
+    return webhook_settings.with_new_secret(_view(head), doc)
 
 
 def get(campaign_id: str, principal: Principal, *, draft: bool = False) -> Campaign:
@@ -176,12 +177,16 @@ def patch(campaign_id: str, raw_patch: dict[str, Any], principal: Principal) -> 
             errors=field_errors_from_pydantic(exc.errors()),
         ) from exc
     _check_storable(validated)
+    if raw_patch.get("webhook") is not None:
+        webhook_settings.check_campaign(validated)
     if status == "draft":
         head.doc = validated
     else:
         head.draft = validated
         head.doc = {**head.doc, "draftVersion": validated["version"], "updatedAt": validated["updatedAt"]}
     saved = store.put_campaign_head(head, expected_revision=head.revision)
+    if raw_patch.get("webhook") is not None:  # a live campaign's webhook is in its draft (`validated`)
+        return webhook_settings.with_new_secret(_view(saved), validated)
     return _view(saved)
 
 

@@ -39,6 +39,7 @@ from campaign_engine import (
     ses_tags,
     store,
     throttle,
+    webhooks,
 )
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
@@ -195,7 +196,7 @@ class Invocation:
             try:
                 message = queue_message.decode(record.body)
                 campaign = campaign_version(message.campaignId, message.campaignVersion)
-            except Exception:  # noqa: S112 - reported by the message's own delivery, which meets it again
+            except Exception:  # noqa: S112 # nosec B112  # reported by the message's own delivery, which meets it again
                 continue
             decoded.append((record.message_id, message, campaign))
         if not decoded:
@@ -262,6 +263,11 @@ class Invocation:
         if outcomes:
             reports.add_counts(
                 reports.tally((o.campaign_id, REPORT_STATUS[o.state], o.reason, o.locale) for o in outcomes)
+            )
+            webhooks.publish(
+                webhooks.RecipientEvent(o.campaign_id, o.execution_id, o.user_id, o.state, o.reason, o.updated_at)
+                for o in outcomes
+                if o.state in (SENT, FAILED)
             )
         with self._lock:
             counts, self._counts = self._counts, Counter()

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
-from campaign_engine import recipient_states, reports, store
+from campaign_engine import recipient_states, reports, store, webhooks
 from campaign_engine.addresses import looks_like_email
 from campaign_engine.observability import logger, metrics
 from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
@@ -43,7 +43,9 @@ from campaign_engine.store import people
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
 # Events SES may publish that say nothing about the recipient here (Send is recorded by delivery).
-IGNORED_EVENT_TYPES = {"Send", "Rendering Failure", "RenderingFailure", "Subscription"}
+IGNORED_EVENT_TYPES = {"Send", "Subscription"}
+# Published to webhooks from here (opened and clicked are published where tracking records them).
+FEEDBACK_WEBHOOK_EVENTS = {"delivered", "bounced", "complained", "failed"}
 
 
 class NotRecordedYet(Exception):
@@ -98,6 +100,12 @@ def _reject(detail: dict[str, Any]) -> Transition:
     return Transition("failed", "send_failed", f"rejected by SES: {why}"[:500])
 
 
+def _rendering_failure(detail: dict[str, Any]) -> Transition:
+    """A templated send SES could not render (this product renders itself: only a set of your own sees one)."""
+    why = (detail.get("failure") or {}).get("errorMessage") or "rendering failed"
+    return Transition("failed", "render_error", f"SES could not render the message: {why}"[:500])
+
+
 def _delivery_delay(detail: dict[str, Any]) -> Transition:
     delay = detail.get("deliveryDelay") or {}
     return Transition("sent", None, f"delivery delayed: {delay.get('delayType') or 'unknown'}"[:500])
@@ -111,6 +119,7 @@ _TRANSITIONS: dict[str, Callable[[dict[str, Any]], Transition]] = {
     "Complaint": _complaint,
     "Reject": _reject,
     "DeliveryDelay": _delivery_delay,
+    "Rendering Failure": _rendering_failure,
 }
 
 
@@ -214,6 +223,10 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
     old_reason = None if current.state == recipient_states.SENDING else current.reason
     if campaign_id:
         _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
+        if transition.state in FEEDBACK_WEBHOOK_EVENTS and old_state != transition.state:
+            at = _event_time(detail, event)
+            state, reason = transition.state, transition.reason
+            webhooks.publish([webhooks.RecipientEvent(campaign_id, execution_id, user_id, state, reason, at)])
     if old_state != transition.state:
         metrics.add_metric(name=f"Messages{transition.state.capitalize()}", unit="Count", value=1)
     logger.info(
@@ -290,8 +303,12 @@ def _count(
     counter[f"status:{transition.state}"] += 1
     if old_reason:
         counter[f"reason:{old_reason}"] -= 1
+        if old_state == recipient_states.FAILED:  # failedByReason: a send_unconfirmed one SES had after all
+            counter[f"failed:{old_reason}"] -= 1
     if transition.reason:
         counter[f"reason:{transition.reason}"] += 1
+        if transition.state == recipient_states.FAILED:  # rejected by SES
+            counter[f"failed:{transition.reason}"] += 1
     changes = Counter({name: value for name, value in counter.items() if value})
     if changes:
         reports.add_counts({(campaign_id, reports.hour_bucket(sent_at)): changes})

@@ -177,6 +177,51 @@ class Tracking(StrictModel):
     clicks: bool = False
 
 
+WebhookEventType = Literal["sent", "delivered", "bounced", "complained", "opened", "clicked", "failed"]
+WEBHOOK_EVENT_TYPES: list[WebhookEventType] = [
+    "sent",
+    "delivered",
+    "bounced",
+    "complained",
+    "opened",
+    "clicked",
+    "failed",
+]
+
+
+class Webhook(StrictModel):
+    """Where this campaign's recipient events are POSTed, signed (Webhook-Signature), with retries."""
+
+    url: Annotated[
+        str,
+        Field(
+            max_length=2048,
+            description="https:// URL of a public host (never loopback, private, link-local or reserved addresses, "
+            "checked again on every send)",
+            examples=["https://hooks.example.org/campaign-events"],
+        ),
+    ]
+    events: Annotated[
+        list[WebhookEventType],
+        Field(min_length=1, max_length=7, description="The events to POST (default: all of them)"),
+    ] = WEBHOOK_EVENT_TYPES
+
+    @field_validator("url")
+    @classmethod
+    def _allowed_url(cls, value: str) -> str:
+        from campaign_engine.settings import get_settings
+        from campaign_engine.webhook_guard import url_problem
+
+        if problem := url_problem(value, local_receiver=get_settings().webhooks_local_receiver):
+            raise PydanticCustomError("webhook_url", problem)
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _no_repeats(cls, value: list[WebhookEventType]) -> list[WebhookEventType]:
+        return list(dict.fromkeys(value))
+
+
 class CampaignFields(StrictModel):
     """Fields a caller may set on create or patch."""
 
@@ -191,6 +236,9 @@ class CampaignFields(StrictModel):
     throttle: Throttle | None = None
     tracking: Tracking | None = None
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
+    webhook: Annotated[Webhook | None, Field(description="Feedback webhook for this campaign's recipient events")] = (
+        None
+    )
     context_schema: Annotated[
         dict[str, Any] | None,
         Field(
@@ -243,6 +291,15 @@ class Campaign(ApiModel):
     throttle: Throttle = Throttle()
     tracking: Tracking = Tracking()
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
+    webhook: Webhook | None = None
+    webhook_secret: Annotated[
+        str | None,
+        Field(
+            alias="webhookSecret",
+            description="The webhook's signing secret, in the answer that created it only (POST "
+            "/campaigns/{id}/webhook/secret makes a new one)",
+        ),
+    ] = None
     context_schema: Annotated[dict[str, Any] | None, Field(alias="contextSchema")] = None
     created_at: Annotated[datetime, Field(alias="createdAt")]
     updated_at: Annotated[datetime, Field(alias="updatedAt")]
@@ -387,6 +444,50 @@ class TriggerRequestExample(ApiModel):
     body: Annotated[dict[str, Any], Field(description="An example trigger body for this campaign")]
 
 
+class EngagementCounts(ApiModel):
+    unique: Annotated[int, Field(description="Recipients who did it at least once")]
+    total: Annotated[int, Field(description="Every time it happened, repeats included")]
+    machine: Annotated[
+        int,
+        Field(description="Done by machines (mail privacy proxies, link scanners): in neither unique nor total"),
+    ]
+
+
+class ReportCounts(ApiModel):
+    targeted: Annotated[
+        int,
+        Field(
+            description="Recipients the campaign was asked to reach: accepted + rejected + those an audience's "
+            "screening excluded"
+        ),
+    ]
+    accepted: Annotated[
+        int,
+        Field(
+            description="Accepted recipients that delivery has taken up (sent, failed or excluded there); "
+            "one still waiting in the queue is counted once delivery takes it up"
+        ),
+    ]
+    rejected: Annotated[int, Field(description="Refused before queueing: the trigger's `rejected` verdicts")]
+    excluded: Annotated[
+        int,
+        Field(description="Left out by an audience's screening or at delivery (excludedByReason)"),
+    ]
+    sent: Annotated[int, Field(description="Handed to the channel (whatever happened after: delivered, bounced...)")]
+    delivered: Annotated[int, Field(description="Delivered (opened, clicked and complained ones included)")]
+    bounced: int
+    complained: int
+    failed: Annotated[int, Field(description="Could not be sent (failedByReason)")]
+    opened: EngagementCounts
+    clicked: EngagementCounts
+    unsubscribed: int
+
+
+class ReportDay(ApiModel):
+    day: Annotated[str, Field(description="A UTC day, YYYY-MM-DD", examples=["2026-12-01"])]
+    counts: ReportCounts
+
+
 class CampaignReport(ApiModel):
     campaign_id: Annotated[str, Field(alias="campaignId")]
     since: datetime | None = None
@@ -395,3 +496,11 @@ class CampaignReport(ApiModel):
     by_status: Annotated[dict[str, int], Field(alias="byStatus")]
     by_reason: Annotated[dict[str, int], Field(alias="byReason")]
     by_locale: Annotated[dict[str, int], Field(alias="byLocale")]
+    counts: ReportCounts
+    excluded_by_reason: Annotated[dict[str, int], Field(alias="excludedByReason")]
+    rejected_by_reason: Annotated[dict[str, int], Field(alias="rejectedByReason")]
+    failed_by_reason: Annotated[dict[str, int], Field(alias="failedByReason")]
+    days: Annotated[
+        list[ReportDay] | None,
+        Field(description="With `by=day`: the counts of each UTC day that has any, oldest first"),
+    ] = None

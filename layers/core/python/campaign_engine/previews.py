@@ -126,6 +126,10 @@ def _example_from_templates(doc: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
+# What the example trigger body shows where the caller puts a device's push token.
+PUSH_DEVICE_PLACEHOLDER = "<device-token>"
+
+
 def _example_recipient(channel: str, namespace: str) -> dict[str, Any]:
     if channel == "sms":
         return {
@@ -139,7 +143,9 @@ def _example_recipient(channel: str, namespace: str) -> dict[str, Any]:
             "type": "aep",
             "userId": "user-123",
             "namespace": namespace,
-            "channelData": {"pushInfo": {"appID": "com.example.app", "platform": "apns", "token": "<device-token>"}},
+            "channelData": {
+                "pushInfo": {"appID": "com.example.app", "platform": "apns", "token": PUSH_DEVICE_PLACEHOLDER}
+            },
         }
     return {
         "type": "aep",

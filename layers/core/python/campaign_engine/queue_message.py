@@ -170,7 +170,7 @@ FIRST_CALL_MAX_SECONDS = 10
 def backoff_seconds(receive_count: int) -> int:
     """Exponential backoff with jitter for a message that must come back (throttled sends)."""
     base = min(MAX_DELAY_SECONDS, 5 * 2 ** max(0, receive_count - 1))
-    return int(base * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not security
+    return int(base * (0.8 + 0.4 * random.random()))  # noqa: S311 # nosec B311  # jitter, not security
 
 
 def redelivery_seconds(receive_count: int, *, waiting_only: bool) -> int:

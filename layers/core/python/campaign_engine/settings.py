@@ -37,6 +37,10 @@ class Settings:
     max_profile_bytes: int = 200 * 1024
     # The SNS platform applications push may use, as "<SNS platform>/<appID>" (PushApplicationArns).
     push_applications: frozenset[str] = frozenset()
+    webhooks_queue_url: str = ""  # SQS queue of webhook deliveries (webhooks.py writes, the webhooks function reads)
+    # Set by the local stack alone (never by template.yaml): its own receiver's URL prefix, which webhooks
+    # may call over HTTP on loopback (webhook_guard.py). Empty in AWS: loopback is refused like the rest.
+    webhooks_local_receiver: str = ""
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -68,4 +72,6 @@ def get_settings() -> Settings:
         push_applications=frozenset(
             arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
         ),
+        webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
+        webhooks_local_receiver=env.get("WEBHOOKS_LOCAL_RECEIVER", ""),
     )

@@ -332,7 +332,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     _enqueue(record, entries)
     rejected = [(campaign_id, "excluded", v[2], None) for v in verdicts if v[1] == "rejected"]
     if rejected:  # only calls that rejected someone pay for a report write
-        reports.add_counts(reports.tally(rejected))
+        reports.add_counts(reports.tally(rejected, stage="trigger"))
     accepted = len(entries)
     metrics.add_metric(name="RecipientsAccepted", unit="Count", value=accepted)
     if len(verdicts) > accepted:  # a zero is not worth its bytes in every call's metrics line

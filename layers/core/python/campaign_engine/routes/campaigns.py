@@ -156,12 +156,13 @@ def trigger_request(campaignId: CampaignId):
 
 @router.get(
     "/campaigns/<campaignId>/report",
-    summary="Counts by status, by reason and by locale",
+    summary="What happened to the campaign's recipients: targeted to clicked, by reason, locale and day",
     tags=["campaigns"],
     responses=_ok(CampaignReport),
 )
 def campaign_report(
     campaignId: CampaignId,
     since: Annotated[datetime | None, Query(description="Only outcomes from this time (hour precision)")] = None,
+    by: Annotated[Literal["day"] | None, Query(description="`day`: also the counts of each UTC day")] = None,
 ):
-    return json_response(200, reports.campaign_report(campaignId, caller(router), since))
+    return json_response(200, reports.campaign_report(campaignId, caller(router), since, by))

@@ -119,6 +119,82 @@ GATEWAY_MESSAGE_SCHEMA = {
 }
 
 
+# OpenAPI links: where an answer's ids lead next (a client generator's "next call", and schemathesis's
+# stateful runs: create a campaign, then read, edit, review, activate, trigger it...). An operation
+# answering `status` to `source` links to each of `targets`, with the path parameters taken from its
+# answer by these runtime expressions.
+_CAMPAIGN_OPERATIONS = (
+    "GET /campaigns/{campaignId}",
+    "PATCH /campaigns/{campaignId}",
+    "DELETE /campaigns/{campaignId}",
+    "POST /campaigns/{campaignId}/review",
+    "POST /campaigns/{campaignId}/activate",
+    "POST /campaigns/{campaignId}/stop",
+    "POST /campaigns/{campaignId}/archive",
+    "POST /campaigns/{campaignId}/duplicate",
+    "POST /campaigns/{campaignId}/preview",
+    "GET /campaigns/{campaignId}/trigger-request",
+    "GET /campaigns/{campaignId}/report",
+)
+_THE_CAMPAIGN = {"campaignId": "$response.body#/id"}
+_THE_PROFILE = {"namespace": "$response.body#/namespace", "profileId": "$response.body#/id"}
+_THE_AUDIENCE = {"audienceId": "$response.body#/id"}
+_LINKS: dict[tuple[str, str], tuple[dict[str, str], tuple[str, ...]]] = {
+    ("POST /campaigns", "201"): (_THE_CAMPAIGN, _CAMPAIGN_OPERATIONS),
+    ("POST /campaigns/{campaignId}/duplicate", "201"): (_THE_CAMPAIGN, _CAMPAIGN_OPERATIONS),
+    ("PATCH /campaigns/{campaignId}", "200"): (_THE_CAMPAIGN, _CAMPAIGN_OPERATIONS),
+    ("POST /campaigns/{campaignId}/activate", "200"): (_THE_CAMPAIGN, _CAMPAIGN_OPERATIONS),
+    ("POST /im/executions/unitary", "202"): (
+        {"executionId": "$response.body#/executionId"},
+        ("GET /im/executions/{executionId}",),
+    ),
+    ("POST /im/executions/audience", "202"): (
+        {"executionId": "$response.body#/executionId"},
+        ("GET /im/executions/audience/{executionId}",),
+    ),
+    ("POST /audiences", "201"): (
+        _THE_AUDIENCE,
+        ("GET /audiences/{audienceId}", "POST /audiences/{audienceId}/members", "DELETE /audiences/{audienceId}"),
+    ),
+    ("PUT /profiles/{namespace}/{profileId}", "200"): (
+        _THE_PROFILE,
+        ("GET /profiles/{namespace}/{profileId}", "DELETE /profiles/{namespace}/{profileId}"),
+    ),
+}
+# A scheduled audience execution answers a scheduleId (and no executionId) under the same 202.
+_SCHEDULE_LINKS = (
+    {"scheduleId": "$response.body#/scheduleId"},
+    ("GET /im/executions/schedules/{scheduleId}", "DELETE /im/executions/schedules/{scheduleId}"),
+)
+
+
+def _link_name(target: str) -> str:
+    """`POST /campaigns/{campaignId}/trigger-request` -> `postCampaignsTriggerRequest`."""
+    method, path = target.split(" ", 1)
+    words = [word for part in path.split("/") if not part.startswith("{") for word in part.split("-") if word]
+    return method.lower() + "".join(word[:1].upper() + word[1:] for word in words)
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """Each link names its target by operationId, as generated from the routes' functions."""
+    operation_ids = {
+        f"{method.upper()} {path}": operation["operationId"]
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+    }
+    links = [(source, status, *link) for (source, status), link in _LINKS.items()]
+    links.append(("POST /im/executions/audience", "202", *_SCHEDULE_LINKS))
+    for source, status, parameters, targets in links:
+        method, path = source.split(" ", 1)
+        response = paths[path][method.lower()]["responses"][status]
+        for target in targets:
+            target_path = target.split(" ", 1)[1]
+            response.setdefault("links", {})[_link_name(target)] = {
+                "operationId": operation_ids[target],
+                "parameters": {name: value for name, value in parameters.items() if f"{{{name}}}" in target_path},
+            }
+
+
 def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[str]:
     codes = list(_EVERY_ROUTE)
     if "requestBody" in operation:
@@ -169,7 +245,15 @@ def _with_gateway_401(responses: dict[str, Any]) -> None:
 def openapi_document() -> str:
     """Generated from every router of the stack, then told the truth about errors: Powertools
     declares a 422 of its own, which this API answers as 400 problem+json instead."""
-    from campaign_engine.routes import audience_executions, audiences, campaigns, executions, profiles, rules
+    from campaign_engine.routes import (
+        audience_executions,
+        audiences,
+        campaigns,
+        executions,
+        profiles,
+        rules,
+        webhooks,
+    )
 
     app = new_resolver(
         router,
@@ -180,6 +264,7 @@ def openapi_document() -> str:
         profiles.router,
         audiences.router,
         rules.router,
+        webhooks.router,
     )
     schema = app.get_openapi_schema(
         title="Triggered campaigns API",
@@ -196,6 +281,7 @@ def openapi_document() -> str:
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API key: Authorization: Bearer <key>"}
     }
+    _add_links(schema["paths"])
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
