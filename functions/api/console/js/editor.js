@@ -177,7 +177,9 @@ export async function editorPage(main, { params: [id] }) {
         : null;
     }
     if (properties.has("webhook")) {
-      patch.webhook = c.webhookUrl.value.trim() ? { url: c.webhookUrl.value.trim(), events: list(c.webhookEvents.value) } : null;
+      // No events named: all of them (null removes a stored list; the API's default is every event).
+      const events = list(c.webhookEvents.value);
+      patch.webhook = c.webhookUrl.value.trim() ? { url: c.webhookUrl.value.trim(), events: events.length ? events : null } : null;
     }
     const problems = [];
     patch.contextSchema = null;
@@ -209,6 +211,19 @@ export async function editorPage(main, { params: [id] }) {
   const formErrors = h("div", { class: "form-errors", role: "alert" });
   const sideBySide = h("section", { class: "versions", "aria-label": "Draft beside the live version" });
   const auto = check(true, { id: "autosave" });
+  // A webhook's signing secret is shown once, in the answer that made it: kept on screen until the page closes.
+  const secretBox = h("div", { class: "secret", "aria-live": "polite", id: "webhook-secret" });
+  function showSecret(secret) {
+    append(clear(secretBox), h("p", {}, h("strong", {}, "Signing secret (shown this once; store it now): "), h("code", { tabindex: "0" }, secret)),
+      h("button", { type: "button", onclick: async () => {
+        try { await navigator.clipboard.writeText(secret); announce("Secret copied"); } catch { announce("Select the secret and copy it"); }
+      } }, "Copy the secret"));
+    announce("A new webhook signing secret is shown once, beside the webhook");
+  }
+  async function rotateSecret() {
+    if (!window.confirm("Make a new signing secret? The current one stops signing within seconds.")) return;
+    try { showSecret((await api("POST", `campaigns/${enc(id)}/webhook/secret`)).secret); } catch (error) { placeError(error); }
+  }
 
   const form = h("form", { class: "editor-form", novalidate: true, onsubmit: (event) => { event.preventDefault(); save(); } },
     h("fieldset", {}, h("legend", {}, "Properties"),
@@ -245,8 +260,10 @@ export async function editorPage(main, { params: [id] }) {
     channel === "email" ? h("fieldset", {}, h("legend", {}, "Tracking"),
       checkField("Track opens", c.opens, "tracking.opens"), checkField("Track clicks", c.clicks, "tracking.clicks")) : null,
     properties.has("webhook") ? h("fieldset", {}, h("legend", {}, "Feedback webhook"),
-      field({ label: "URL", control: c.webhookUrl, field: "webhook.url" }),
-      field({ label: "Events", control: c.webhookEvents, field: "webhook.events", hint: "Comma-separated: sent, delivered, bounced, complained, opened, clicked, failed" })) : null,
+      field({ label: "URL", control: c.webhookUrl, field: "webhook.url", hint: "https:// on a public host" }),
+      field({ label: "Events", control: c.webhookEvents, field: "webhook.events", hint: "Comma-separated: sent, delivered, bounced, complained, opened, clicked, failed (empty: all)" }),
+      h("button", { type: "button", onclick: rotateSecret }, "New signing secret"),
+      secretBox) : null,
     h("fieldset", {}, h("legend", {}, "Context schema"),
       field({ label: "contextSchema (JSON Schema every recipient's context must satisfy)", control: c.contextSchema, field: "contextSchema" })),
     formErrors,
@@ -358,7 +375,8 @@ export async function editorPage(main, { params: [id] }) {
       const { patch, problems } = collect();
       if (problems.length) { showIssues(form, problems, "error", { reveal }); saveState.textContent = "Not saved: fix the fields marked"; return false; }
       try {
-        await api("PATCH", `campaigns/${enc(id)}`, patch);
+        const answer = await api("PATCH", `campaigns/${enc(id)}`, patch);
+        if (answer?.webhookSecret) showSecret(answer.webhookSecret);
         dirty = false;
         await reload();
         saveState.textContent = `Saved ${live.draftVersion ? `draft v${doc.version}` : `v${live.version}`} at ${new Date().toLocaleTimeString()}`;

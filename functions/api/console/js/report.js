@@ -31,12 +31,13 @@ export function reasons(report) {
   return rows.sort((a, b) => b[1] - a[1]);
 }
 
-const OVER_TIME = ["sent", "delivered", "bounced", "failed", "excluded"];
+const OVER_TIME = ["sent", "delivered", "opened", "clicked", "bounced", "failed", "excluded", "rejected"];
 
 function chartFigure(title, description, columns, rows, config) {
   const id = uid("chart");
   const canvas = h("canvas", { role: "img", "aria-label": `${title}: ${description}` });
-  const numbers = h("div", { id: `${id}-numbers`, class: "numbers", hidden: true },
+  // Scrolls sideways when wider than its card (many days), so it can take the focus for the keyboard.
+  const numbers = h("div", { id: `${id}-numbers`, class: "numbers", hidden: true, tabindex: "0", role: "region", "aria-label": `${title}: the numbers` },
     h("table", {}, h("caption", {}, `${title}: the numbers`),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows.map((row) => h("tr", {}, row.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, String(cell)) : h("td", {}, String(cell)))))))));
@@ -53,6 +54,11 @@ function chartFigure(title, description, columns, rows, config) {
 }
 
 const base = (extra = {}) => ({ animation: false, responsive: true, maintainAspectRatio: false, plugins: { legend: { display: false } }, ...extra });
+// Bars of whole recipients: the count axis starts at zero and has no fractional ticks.
+const bars = (extra = {}) => {
+  const countAxis = extra.indexAxis === "y" ? "x" : "y";
+  return base({ ...extra, scales: { [countAxis]: { beginAtZero: true, ticks: { precision: 0 } } } });
+};
 
 export async function reportPage(main, { params: [id], query }) {
   const campaign = await api("GET", `campaigns/${enc(id)}`);
@@ -69,24 +75,24 @@ export async function reportPage(main, { params: [id], query }) {
   const stages = funnel(report);
   charts.push(chartFigure("Funnel", `${stages.map(([l, v]) => `${l} ${v}`).join(", ")}`, ["Stage", "Recipients", "Of targeted"],
     stages.map(([label, value]) => [label, value, stages[0][1] ? `${Math.round((100 * value) / stages[0][1])}%` : "—"]),
-    { type: "bar", data: { labels: stages.map(([l]) => l), datasets: [{ data: stages.map(([, v]) => v), backgroundColor: COLORS.slice(0, 5) }] }, options: base({ indexAxis: "y" }) }));
+    { type: "bar", data: { labels: stages.map(([l]) => l), datasets: [{ data: stages.map(([, v]) => v), backgroundColor: COLORS.slice(0, 5) }] }, options: bars({ indexAxis: "y" }) }));
 
   if (Array.isArray(report.days) && report.days.length) {
     const days = report.days;
     const value = (day, key) => { const v = day.counts?.[key]; return typeof v === "object" && v ? unique(v) : Number(v) || 0; };
     charts.push(chartFigure("Over time", `per UTC day, ${days.length} day${days.length === 1 ? "" : "s"}`, ["Day", ...OVER_TIME],
       days.map((day) => [day.day, ...OVER_TIME.map((k) => value(day, k))]),
-      { type: "line", data: { labels: days.map((d) => d.day), datasets: OVER_TIME.map((k, i) => ({ label: k, data: days.map((d) => value(d, k)), borderColor: COLORS[i], backgroundColor: COLORS[i] })) },
-        options: base({ plugins: { legend: { display: true } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }) }));
+      { type: "bar", data: { labels: days.map((d) => d.day), datasets: OVER_TIME.map((k, i) => ({ label: k, data: days.map((d) => value(d, k)), backgroundColor: COLORS[i] })) },
+        options: bars({ plugins: { legend: { display: true } } }) }));
   } else {
     const status = Object.entries(report.byStatus || {});
     charts.push(chartFigure("Outcomes", "recipients by their latest status (this API gives no per-day counts yet)", ["Status", "Recipients"], status,
-      { type: "bar", data: { labels: status.map(([s]) => s), datasets: [{ data: status.map(([, v]) => v), backgroundColor: COLORS }] }, options: base() }));
+      { type: "bar", data: { labels: status.map(([s]) => s), datasets: [{ data: status.map(([, v]) => v), backgroundColor: COLORS }] }, options: bars() }));
   }
 
   const why = reasons(report);
   charts.push(chartFigure("Exclusions and failures by reason", why.length ? why.map(([r, v]) => `${r} ${v}`).join(", ") : "none", ["Reason", "Recipients"], why,
-    { type: "bar", data: { labels: why.map(([r]) => r), datasets: [{ data: why.map(([, v]) => v), backgroundColor: "#c0392b" }] }, options: base({ indexAxis: "y" }) }));
+    { type: "bar", data: { labels: why.map(([r]) => r), datasets: [{ data: why.map(([, v]) => v), backgroundColor: "#c0392b" }] }, options: bars({ indexAxis: "y" }) }));
 
   const locales = Object.entries(report.byLocale || {}).sort((a, b) => b[1] - a[1]);
   charts.push(chartFigure("By locale", locales.map(([l, v]) => `${l} ${v}`).join(", ") || "none", ["Locale", "Recipients"], locales,
