@@ -337,7 +337,9 @@ def test_the_report_reads_the_richer_shape_with_days(signed_in: Console, local_s
     expect(reasons.locator("table")).to_contain_text("no_consent (excluded)")
     expect(reasons.locator("table")).to_contain_text("missing_address (rejected)")
     expect(page.locator('figure[data-chart="By locale"] canvas')).to_be_visible()
-    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), "a table overflows the page"
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), (
+        "a table overflows the page"
+    )
     signed_in.screenshot("report-with-days")
 
 
