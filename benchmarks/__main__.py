@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     with Workload() as work:
         log("CPU: trigger and delivery handlers against their floors")
         cpu_results = cpu.run(work, quick=args.quick)
+        from benchmarks import tracking_cpu
+
+        log("CPU: a click on a tracked link against its floor")
+        click = tracking_cpu.run(work, quick=args.quick)
         log("AWS requests per email, end to end")
         mixes = aws_requests.run(work, quick=args.quick)
         memory_mb = dict(work.memory_mb)
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     results["trigger_cpu_ratio"] = {str(n): f.ratio for n, f in cpu_results.trigger.items()}
     results["delivery_cpu_ms_per_email"] = {mix: f.ms for mix, f in cpu_results.delivery.items()}
     results["delivery_cpu_ratio"] = {mix: f.ratio for mix, f in cpu_results.delivery.items()}
+    results["tracking_cpu_ms_per_click"] = click.ms
+    results["tracking_cpu_ratio"] = click.ratio
     results["aws_requests_per_email"] = {name: mix.requests_per_email() for name, mix in mixes.items()}
 
     costs, cost_inputs, cost_with_events = _costs(mixes, cpu_results, memory_mb)

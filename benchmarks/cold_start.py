@@ -53,7 +53,13 @@ for service in filter(None, sys.argv[1].split(",")):
     boto3.client(service)
 """
 # IAM action prefixes and SAM policy templates -> the boto3 client that uses them.
-_ACTION_SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "ses": "sesv2", "sns": "sns"}
+_ACTION_SERVICES = {
+    "dynamodb": "dynamodb",
+    "sqs": "sqs",
+    "ses": "sesv2",
+    "sns": "sns",
+    "secretsmanager": "secretsmanager",
+}
 _POLICY_TEMPLATE_SERVICES = {"DynamoDB": "dynamodb", "SQS": "sqs", "SES": "sesv2", "SNS": "sns"}
 
 

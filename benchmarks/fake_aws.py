@@ -178,7 +178,10 @@ class FakeAws:
             ("sns", "Publish"): self._publish,
             ("sns", "PublishBatch"): self._publish_batch,
             ("sns", "CreatePlatformEndpoint"): self._create_platform_endpoint,
+            ("secrets-manager", "GetSecretValue"): self._get_secret_value,
         }
+        # Secrets Manager: the secrets by name (an ARN asks for the name after ":secret:").
+        self.secrets: dict[str, str] = {}
 
     # -- installing ------------------------------------------------------------
 
@@ -299,6 +302,14 @@ class FakeAws:
             data = json.dumps(answer.body).encode()
         http_headers: Any = headers
         return AWSResponse(request.url, answer.status, http_headers, _Raw(data))
+
+    # -- Secrets Manager ---------------------------------------------------------------
+
+    def _get_secret_value(self, r: Json) -> _Answer:
+        name = str(r.get("SecretId", "")).rpartition(":secret:")[2] or str(r.get("SecretId", ""))
+        if name not in self.secrets:
+            raise FakeError(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+        return _Answer(200, {"Name": name, "SecretString": self.secrets[name], "VersionId": "v1"})
 
     # -- DynamoDB --------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class Target:
 
 TARGETS = [
     Target("init_ratio.trigger", "<=", 1.25),
+    Target("init_ratio.tracking", "<=", 1.25),
+    Target("tracking_cpu_ratio", "<=", 1.5),
     Target("trigger_cpu_ratio.1", "<=", 1.5),
     Target("trigger_cpu_ratio.20", "<=", 1.5),
     Target("trigger_cpu_ratio.1000", "<=", 1.5),
@@ -159,6 +161,9 @@ def table(results: dict[str, Any]) -> str:
     for mix in results.get("delivery_cpu_ms_per_email", {}):
         row(f"delivery_cpu_ms_per_email.{mix}", unit=" ms")
         row(f"delivery_cpu_ratio.{mix}")
+    if "tracking_cpu_ratio" in results:
+        row("tracking_cpu_ms_per_click", unit=" ms")
+        row("tracking_cpu_ratio")
     for mix, by_service in results.get("aws_requests_per_email", {}).items():
         for service in by_service:
             row(f"aws_requests_per_email.{mix}.{service}")

@@ -299,6 +299,9 @@ class Emulator:
         sqs_limits.install()  # the queues refuse what AWS's would: no test passes on moto's leniency
         self._create_tables(template)
         self._create_queues(template)
+        secretsmanager = self.client("secretsmanager")
+        for name, value in template.secrets():
+            secretsmanager.create_secret(Name=name, SecretString=value)
         sesv2: SESV2Client = self.client("sesv2")
         for domain in sender_domains:
             sesv2.create_email_identity(EmailIdentity=domain)

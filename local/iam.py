@@ -303,7 +303,15 @@ def _sesv2(operation: str, params: dict[str, Any], region: str) -> list[tuple[st
     return [(action, "*")]
 
 
+def _secretsmanager(operation: str, params: dict[str, Any], region: str) -> list[tuple[str, str]]:
+    secret_id = str(params.get("SecretId") or "")
+    if secret_id and not secret_id.startswith("arn:"):
+        secret_id = f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{secret_id}"
+    return [(f"secretsmanager:{operation}", secret_id or "*")]
+
+
 _SERVICES: dict[str, Callable[[str, dict[str, Any], str], list[tuple[str, str]]]] = {
+    "secretsmanager": _secretsmanager,
     "dynamodb": _dynamodb,
     "sqs": _sqs,
     "sns": _sns,

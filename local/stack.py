@@ -186,6 +186,8 @@ class Stack:
         self.ses_events.start()
         self.gateway.start()
         self._allow_local_webhooks()
+        # Links in emails (tracking, unsubscribe) point at this gateway, not at the AWS URL the template names.
+        self._set_environment({"TRACKING_BASE_URL": self.gateway.url})
         for poller in self.pollers:
             poller.start()
         self.ticker.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets as secrets_module
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +259,9 @@ class Template:
             return self.resolve(self._properties(name).get("LogGroupName")) or f"{STACK_NAME}-{name}"
         if kind in ("AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"):
             return API_ID
+        if kind == "AWS::SecretsManager::Secret":
+            # CloudFormation answers the secret's ARN (with a random suffix, which the emulator accepts without).
+            return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{self.secret_name(name)}"
         # Anything else has no local counterpart; its logical id is a stable stand-in name.
         return name
 
@@ -310,7 +314,30 @@ class Template:
     def function_name(self, logical_id: str) -> str:
         return str(self.resolve(self._properties(logical_id).get("FunctionName")) or f"{STACK_NAME}-{logical_id}")
 
+    def secret_name(self, logical_id: str) -> str:
+        return str(self.resolve(self._properties(logical_id).get("Name")) or f"{STACK_NAME}-{logical_id}")
+
     # -- resources --------------------------------------------------------
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """(name, value) of each Secrets Manager secret, its GenerateSecretString made here as CloudFormation
+        would: the template's JSON with GenerateStringKey set to a random string of PasswordLength."""
+        secrets = []
+        for logical_id in self._of_type("AWS::SecretsManager::Secret"):
+            properties = self.resolve(self._properties(logical_id))
+            value = properties.get("SecretString")
+            generate = properties.get("GenerateSecretString")
+            if value is None and isinstance(generate, dict):
+                random = secrets_module.token_urlsafe(int(generate.get("PasswordLength", 32)))
+                random = random.replace("-", "x").replace("_", "y")[: int(generate.get("PasswordLength", 32))]
+                if generate.get("GenerateStringKey"):
+                    document = json.loads(generate.get("SecretStringTemplate") or "{}")
+                    document[generate["GenerateStringKey"]] = random
+                    value = json.dumps(document)
+                else:
+                    value = random
+            secrets.append((self.secret_name(logical_id), str(value or "")))
+        return secrets
 
     def tables(self) -> list[dict[str, Any]]:
         """CreateTable arguments for every table; TimeToLiveSpecification is kept for UpdateTimeToLive."""

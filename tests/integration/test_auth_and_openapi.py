@@ -48,6 +48,10 @@ def test_every_route_but_health_and_openapi_answers_401_without_a_known_key(aws_
             assert route.authorizer is None, f"{route.route_key} is public and needs no authorizer"
             assert answer["statusCode"] == PUBLIC[route.path], route.route_key
             continue
+        if route.path.startswith("/t/"):  # tracking: the signed token is the credential, a made-up one is refused
+            assert route.authorizer is None, f"{route.route_key} is public and needs no authorizer"
+            assert answer["statusCode"] == 404, route.route_key
+            continue
         assert route.authorizer is not None, f"{route.route_key} has no authorizer in the template"
         assert answer["statusCode"] == 401, (route.route_key, answer["body"])
         assert answer["headers"]["Content-Type"] == "application/problem+json"
@@ -120,7 +124,10 @@ def test_openapi_describes_exactly_the_routes_of_the_template(aws_env: Template,
             assert "422" not in codes or path.endswith(("/activate", "/preview", "/im/executions/audience")), (
                 "Powertools' own 422 must not be declared: validation answers 400"
             )
-            if path not in ("/im/health", "/openapi.json"):
+            if path.startswith("/t/"):  # tracking: public, answers plain pages (a person follows these links)
+                assert operation["security"] == [], (method, path)
+                assert "404" in codes, (method, path)
+            elif path not in ("/im/health", "/openapi.json"):
                 assert {"400", "401", "403"} <= codes, (method, path)
                 assert operation["security"] == [{"bearer": []}]
     unitary = document["paths"]["/im/executions/unitary"]["post"]

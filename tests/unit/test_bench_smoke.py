@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from benchmarks import aws_requests
+from benchmarks import aws_requests, tracking_cpu
 from benchmarks.workload import Workload
 
 
@@ -47,6 +47,16 @@ def test_one_trigger_and_its_delivery_are_answered_and_counted(workload: Workloa
     assert workload.fake.units["dynamodb.wru"] > 0
     assert workload.fake.units["sqs.billed"] > 0
     assert not workload.fake.unanswered, f"operations the fake does not know: {dict(workload.fake.unanswered)}"
+
+
+def test_a_click_is_redirected_and_its_calls_answered_for_the_tracking_figure(workload: Workload) -> None:
+    workload.fake.reset_counts()
+    figure = tracking_cpu.tracking_figure(workload, iterations=3, rounds=1)
+
+    assert figure.ms > 0
+    assert figure.floor_ms > 0
+    assert workload.fake.unanswered == {}
+    assert workload.fake.requests[("secrets-manager", "GetSecretValue")] == 1  # cached after the first click
 
 
 def test_requests_per_email_has_every_billed_service_and_a_total(workload: Workload) -> None:

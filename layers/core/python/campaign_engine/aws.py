@@ -48,3 +48,9 @@ def sesv2() -> Any:
 @cache
 def sns() -> Any:
     return boto3.client("sns", config=_SEND_CONFIG)
+
+
+@per_container
+@cache
+def secretsmanager() -> Any:
+    return boto3.client("secretsmanager", config=_STORE_CONFIG)

@@ -52,6 +52,8 @@ from campaign_engine.observability import logger, metrics
 from campaign_engine.queue_message import QueuedRecipient, QueueMessage
 from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
 from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for, render_scope
+from campaign_engine.tracking.decorate import decorate as decorate_email
+from campaign_engine.tracking.tokens import Recipient as TrackedRecipient
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
@@ -549,7 +551,7 @@ def _deliver_one(
         slot = reserved
 
     try:
-        message_id = send_rendered(campaign, recipient, rendered, message)
+        message_id = send_rendered(campaign, recipient, rendered, message, locale)
     except SendFailure as failure:
         if failure.kind != "ambiguous":  # certainly not sent: the slot is given back
             _release(slot)
@@ -616,7 +618,11 @@ def _exclude_one(
 
 
 def send_rendered(
-    campaign: dict[str, Any], recipient: QueuedRecipient, rendered: RenderedMessage, message: QueueMessage
+    campaign: dict[str, Any],
+    recipient: QueuedRecipient,
+    rendered: RenderedMessage,
+    message: QueueMessage,
+    locale: str | None = None,
 ) -> str:
     """Hands one rendered message to its channel; returns the provider's message id."""
     channel = campaign["channel"]
@@ -632,14 +638,23 @@ def send_rendered(
         return push_channel.send(
             push_info=recipient.address, title=rendered.title, body=rendered.body or "", data=rendered.data
         )
+    # Tracking pixel and links, and a marketing email's one-click unsubscribe (campaign_engine.tracking).
+    html, headers = decorate_email(
+        campaign,
+        locale,
+        message.executionId,
+        TrackedRecipient(recipient.userId, recipient.namespace, recipient.address),
+        rendered.html,
+    )
     raw = build_email(
         from_email=sender["fromEmail"],
         from_name=sender.get("fromName"),
         to=recipient.address,
         reply_to=sender.get("replyTo"),
         subject=rendered.subject or "",
-        html=rendered.html,
+        html=html,
         text=rendered.text,
+        headers=headers,
     )
     return email_channel.send(
         from_email=sender["fromEmail"],

@@ -118,8 +118,13 @@ def recipient_outcome(state: store.RecipientState) -> RecipientOutcome:
         detail=state.detail,
         message_id=state.message_id,
         locale=state.locale,
-        updated_at=datetime.fromisoformat(state.updated_at.replace("Z", "+00:00")) if state.updated_at else None,
+        updated_at=_moment(state.updated_at),
+        unsubscribed_at=_moment(state.unsubscribed_at),
     )
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _page_offset(next_token: str | None) -> int:

@@ -402,6 +402,10 @@ class RecipientOutcome(ApiModel):
     message_id: Annotated[str | None, Field(alias="messageId")] = None
     locale: str | None = None
     updated_at: Annotated[datetime | None, Field(alias="updatedAt")] = None
+    unsubscribed_at: Annotated[
+        datetime | None,
+        Field(alias="unsubscribedAt", description="When the person unsubscribed through this email's one-click link"),
+    ] = None
 
 
 class ExecutionStatus(ApiModel):

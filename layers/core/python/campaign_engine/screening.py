@@ -1,7 +1,8 @@
 """Who must not be sent to, checked just before sending and in audience fan-out and dry runs:
 
 - `suppressed` (both campaign types): the address is on the suppression list (hard bounce,
-  complaint, unsubscribe, or added by API or import);
+  complaint, or added by API or import); an entry of reason `unsubscribe` (a one-click unsubscribe,
+  or one added so) excludes marketing campaigns only;
 - `no_consent` (marketing only): the person's stored profile says `out` for the channel;
 - `unknown_profile`: the recipient came from a stored profile that no longer exists (erased
   since the execution started).
@@ -19,6 +20,7 @@ from campaign_engine.profile_views import valid_namespace
 from campaign_engine.store import people
 
 Exclusion = tuple[str, str]  # (reason, detail)
+UNSUBSCRIBE = "unsubscribe"  # the suppression reason that applies to marketing only
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ def screen_groups_with(
         for c in candidates:
             if c.address is not None:
                 keys.append(people.suppression_key(channel, c.address))
-            if (marketing or c.from_profile) and _has_profile_key(c.namespace):
+            if (marketing or c.from_profile) and has_profile_key(c.namespace):
                 keys.append(people.profile_key(c.namespace, c.user_id))
     found = people.batch_get(keys) if keys else {}
     verdicts = [
@@ -66,7 +68,7 @@ def screen_groups_with(
     return verdicts, found
 
 
-def _has_profile_key(namespace: str) -> bool:
+def has_profile_key(namespace: str) -> bool:
     """Whether a profile can be stored under this namespace: an external recipient may carry any
     namespace (a key that DynamoDB would refuse, too long, fails the whole read)."""
     return len(namespace) <= MAX_NAMESPACE_LENGTH and _valid_namespace(namespace)
@@ -80,10 +82,12 @@ def _verdict(channel: str, marketing: bool, candidate: Candidate, found: dict[st
     item = None if candidate.address is None else found.get(people.suppression_pk(channel, candidate.address))
     if item is not None:
         reason = item.get("reason", {}).get("S", "listed")
-        return ("suppressed", f"The address is on the {channel} suppression list ({reason})")
+        # An unsubscribe is from marketing: transactional messages (receipts, resets) still reach the person.
+        if marketing or reason != UNSUBSCRIBE:
+            return ("suppressed", f"The address is on the {channel} suppression list ({reason})")
     if not (marketing or candidate.from_profile):
         return None
-    if not _has_profile_key(candidate.namespace):
+    if not has_profile_key(candidate.namespace):
         return None
     profile = found.get(people.profile_pk(candidate.namespace, candidate.user_id))
     if profile is None:

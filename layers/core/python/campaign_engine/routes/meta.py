@@ -135,6 +135,7 @@ _CAMPAIGN_OPERATIONS = (
     "POST /campaigns/{campaignId}/preview",
     "GET /campaigns/{campaignId}/trigger-request",
     "GET /campaigns/{campaignId}/report",
+    "POST /campaigns/{campaignId}/webhook/secret",
 )
 _THE_CAMPAIGN = {"campaignId": "$response.body#/id"}
 _THE_PROFILE = {"namespace": "$response.body#/namespace", "profileId": "$response.body#/id"}
@@ -272,6 +273,9 @@ def openapi_document() -> str:
         description="Define a campaign once, trigger it over HTTPS with recipients and context; every message is "
         "rendered, delivered once, and reported per recipient. AJO-compatible trigger endpoint.",
     ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    from campaign_engine.tracking import openapi as tracking_openapi
+
+    schema.setdefault("paths", {}).update(tracking_openapi.paths())  # served by the tracking function
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
@@ -291,7 +295,7 @@ def openapi_document() -> str:
             declared = responses.get("200", {}).get("description") == "Successful Response"
             if declared and any(code.startswith("2") and code != "200" for code in responses):
                 responses.pop("200")
-            if f"{method.upper()} {path}" in PUBLIC_ROUTES:
+            if f"{method.upper()} {path}" in PUBLIC_ROUTES or path.startswith("/t/"):
                 operation["security"] = []
                 continue
             operation["security"] = [{"bearer": []}]

@@ -303,3 +303,49 @@ def scrub_suppression_address(channel: str, address: Any) -> bool:
             return False
         raise
     return True
+
+
+def suppress_unless_listed(channel: str, address: str, *, reason: str, source: str, at: str) -> bool:
+    """Puts the address on the list in one conditional PutItem, unless it is listed already (its entry,
+    maybe a hard bounce's, is kept as it was). True when it was added."""
+    item = {
+        **suppression_key(channel, address),
+        **to_item(suppression_values(channel, address, reason=reason, source=source, added_at=at)),
+    }
+    try:
+        aws.dynamodb().put_item(
+            TableName=get_settings().profiles_table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def set_consent(namespace: str, profile_id: str, channel: str, value: str, *, at: str) -> bool:
+    """Sets a stored profile's consent for `channel` (one UpdateItem; a second when the profile has no
+    consents yet). False when there is no such profile: none is created."""
+    client, table, key = aws.dynamodb(), get_settings().profiles_table, profile_key(namespace, profile_id)
+    names = {"#consents": "consents", "#updatedAt": "updatedAt"}
+    attempts = (
+        ("SET #consents.#channel = :value, #updatedAt = :at", "attribute_exists(pk) AND attribute_exists(#consents)",
+         {**names, "#channel": channel}, {":value": s(value), ":at": s(at)}),
+        ("SET #consents = :consents, #updatedAt = :at", "attribute_exists(pk) AND attribute_not_exists(#consents)",
+         names, {":consents": {"M": {channel: s(value)}}, ":at": s(at)}),
+    )  # fmt: skip
+    for update, condition, attribute_names, values in attempts:
+        try:
+            client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=attribute_names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+    return False

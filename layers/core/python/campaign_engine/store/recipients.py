@@ -32,6 +32,8 @@ class RecipientState:
     updated_at: str | None = None
     # Where the claiming invocation writes this recipient's outcome (see write_outcome_batch).
     outcome_ref: str | None = None
+    # When the person unsubscribed through this message's one-click link (campaign_engine.tracking).
+    unsubscribed_at: str | None = None
 
 
 def _state_from_item(item: dict[str, Any]) -> RecipientState:
@@ -48,6 +50,7 @@ def _state_from_item(item: dict[str, Any]) -> RecipientState:
         claimed_at=values.get("claimedAt"),
         updated_at=values.get("updatedAt"),
         outcome_ref=values.get("outcomeRef"),
+        unsubscribed_at=values.get("unsubscribedAt"),
     )
 
 
@@ -142,6 +145,7 @@ def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:
                 claimed_at=claim.claimed_at,
                 updated_at=updated_at,
                 outcome_ref=claim.outcome_ref,
+                unsubscribed_at=claim.unsubscribed_at,
             )
         )
     return resolved
@@ -241,3 +245,25 @@ def advance_recipient_state(
         return str(current.get("state"))
     old = plain(answer.get("Attributes") or {})
     return str(old.get("state")), old.get("reason"), old.get("campaignId")
+
+
+def mark_recipient(execution_id: str, user_id: str, attribute: str, at: str) -> tuple[RecipientState, bool] | None:
+    """Sets the recipient's `attribute` (openedAt, clickedAt, unsubscribedAt) to `at` unless it is set
+    already, in one conditional UpdateItem: the recipient as it was before, and whether this set it
+    (the first time); None when there is no such recipient."""
+    try:
+        answer = aws.dynamodb().update_item(
+            TableName=get_settings().executions_table,
+            Key=recipient_key(execution_id, user_id),
+            UpdateExpression="SET #a = if_not_exists(#a, :at)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":at": s(at)},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    before = answer.get("Attributes") or {}
+    return _state_from_item(before), attribute not in before
