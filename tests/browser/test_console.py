@@ -447,3 +447,30 @@ def test_duplicate_stop_and_archive_from_the_editor(signed_in: Console, local_st
     blocked = "Blocked script execution in 'about:srcdoc' because the document's frame is sandboxed"
     assert any(blocked in problem for problem in signed_in.problems)
     signed_in.problems[:] = [problem for problem in signed_in.problems if blocked not in problem]
+
+
+def test_a_webhook_is_set_and_its_secret_shown_once(signed_in: Console, local_stack: Any) -> None:
+    campaign = _campaign(local_stack)
+    page = signed_in.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    signed_in.go(f"#/campaigns/{campaign['id']}")
+    expect(page.get_by_role("heading", name=campaign["name"])).to_be_visible()
+    page.get_by_label("Save and preview as I type").uncheck()
+
+    page.get_by_label("URL", exact=True).fill("http://hooks.example.org/events")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator('[data-field="webhook.url"] .issues li.error')).to_contain_text("https://")
+
+    page.get_by_label("URL", exact=True).fill(f"{local_stack.base_url}/_local/webhooks/console")
+    page.get_by_label("Events", exact=True).fill("delivered, bounced")
+    page.get_by_role("button", name="Save", exact=True).click()
+    secret = page.locator("#webhook-secret code")
+    expect(secret).not_to_be_empty()
+    first = secret.text_content()
+    stored = _ok(local_stack.request("GET", f"/campaigns/{campaign['id']}"), 200)
+    assert stored["webhook"]["events"] == ["delivered", "bounced"]
+    assert first not in str(stored), "the secret is shown once, never read back"
+
+    page.get_by_role("button", name="New signing secret").click()
+    expect(secret).not_to_have_text(first or "")
+    signed_in.screenshot("webhook-secret")

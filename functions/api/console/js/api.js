@@ -49,17 +49,3 @@ export async function api(method, path, body, { key = session.key } = {}) {
 }
 
 export const enc = encodeURIComponent;
-
-let patchableFields = null;
-/** The campaign properties this API's PATCH accepts, from its own OpenAPI document. */
-export async function campaignProperties() {
-  if (patchableFields) return patchableFields;
-  try {
-    const doc = await api("GET", "openapi.json", undefined, { key: null });
-    const schema = doc.components?.schemas?.CampaignPatch;
-    patchableFields = new Set(Object.keys(schema?.properties || {}));
-  } catch {
-    patchableFields = new Set();
-  }
-  return patchableFields;
-}

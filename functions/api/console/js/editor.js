@@ -1,7 +1,7 @@
 // Creating and editing a campaign: every property, a content editor per locale with a live preview
 // beside it (saved as a draft, then POST /campaigns/{id}/preview), review results next to their
 // fields, the lifecycle, and a live campaign's pending draft shown beside the live version.
-import { api, enc, campaignProperties, ApiError } from "./api.js";
+import { api, enc, ApiError } from "./api.js";
 import { h, clear, field, badge, announce, formatTime, table, append } from "./dom.js";
 import { showIssues, clearIssues, summary } from "./issues.js";
 import { renderPreview } from "./preview.js";
@@ -62,7 +62,6 @@ function json(value) {
 }
 
 export async function editorPage(main, { params: [id] }) {
-  const properties = await campaignProperties();
   let live = await api("GET", `campaigns/${enc(id)}`);
   let doc = live.draftVersion ? await api("GET", `campaigns/${enc(id)}?version=draft`) : live;
   const channel = live.channel;
@@ -176,11 +175,9 @@ export async function editorPage(main, { params: [id] }) {
         ? { start: c.quietStart.value.trim(), end: c.quietEnd.value.trim(), timezone: orNull(c.quietZone.value.trim()), action: c.quietAction.value }
         : null;
     }
-    if (properties.has("webhook")) {
-      // No events named: all of them (null removes a stored list; the API's default is every event).
-      const events = list(c.webhookEvents.value);
-      patch.webhook = c.webhookUrl.value.trim() ? { url: c.webhookUrl.value.trim(), events: events.length ? events : null } : null;
-    }
+    // No events named: all of them (null removes a stored list; the API's default is every event).
+    const events = list(c.webhookEvents.value);
+    patch.webhook = c.webhookUrl.value.trim() ? { url: c.webhookUrl.value.trim(), events: events.length ? events : null } : null;
     const problems = [];
     patch.contextSchema = null;
     if (c.contextSchema.value.trim()) {
@@ -259,11 +256,11 @@ export async function editorPage(main, { params: [id] }) {
         field({ label: "During quiet hours", control: c.quietAction, field: "quietHours.action" })) : null),
     channel === "email" ? h("fieldset", {}, h("legend", {}, "Tracking"),
       checkField("Track opens", c.opens, "tracking.opens"), checkField("Track clicks", c.clicks, "tracking.clicks")) : null,
-    properties.has("webhook") ? h("fieldset", {}, h("legend", {}, "Feedback webhook"),
+    h("fieldset", {}, h("legend", {}, "Feedback webhook"),
       field({ label: "URL", control: c.webhookUrl, field: "webhook.url", hint: "https:// on a public host" }),
       field({ label: "Events", control: c.webhookEvents, field: "webhook.events", hint: "Comma-separated: sent, delivered, bounced, complained, opened, clicked, failed (empty: all)" }),
       h("button", { type: "button", onclick: rotateSecret }, "New signing secret"),
-      secretBox) : null,
+      secretBox),
     h("fieldset", {}, h("legend", {}, "Context schema"),
       field({ label: "contextSchema (JSON Schema every recipient's context must satisfy)", control: c.contextSchema, field: "contextSchema" })),
     formErrors,
