@@ -328,6 +328,8 @@ def test_the_report_reads_the_richer_shape_with_days(signed_in: Console, local_s
     funnel.get_by_role("button", name="Show the numbers").click()
     expect(funnel.locator("tbody tr", has_text="opened")).to_contain_text("4")
     expect(funnel.locator("tbody tr", has_text="clicked")).to_contain_text("20%")
+    engagement = page.get_by_role("definition").filter(has_text="by machines")
+    expect(engagement.first).to_have_text("4 unique · 6 in all · 2 by machines (not counted)")
     over_time = page.locator('figure[data-chart="Over time"]')
     over_time.get_by_role("button", name="Show the numbers").click()
     expect(over_time.locator("tbody tr")).to_have_count(2)

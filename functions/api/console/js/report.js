@@ -98,10 +98,18 @@ export async function reportPage(main, { params: [id], query }) {
   charts.push(chartFigure("By locale", locales.map(([l, v]) => `${l} ${v}`).join(", ") || "none", ["Locale", "Recipients"], locales,
     { type: "doughnut", data: { labels: locales.map(([l]) => l), datasets: [{ data: locales.map(([, v]) => v), backgroundColor: COLORS }] }, options: base({ plugins: { legend: { display: true, position: "bottom" } } }) }));
 
+  // Opens and clicks as the tracking counts them: unique people, every hit, and machine hits (mail
+  // scanners, privacy proxies) left out of both.
+  const counts = report.counts;
+  const engagement = counts && typeof counts.opened === "object" ? h("dl", { class: "facts engagement", "aria-label": "Engagement" },
+    ["opened", "clicked"].map((kind) => [h("dt", {}, kind), h("dd", {}, `${counts[kind].unique} unique · ${counts[kind].total} in all · ${counts[kind].machine} by machines (not counted)`)]),
+    h("dt", {}, "unsubscribed"), h("dd", {}, String(counts.unsubscribed ?? 0)),
+    h("dt", {}, "complained"), h("dd", {}, String(counts.complained ?? 0))) : null;
   append(main, 
     h("div", { class: "page-head" }, h("h1", {}, `Report · ${campaign.name}`), h("span", { class: "links" }, h("a", { href: `#/campaigns/${enc(id)}` }, "Edit"), " ", h("a", { href: `#/campaigns/${enc(id)}/try` }, "Try it"))),
     h("p", { class: "muted" }, `${report.total} recipients with an outcome · generated ${formatTime(report.generatedAt)}${report.since ? ` · since ${formatTime(report.since)}` : ""}`),
     form,
+    engagement,
     h("div", { class: "charts" }, charts.map((c) => c.figure)));
   const drawn = charts.map((c) => c.draw());
   return () => drawn.forEach((chart) => chart?.destroy());
