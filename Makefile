@@ -110,10 +110,10 @@ soak: venv
 # Operator commands: against a deployed stack (STACK=name) or the local stack (ENDPOINT=http://127.0.0.1:5000).
 STACK_ARGS = $(if $(STACK),--stack-name $(STACK)) $(if $(ENDPOINT),--endpoint-url $(ENDPOINT))
 
-## make api-key NAME=ci SCOPES="campaigns:trigger reports:read" STACK=campaigns-prod
+## make api-key NAME=ci SCOPES="campaigns:trigger reports:read" STACK=campaigns-prod [LABELS=a,b] [EXPIRES=2027-06-01T00:00:00Z]
 api-key: venv
 	$(BIN)/python -m scripts.api_key create --name "$(or $(NAME),cli)" --scopes "$(or $(SCOPES),admin)" \
-		$(if $(LABELS),--labels "$(LABELS)") $(STACK_ARGS) $(if $(and $(ENDPOINT),$(if $(STACK),,1)),--table local-api-keys)
+		$(if $(LABELS),--labels "$(LABELS)") $(if $(EXPIRES),--expires-at "$(EXPIRES)") $(STACK_ARGS) $(if $(and $(ENDPOINT),$(if $(STACK),,1)),--table local-api-keys)
 
 ## make redrive STACK=campaigns-prod: move dead-lettered delivery messages back to the delivery queue
 redrive: venv

@@ -55,7 +55,8 @@ def _tracked_campaign() -> dict[str, Any]:
     from campaign_engine import store
 
     version = store.get_campaign_version(campaign["id"], 1)
-    assert version is not None, created
+    if version is None:
+        raise RuntimeError(f"the campaign has no version: {created}")
     return version
 
 

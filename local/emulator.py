@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -95,6 +96,55 @@ def _visible_messages_as_read() -> None:
     from moto.sqs.models import Queue
 
     Queue.messages = property(lambda queue: _VisibleMessages(queue._messages))  # type: ignore[assignment,method-assign]
+
+
+class _QueueAttributes(Mapping[str, Any]):
+    """A queue's attributes, each worked out when read. Moto builds them all on every read, counting
+    the queue's messages three ways (visible, in flight, delayed), and reads them on every SendMessage
+    (ContentBasedDeduplication) and every message ReceiveMessage hands out (MessageRetentionPeriod):
+    with 100,000 messages queued, each send and each receive walked the queue three times."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def _names(self) -> list[str]:
+        queue = self._queue
+        names = list(queue.BASE_ATTRIBUTES)
+        names += queue.FIFO_ATTRIBUTES if queue.fifo_queue else []
+        names += queue.KMS_ATTRIBUTES if queue.kms_master_key_id else []
+        names += ["Policy"] if queue.policy else []
+        names += ["RedrivePolicy"] if queue.redrive_policy else []
+        return names
+
+    def __getitem__(self, name: str) -> Any:
+        from moto.core.utils import camelcase_to_underscores
+
+        if name not in self._names():
+            raise KeyError(name)
+        if name == "Policy":
+            return self._queue.policy
+        if name == "RedrivePolicy":
+            return json.dumps(self._queue.redrive_policy)
+        value = getattr(self._queue, camelcase_to_underscores(name))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def _queue_attributes_as_read() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    Queue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > _now_ms() / 1000)
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
 
 
 _querying = threading.local()
@@ -266,6 +316,7 @@ class Emulator:
         _visible_messages_as_read()
         _receipts_indexed()
         _partition_queries()
+        _queue_attributes_as_read()
         self._server.start()
         _remember_dispatch(self._server._server.app)  # type: ignore[union-attr]
         host, bound_port = self._server.get_host_and_port()

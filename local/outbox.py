@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 JOIN_FIELDS = ("campaignId", "requestId", "userId", "executionId")
+# What a campaign with privacy.retainMessages false shows of its messages: the envelope (channel,
+# recipient, sender, ids, times, headers but the subject), not the message. The outbox emulates the
+# recipient's mailbox, which would hold it; it is also what a developer, a test log or a screen share
+# shows, and the point of the option is that no copy outlives the send.
+MESSAGE_FIELDS = ("subject", "html", "text", "body", "title", "data", "payload")
+NOT_RETAINED = "[not retained: the campaign's privacy.retainMessages is false]"
 
 
 def _iso(moment: datetime) -> str:
@@ -207,10 +213,18 @@ def _push_view(platform: str, raw: str) -> dict[str, Any]:
 
 
 class Outbox:
-    def __init__(self, channels: list[Channel], dynamodb: DynamoDBClient, executions_table: str | None) -> None:
+    def __init__(
+        self,
+        channels: list[Channel],
+        dynamodb: DynamoDBClient,
+        executions_table: str | None,
+        campaigns_table: str | None = None,
+    ) -> None:
         self.channels = channels
         self._dynamodb = dynamodb
         self._executions_table = executions_table
+        self._campaigns_table = campaigns_table
+        self._retains: dict[str, bool] = {}  # campaignId -> privacy.retainMessages
         self._joined: dict[str, dict[str, str]] = {}  # messageId -> campaignId, requestId, userId, executionId
         self._lock = threading.Lock()
 
@@ -220,7 +234,8 @@ class Outbox:
             if any(item["messageId"] not in self._joined for item in items):
                 self._joined.update(self._recipients())
             joined = [
-                {**item, **dict.fromkeys(JOIN_FIELDS), **self._joined.get(item["messageId"], {})} for item in items
+                self._as_retained({**item, **dict.fromkeys(JOIN_FIELDS), **self._joined.get(item["messageId"], {})})
+                for item in items
             ]
         # Stable: each channel's own order stands where timestamps tie.
         return sorted(joined, key=lambda item: item["sentAt"])
@@ -230,6 +245,28 @@ class Outbox:
             for channel in self.channels:
                 channel.clear()
             self._joined.clear()
+
+    def _as_retained(self, item: dict[str, Any]) -> dict[str, Any]:
+        campaign_id = item.get("campaignId")
+        if not campaign_id or self._retains_messages(campaign_id):
+            return item
+        redacted = {**item, **{name: NOT_RETAINED for name in MESSAGE_FIELDS if item.get(name) is not None}}
+        headers = item.get("headers") or {}
+        redacted["headers"] = {name: NOT_RETAINED if name.lower() == "subject" else v for name, v in headers.items()}
+        redacted["retained"] = False
+        return redacted
+
+    def _retains_messages(self, campaign_id: str) -> bool:
+        if campaign_id not in self._retains and self._campaigns_table:
+            item = self._dynamodb.get_item(
+                TableName=self._campaigns_table,
+                Key={"pk": {"S": f"CAMPAIGN#{campaign_id}"}, "sk": {"S": "HEAD"}},
+                ProjectionExpression="doc",
+            ).get("Item")
+            doc = json.loads(item["doc"]["S"]) if item and "S" in item.get("doc", {}) else {}
+            privacy = doc.get("privacy") or {}
+            self._retains[campaign_id] = privacy.get("retainMessages") is not False
+        return self._retains.get(campaign_id, True)
 
     def _recipients(self) -> dict[str, dict[str, str]]:
         """messageId -> campaign, request, recipient and execution, from the executions table: recipient

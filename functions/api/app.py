@@ -12,6 +12,7 @@ from campaign_engine.routes import (
     audiences,
     campaigns,
     executions,
+    keys,
     meta,
     profiles,
     rules,
@@ -27,6 +28,7 @@ app = new_resolver(
     profiles.router,
     audiences.router,
     rules.router,
+    keys.router,
     webhooks.router,
 )
 # The console's static files ship with this function (its CodeUri), beside this module.

@@ -170,3 +170,19 @@ def test_an_index_query_and_a_scan_still_see_every_partition(partitioned_table: 
     )
     assert sorted(red) == sorted((p, f"{i:03d}") for p in "abc" for i in range(0, 25, 5))
     assert dynamodb.scan(TableName=name, Select="COUNT")["Count"] == 75
+
+
+def test_queue_attributes_read_as_sqs_answers_them(sqs_queue: tuple[Any, str], local_stack: Any) -> None:
+    sqs, url = sqs_queue
+    _receive(sqs, url, count=5, visibility=60)
+    everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert everything["ApproximateNumberOfMessages"] == "45"
+    assert everything["ApproximateNumberOfMessagesNotVisible"] == "5"
+    assert everything["VisibilityTimeout"] == "30"
+    assert "QueueArn" in everything
+    some = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "MessageRetentionPeriod"])
+    assert some["Attributes"] == {"VisibilityTimeout": "30", "MessageRetentionPeriod": "345600"}
+    name = url.rsplit("/", 1)[-1]
+    assert sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"] == url
+    with pytest.raises(ClientError):
+        sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "31"})

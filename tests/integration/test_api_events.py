@@ -81,6 +81,25 @@ def _schedule(api: Api) -> dict[str, Any]:
     return {"scheduleId": answer.body["scheduleId"]}
 
 
+def _tomorrow() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+
+def _new_key(api: Api) -> dict[str, Any]:
+    """The event's expiry moved to tomorrow (its own date passes)."""
+    return {"body": {"expiresAt": _tomorrow()}}
+
+
+def _key(api: Api) -> dict[str, Any]:
+    answer = api.call("api", "api/create_key.json", body={"name": "ci", "scopes": ["campaigns:read"]})
+    assert answer.status == 201, answer.body
+    return {"keyId": answer.body["id"]}
+
+
+def _key_to_rotate(api: Api) -> dict[str, Any]:
+    return {**_key(api), "body": {"oldKeyExpiresAt": _tomorrow()}}
+
+
 EXPECTED: dict[str, tuple[Needs, int]] = {
     "GET /im/health": (_nothing, 200),
     "GET /openapi.json": (_nothing, 200),
@@ -116,6 +135,11 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
     "DELETE /im/executions/schedules/{scheduleId}": (_schedule, 204),
     "GET /rules/frequency": (_nothing, 200),
     "PUT /rules/frequency": (_nothing, 200),
+    "POST /keys": (_new_key, 201),
+    "GET /keys": (_key, 200),
+    "GET /keys/{keyId}": (_key, 200),
+    "DELETE /keys/{keyId}": (_key, 204),
+    "POST /keys/{keyId}/rotate": (_key_to_rotate, 201),
     "GET /rules/webhook": (_nothing, 200),
     "PUT /rules/webhook": (_nothing, 200),
     "DELETE /rules/webhook": (_nothing, 204),

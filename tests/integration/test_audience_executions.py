@@ -575,3 +575,15 @@ def test_a_rule_based_audience_reaches_exactly_the_profiles_its_rule_selects(
     received = Counter(to for sent in outbox() for to in sent["to"])
     assert received == Counter({f"gold{n}@example.com": 1 for n in range(12)})
     assert api.execution(execution_id).body["counts"] == {"targeted": 12, "queued": 12, "excluded": {}}
+
+
+def test_an_audience_request_id_is_scoped_to_the_calling_key(api: Api) -> None:
+    campaign = api.live_campaign(**EMAIL_CAMPAIGN)
+    build_audience("email", 5)
+    body = audience_body(campaign["id"], requestId="spring-1", dryRun=False)
+    keys = [{"authenticated": True, "keyId": key_id, "scopes": "campaigns:trigger"} for key_id in ("key_a", "key_b")]
+    first = execute(api, body, authorizer=keys[0])
+    other = execute(api, {**body, "context": {"offerCode": "OTHER"}}, authorizer=keys[1])
+    assert first.status == other.status == 202, (first.body, other.body)
+    assert first.body["executionId"] != other.body["executionId"]
+    assert execute(api, body, authorizer=keys[0]).body == first.body

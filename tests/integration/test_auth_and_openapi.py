@@ -58,6 +58,7 @@ def test_every_route_but_health_and_openapi_answers_401_without_a_known_key(aws_
 
 
 def test_the_authorizer_resolves_keys_and_never_stores_them_in_clear(aws_env: Template) -> None:
+    from campaign_engine import key_format
     from campaign_engine.auth import create_api_key
 
     key = create_api_key("ci", ["campaigns:trigger"])
@@ -69,9 +70,13 @@ def test_the_authorizer_resolves_keys_and_never_stores_them_in_clear(aws_env: Te
     assert known["context"]["authenticated"] is True
     assert known["context"]["scopes"] == "campaigns:trigger"
 
-    event["headers"]["authorization"] = "Bearer tc_not-a-key-anyone-has"
+    event["headers"]["authorization"] = f"Bearer {key_format.new_key()}"
     unknown = invoke("authorizer", event)
     assert unknown["context"] == {"authenticated": False, "error": "unknown_key"}
+
+    event["headers"]["authorization"] = "Bearer tc_not-a-key-anyone-has"
+    junk = invoke("authorizer", event)
+    assert junk["context"] == {"authenticated": False, "error": "malformed_key"}
 
     items = boto3.client("dynamodb").scan(TableName=aws_env.table_name("ApiKeysTable"))["Items"]
     assert len(items) == 1
@@ -147,10 +152,16 @@ def test_api_key_command_creates_a_working_key(aws_env: Template, capsys: pytest
 
     assert main(["create", "--name", "ci", "--scopes", "campaigns:trigger,reports:read"]) == 0
     key = capsys.readouterr().out.strip()
+    from campaign_engine import key_format
+
+    assert key_format.is_well_formed(key), "the authorizer would refuse it unread"
     context = authorizer_context(f"Bearer {key}")
     assert context["authenticated"] is True
     assert context["scopes"] == "campaigns:trigger reports:read"
     assert main(["create", "--name", "x", "--scopes", "everything"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--labels", "finance"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2020-01-01T00:00:00Z"]) == 2
+    assert main(["create", "--name", "x", "--scopes", "admin", "--expires-at", "2099-01-01T00:00:00Z"]) == 0
 
 
 def test_openapi_links_lead_from_each_created_resource_to_the_operations_on_it(api: Api) -> None:

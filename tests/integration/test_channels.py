@@ -55,22 +55,44 @@ def sns_backend() -> Any:
     return sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
 
 
-def test_ajo_sms_samples_are_accepted_and_delivered(api: Api, queue: Queue) -> None:
+def test_ajo_sms_samples_placeholder_numbers_are_rejected_recipient_by_recipient(api: Api, queue: Queue) -> None:
+    # AJO's documentation samples use numbers no country assigns (1234567890 and 0921234567 are +1
+    # 123..., +1 92...): the call is well-formed, each recipient is rejected as invalid_address.
+    campaign = api.live_campaign(**SMS_CAMPAIGN, contextSchema=None)
+    answer = api.trigger(sample("ajo_sms_context", campaign["id"]))
+    assert answer.status == 202, answer.body
+    verdicts = answer.body["recipients"]
+    assert [(v["status"], v["reason"]) for v in verdicts] == [("rejected", "invalid_address")] * 2
+    assert verdicts[0]["detail"] == (
+        "The address from recipients[0].channelData.mobilePhoneNumber is not a valid phone number: "
+        "no number of that length or range exists in its country"
+    )
+    profile_sample = api.trigger(sample("ajo_sms_profile", campaign["id"]) | {"requestId": "sms-p"})
+    assert profile_sample.body["recipients"][0]["reason"] == "invalid_address"
+    assert queue.drain() == 0
+
+
+def test_ajo_sms_samples_with_real_numbers_are_delivered(api: Api, queue: Queue) -> None:
     campaign = api.live_campaign(**SMS_CAMPAIGN, contextSchema=None)
     sns_backend().sms_messages.clear()
 
-    first = api.trigger(sample("ajo_sms_profile", campaign["id"]))
+    profile_body = sample("ajo_sms_profile", campaign["id"])
+    profile_body["recipients"][0]["userId"] = "4155550100"
+    first = api.trigger(profile_body)
     assert first.status == 202, first.body
-    assert first.body["recipients"] == [{"userId": "1234567890", "status": "accepted"}]
-    second = api.trigger(sample("ajo_sms_context", campaign["id"]) | {"requestId": "sms-2"})
+    assert first.body["recipients"] == [{"userId": "4155550100", "status": "accepted"}]
+    context_body = sample("ajo_sms_context", campaign["id"]) | {"requestId": "sms-2"}
+    context_body["recipients"][0]["channelData"]["mobilePhoneNumber"] = "(415) 555-0101"
+    context_body["recipients"][1]["channelData"]["mobilePhoneNumber"] = "04155550102"
+    second = api.trigger(context_body)
     assert [r["status"] for r in second.body["recipients"]] == ["accepted", "accepted"]
     queue.drain()
 
     # National numbers get the default country code (SMS_DEFAULT_COUNTRY_CODE, 1) and lose the trunk 0.
     assert sorted(sns_backend().sms_messages.values()) == [
-        ("+11234567890", "Jackets: use THANKSGIVING"),
-        ("+11234567890", "Our picks: use WELCOME"),
-        ("+1921234567", "Jackets: use THANKSGIVING"),
+        ("+14155550100", "Our picks: use WELCOME"),
+        ("+14155550101", "Jackets: use THANKSGIVING"),
+        ("+14155550102", "Jackets: use THANKSGIVING"),
     ]
     statuses = api.execution(second.body["executionId"]).body
     assert statuses["counts"] == {"total": 2, "sent": 2}

@@ -6,6 +6,7 @@ every recipient the trigger accepted reaches a final status."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -64,15 +65,22 @@ def test_a_profile_over_its_limit_is_rejected_alone_even_when_it_is_under_1_mib_
     assert [e["to"] for e in outbox()] == [["small@example.com"]]
 
 
-def test_an_entry_over_one_queue_message_is_rejected_as_entry_too_large(api: Api, queue: Queue, outbox) -> None:
-    # Given a recipient whose entry is over 1 MiB by a part that has no limit of its own
+def test_an_entry_over_one_queue_message_is_rejected_as_entry_too_large(
+    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose context limit is raised past what one queue message holds (every field
+    # of a recipient has its own bound, and with the defaults they add up to less than a message)
+    from campaign_engine import settings, trigger
+
+    raised = dataclasses.replace(settings.get_settings(), max_context_bytes=2_000_000)
+    monkeypatch.setattr(trigger, "get_settings", lambda: raised)
+    # And a recipient whose entry is over 1 MiB
     campaign = api.live_campaign()
     recipients = [
         {
             "userId": "huge@example.com",
-            "namespace": "n" * 1_100_000,
             "channelData": {"emailAddress": "huge@example.com"},
-            "context": {"orderId": "1"},
+            "context": {"orderId": "1", "notes": "n" * 1_100_000},
         },
         # and nine of about 190 KB each: 1.7 MB in all, more than one batch request holds
         *(

@@ -231,3 +231,58 @@ def test_after_the_idempotency_window_the_same_request_id_is_a_new_execution(
 
     # And that new execution is idempotent in turn
     assert api.trigger(body).body == after.body
+
+
+def _key(key_id: str) -> dict[str, Any]:
+    return {"authenticated": True, "keyId": key_id, "scopes": "campaigns:trigger campaigns:read reports:read"}
+
+
+def test_a_request_id_is_scoped_to_the_calling_key(api: Api, queue: Queue, outbox) -> None:
+    # Given two callers (two keys) that happen to use the same requestId for different requests
+    campaign = api.live_campaign()
+    mine = trigger_body(campaign["id"], requestId="order-1")
+    theirs = trigger_body(campaign["id"], requestId="order-1", context={"total": "$5.00"})
+
+    # When each sends its own
+    first = api.trigger(mine, authorizer=_key("key_aaaaaaaaaaaaaaaa"))
+    second = api.trigger(theirs, authorizer=_key("key_bbbbbbbbbbbbbbbb"))
+
+    # Then they are two requests: neither is refused as a reuse, neither sees the other's answer
+    assert first.status == second.status == 202, (first.body, second.body)
+    assert first.body["executionId"] != second.body["executionId"]
+    # And each key's retry replays its own first answer
+    assert api.trigger(mine, authorizer=_key("key_aaaaaaaaaaaaaaaa")).body == first.body
+    assert api.trigger(theirs, authorizer=_key("key_bbbbbbbbbbbbbbbb")).body == second.body
+    # While the same key with another body is still a reuse
+    reused = api.trigger(theirs, authorizer=_key("key_aaaaaaaaaaaaaaaa"))
+    assert (reused.status, reused.body["code"]) == (409, "request_id_reused")
+    drain_delivery(queue)
+    assert emails_per_recipient(outbox) == dict.fromkeys(SAMPLE, 2), "one email per request per recipient"
+
+
+def test_a_request_made_before_the_upgrade_still_replays(
+    api: Api, queue: Queue, outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ReadUnscopedRequestIds on (while upgrading), requests recorded before idempotency was scoped per
+    key keep replaying within their window."""
+    from campaign_engine import trigger
+    from local import harness
+
+    monkeypatch.setenv("READ_UNSCOPED_REQUEST_IDS", "true")
+    harness.reset_containers()
+
+    campaign = api.live_campaign()
+    body = trigger_body(campaign["id"], requestId="order-before-upgrade")
+    with monkeypatch.context() as before:  # the previous version's key: campaign and requestId only
+        before.setattr(
+            trigger,
+            "request_key",
+            lambda campaign_id, request_id, _key_id: trigger.legacy_request_key(campaign_id, request_id),
+        )
+        first = api.trigger(body)
+    retried = api.trigger(body)
+    assert retried.body == first.body
+    changed = api.trigger(trigger_body(campaign["id"], requestId="order-before-upgrade", context={"x": "1"}))
+    assert (changed.status, changed.body["code"]) == (409, "request_id_reused")
+    drain_delivery(queue)
+    assert emails_per_recipient(outbox) == dict.fromkeys(SAMPLE, 1)

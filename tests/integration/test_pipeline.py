@@ -97,17 +97,27 @@ def test_malformed_requests_name_every_bad_field(api: Api) -> None:
     assert "recipients[1].userId" in fields
 
 
-def test_bad_channel_data_address_fails_the_request_naming_it(api: Api) -> None:
+def test_a_bad_channel_data_address_rejects_that_recipient_alone_naming_the_field(api: Api, queue: Queue) -> None:
+    # Given a call where one recipient's address is mistyped and one number does not exist
     campaign = api.live_campaign()
     recipients = [
         {"userId": "a", "channelData": {"emailAddress": "a@example.com"}, "context": {"orderId": "1"}},
-        {"userId": "b", "channelData": {"emailAddress": "not-an-address"}, "context": {"orderId": "1"}},
+        {"userId": "b", "channelData": {"emailAddress": "b@example..com"}, "context": {"orderId": "1"}},
+        {"userId": "c", "channelData": {"emailAddress": "c@example.com\r\nBcc: eve@example.com"}},
     ]
     answer = api.trigger(trigger_body(campaign["id"], recipients))
-    assert answer.status == 400
-    assert answer.body["errors"] == [
-        {"field": "recipients[1].channelData.emailAddress", "message": "is not an email address"}
-    ]
+
+    # Then the others proceed, and each bad one is rejected with the field and the rule, not the address
+    assert answer.status == 202, answer.body
+    verdicts = {v["userId"]: v for v in answer.body["recipients"]}
+    assert verdicts["a"]["status"] == "accepted"
+    for user_id in ("b", "c"):
+        assert (verdicts[user_id]["status"], verdicts[user_id]["reason"]) == ("rejected", "invalid_address")
+        assert verdicts[user_id]["detail"].startswith(
+            f"The address from recipients[{'bc'.index(user_id) + 1}].channelData.emailAddress is not an email address"
+        )
+        assert "example" not in verdicts[user_id]["detail"]
+    assert queue.drain() == 1
 
 
 def test_invalid_json_is_a_400_not_a_500(api: Api) -> None:

@@ -143,7 +143,7 @@ class TestQueuePacking:
 
 class TestIds:
     def test_an_execution_id_leads_back_to_its_request(self) -> None:
-        key = request_key("campaign-1", "order-1")
+        key = request_key("campaign-1", "order-1", "key_1")
         execution_id = new_execution_id(key)
         assert request_key_of_execution(execution_id) == key
         assert new_execution_id(key) != execution_id, "a new execution after the window gets a new id"

@@ -105,7 +105,9 @@ def test_tables_come_with_keys_billing_and_ttl(real: Template) -> None:
     ]
     assert executions["BillingMode"] == "PAY_PER_REQUEST"
     assert executions["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
-    assert tables["local-api-keys"]["AttributeDefinitions"] == [{"AttributeName": "keyHash", "AttributeType": "S"}]
+    keys = tables["local-api-keys"]
+    assert keys["KeySchema"] == [{"AttributeName": "keyHash", "KeyType": "HASH"}]
+    assert [index["IndexName"] for index in keys["GlobalSecondaryIndexes"]] == ["byKeyId"]
 
 
 def test_queues_carry_their_attributes_and_a_resolved_redrive_policy(real: Template) -> None:

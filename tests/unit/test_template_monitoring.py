@@ -188,7 +188,10 @@ def test_api_access_logs_name_the_key_id_never_the_key(document: Document, monke
     assert "$context.path" not in text
 
     # and keyId is what the authorizer puts in its context for a known key
-    from campaign_engine import auth, store
+    from datetime import UTC, datetime
 
-    monkeypatch.setattr(store, "get_api_key", lambda _: {"keyId": "key-1", "scopes": "admin"})
-    assert auth.authorizer_context("Bearer tc_secret")["keyId"] == "key-1"
+    from campaign_engine import auth, key_format, store
+
+    used = auth.timestamp(datetime.now(UTC))  # just now: no lastUsedAt write
+    monkeypatch.setattr(store, "get_api_key", lambda _: {"keyId": "key-1", "scopes": "admin", "lastUsedAt": used})
+    assert auth.authorizer_context(f"Bearer {key_format.new_key()}")["keyId"] == "key-1"

@@ -41,7 +41,9 @@ BASE: dict[str, Any] = {
     ],
 }
 # Values of every JSON type, set in turn at every place of the body.
-VALUES: list[Any] = [None, "", "x", "x" * 257, 0, 1.5, True, [], [{}], {}, {"userId": "u"}]
+# Strings one past each bound the body has (32, 64, 254, 256, 4096 characters).
+VALUES: list[Any] = [None, "", "x", *("x" * (n + 1) for n in (32, 64, 254, 256, 4096)), 0, 1.5, True, [], [{}], {}]
+VALUES.append({"userId": "u"})
 
 
 def _places(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

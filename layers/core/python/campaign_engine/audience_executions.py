@@ -42,7 +42,7 @@ from campaign_engine.profiles import template_view
 from campaign_engine.settings import get_settings
 from campaign_engine.store import audience_executions as records
 from campaign_engine.store import audiences as audience_store
-from campaign_engine.trigger import RETENTION, check_campaign_accepts_triggers, request_key
+from campaign_engine.trigger import RETENTION, check_campaign_accepts_triggers, legacy_request_key, request_key
 from campaign_engine.trigger_body import ChannelData, PushInfo, Recipient, canonical
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def execute_audience(
         campaign = check_campaign_accepts_triggers(call.campaign_id, status, live, call.execute_at or now)
     except DomainError:
         # A retry of a request accepted before the campaign stopped still gets its first answer.
-        replayed = _same_request(call)
+        replayed = _same_request(call, principal.key_id)
         if replayed is None:
             raise
         return 202, replayed.answer
@@ -149,7 +149,7 @@ def execute_audience(
     if call.dry_run:
         budget = DRY_RUN_SECONDS if seconds_left is None else min(DRY_RUN_SECONDS, seconds_left() - 2.0)
         return 200, dry_run(campaign, audience_id, audience, call.context, seconds=budget)
-    return 202, _accept(call, now)
+    return 202, _accept(call, now, principal.key_id)
 
 
 def _check_context(campaign: dict[str, Any], context: dict[str, Any]) -> None:
@@ -168,18 +168,27 @@ def _check_context(campaign: dict[str, Any], context: dict[str, Any]) -> None:
         )
 
 
-def _same_request(call: AudienceCall) -> records.AudienceRequest | None:
+def _same_request(call: AudienceCall, key_id: str) -> records.AudienceRequest | None:
     if not call.request_id:
         return None
-    found = records.get_request(request_key(call.campaign_id, call.request_id))
+    found = records.get_request(request_key(call.campaign_id, call.request_id, key_id)) or _legacy_request(call)
     if found is None or found.idempotent_until < time.time() or found.body_hash != call.body_hash():
         return None
     return found
 
 
-def _accept(call: AudienceCall, now: datetime) -> dict[str, Any]:
+def _legacy_request(call: AudienceCall) -> records.AudienceRequest | None:
+    """This requestId's request made before idempotency was scoped per key (trigger.legacy_request_key)."""
+    if not call.request_id or not get_settings().read_unscoped_request_ids:
+        return None
+    found = records.get_request(legacy_request_key(call.campaign_id, call.request_id))
+    return found if found is not None and found.idempotent_until >= time.time() else None
+
+
+def _accept(call: AudienceCall, now: datetime, key_id: str) -> dict[str, Any]:
+    """Idempotency is per calling key, as the unitary trigger's (trigger.request_key)."""
     request_id = call.request_id or str(uuid.uuid4())
-    key = request_key(call.campaign_id, request_id)
+    key = request_key(call.campaign_id, request_id, key_id)
     answer: dict[str, Any] = {
         "requestId": request_id,
         "campaignId": call.campaign_id,
@@ -201,7 +210,7 @@ def _accept(call: AudienceCall, now: datetime) -> dict[str, Any]:
         idempotent_until=int(time.time()) + settings.idempotency_hours * 3600,
         expires_at=int((now + RETENTION).timestamp()),
     )
-    existing = records.claim_request(request)
+    existing = _legacy_request(call) or records.claim_request(request)
     if existing is not None:
         if existing.body_hash != request.body_hash:
             raise DomainError(

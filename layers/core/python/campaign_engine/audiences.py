@@ -73,7 +73,9 @@ def _in_range(number: float) -> bool:
 class Member(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    namespace: Annotated[str, Field(pattern=NAMESPACE_PATTERN, description="Identity namespace: email, phone, ecid...")]
+    namespace: Annotated[
+        str, Field(pattern=NAMESPACE_PATTERN, max_length=64, description="Identity namespace: email, phone, ecid...")
+    ]
     id: Annotated[str, Field(min_length=1, max_length=256, description="The identity in that namespace")]
     profile: Annotated[
         ProfileBody | None, Field(description="Optional: merged into the stored profile (source import)")

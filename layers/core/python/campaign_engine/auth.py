@@ -1,46 +1,86 @@
 """API keys and what they may do.
 
 A key is shown once when created and stored only as its SHA-256, so a leaked table does not
-leak keys. The authorizer resolves a key to a principal (scopes, labels); the functions then
-decide 401/403 themselves so every answer is problem+json."""
+leak keys (a key has ~238 random bits: a fast hash is enough, no salt or slow hash needed).
+The authorizer resolves a key to a principal (scopes, labels), refusing revoked and expired
+keys and, unread, tokens that are not keys (key_format.py); the functions then decide 401/403
+themselves so every answer is problem+json."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from campaign_engine import store
+from botocore.exceptions import BotoCoreError, ClientError
+
+from campaign_engine import key_format, store
 from campaign_engine.errors import DomainError
+from campaign_engine.observability import logger
+from campaign_engine.settings import get_settings
 
 SCOPES = ("campaigns:read", "campaigns:write", "campaigns:trigger", "profiles:write", "reports:read", "admin")
-KEY_PREFIX = "tc_"
+# A key's use is recorded at most once per this many seconds (store.touch_api_key): `lastUsedAt` is
+# "used at about this time, or up to 15 minutes later", and a busy key costs 4 writes an hour, not one a call.
+LAST_USED_EVERY_SECONDS = 15 * 60
+# Why the authorizer found no principal, as the 401's detail says it.
+_REFUSALS = {
+    "malformed_key": " (this is not an API key of this platform: check that it was copied whole)",
+    "unknown_key": " (the key is not known)",
+    "revoked_key": " (the key was revoked)",
+    "expired_key": " (the key has expired)",
+}
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(name: str, scopes: list[str], key: str | None = None, labels: list[str] | None = None) -> str:
-    """Stores a new key and returns it in clear (the only time it exists in clear)."""
+def timestamp(at: datetime) -> str:
+    """The one text form of a key's times: fixed width, so that DynamoDB compares them as times."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_scopes(scopes: list[str]) -> None:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         raise ValueError(f"unknown scopes {unknown}; choose from {', '.join(SCOPES)}")
-    clear = key or KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_api_key(
+    name: str,
+    scopes: list[str],
+    key: str | None = None,
+    labels: list[str] | None = None,
+    *,
+    expires_at: datetime | None = None,
+    created_by: str | None = None,
+) -> str:
+    """Stores a new key and returns it in clear (the only time it exists in clear). A chosen `key`
+    (LOCAL_API_KEY) that is not of key_format's shape works only where unchecked keys are accepted."""
+    check_scopes(scopes)
+    if "admin" in scopes and labels is not None:
+        raise ValueError("an admin key reaches every campaign: labels would not limit it")
+    clear = key or key_format.new_key()
     if len(clear) < 16:
         raise ValueError("an API key needs at least 16 characters")
-    key_id = "key_" + hash_key(clear)[:12]
     store.put_api_key(
         key_hash=hash_key(clear),
-        key_id=key_id,
+        key_id=new_key_id(),
         name=name,
         scopes=scopes,
         labels=labels,
-        created_at=datetime.now(UTC).isoformat(),
+        created_at=timestamp(datetime.now(UTC)),
+        expiresAt=timestamp(expires_at) if expires_at else None,
+        createdBy=created_by,
     )
     return clear
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -74,18 +114,49 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authorizer_context(authorization: str | None) -> dict[str, Any]:
-    """What the authorizer passes on: a principal, or why there is none."""
+def authorizer_context(authorization: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """What the authorizer passes on: a principal, or why there is none. A token that is not a key of
+    key_format's shape is refused without a read (unless unchecked keys are accepted)."""
     token = bearer_token(authorization)
     if token is None:
         return {"authenticated": False, "error": "malformed_authorization"}
-    record = store.get_api_key(hash_key(token))
+    if not key_format.is_well_formed(token) and not get_settings().accept_unchecked_keys:
+        return {"authenticated": False, "error": "malformed_key"}
+    key_hash = hash_key(token)
+    record = store.get_api_key(key_hash)
     if record is None:
         return {"authenticated": False, "error": "unknown_key"}
+    now = now or datetime.now(UTC)
+    if record.get("revokedAt"):
+        return {"authenticated": False, "error": "revoked_key"}
+    if record.get("expiresAt") and record["expiresAt"] <= timestamp(now):
+        return {"authenticated": False, "error": "expired_key"}
+    _record_use(key_hash, record.get("lastUsedAt"), now)
     context: dict[str, Any] = {"authenticated": True, "keyId": record["keyId"], "scopes": record["scopes"]}
     if record.get("labels") is not None:
         context["labels"] = record["labels"]
     return context
+
+
+def authorizer_answer(authorization: str | None) -> dict[str, Any]:
+    """The authorizer's simple response. It allows every request, passing the principal or why there is
+    none, so the functions answer 401 as problem+json; where RefuseUnknownKeysAtGateway is on, a request
+    without a valid key is denied instead: API Gateway answers it 403 itself, and no function runs."""
+    context = authorizer_context(authorization)
+    allowed = bool(context.get("authenticated")) or not get_settings().refuse_at_gateway
+    return {"isAuthorized": allowed, "context": context}
+
+
+def _record_use(key_hash: str, last_used_at: str | None, now: datetime) -> None:
+    """lastUsedAt, written only when the stored one is older than LAST_USED_EVERY_SECONDS. A failed write
+    costs the key nothing: the call is authenticated all the same."""
+    stale_before = timestamp(now - timedelta(seconds=LAST_USED_EVERY_SECONDS))
+    if last_used_at is not None and last_used_at >= stale_before:
+        return
+    try:
+        store.api_keys.touch_api_key(key_hash, timestamp(now), stale_before)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("last use not recorded", error=type(error).__name__)
 
 
 def principal_from_context(context: dict[str, Any] | None) -> Principal:
@@ -94,8 +165,7 @@ def principal_from_context(context: dict[str, Any] | None) -> Principal:
         reason = (context or {}).get("error", "missing_key")
         raise DomainError(
             code="unauthorized",
-            detail="Send a valid API key as 'Authorization: Bearer <key>'"
-            + (" (the key is not known)" if reason == "unknown_key" else ""),
+            detail="Send a valid API key as 'Authorization: Bearer <key>'" + _REFUSALS.get(str(reason), ""),
         )
     labels = context.get("labels")
     return Principal(

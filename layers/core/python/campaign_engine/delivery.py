@@ -32,6 +32,7 @@ from campaign_engine import (
     campaign_gate,
     delivery_queue,
     frequency,
+    privacy,
     queue_message,
     quiet_hours,
     reports,
@@ -49,9 +50,11 @@ from campaign_engine.channels.email.mime import build_email
 from campaign_engine.containers import per_container
 from campaign_engine.locales import choose_locale, preferred_language
 from campaign_engine.observability import logger, metrics
+from campaign_engine.privacy import retains_messages
 from campaign_engine.queue_message import QueuedRecipient, QueueMessage
 from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
 from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for, render_scope
+from campaign_engine.settings import get_settings
 from campaign_engine.tracking.decorate import decorate as decorate_email
 from campaign_engine.tracking.tokens import Recipient as TrackedRecipient
 
@@ -538,7 +541,8 @@ def _deliver_one(
         )
         rendered = compiled.render(scope)
     except (RenderError, TemplateProblems) as exc:
-        return Result(FAILED, "render_error", str(exc)[:500], locale=locale)
+        detail = str(exc)[:500] if retains_messages(campaign) else privacy.RENDER_FAILED
+        return Result(FAILED, "render_error", detail, locale=locale)
 
     taken = _claim(message, recipient, attempt_id, outcome_ref, locale)
     if taken is not None:
@@ -564,7 +568,8 @@ def _deliver_one(
     except (ValueError, KeyError) as exc:
         # A message that cannot be built (a header value with a newline, no sender) never will be.
         _release(slot)
-        return Result(FAILED, "send_failed", f"message could not be built: {exc}"[:500], locale=locale, claimed=True)
+        detail = f"message could not be built: {exc}"[:500] if retains_messages(campaign) else privacy.NOT_BUILT
+        return Result(FAILED, "send_failed", detail, locale=locale, claimed=True)
     return Result(SENT, message_id=message_id, locale=locale, claimed=True)
 
 
@@ -737,6 +742,45 @@ def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -
 
 
 def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
+    try:
+        _deliver_received(record, invocation)
+    except Exception:
+        if not _dead_lettered_without_message_data(record, invocation):
+            raise
+
+
+def _dead_lettered_without_message_data(record: SQSRecord, invocation: Invocation) -> bool:
+    """On the receive after which SQS would move the record to the dead-letter queue, a campaign that
+    keeps no messages (privacy.retainMessages false) has delivery put it there itself, without its
+    recipients' context and profile; True when done (the record is then deleted as handled). Any doubt
+    (another format, the campaign unreadable, the DLQ refusing) leaves the record to SQS, intact."""
+    settings = get_settings()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    if receive_count < settings.delivery_max_receive_count or not settings.delivery_dead_letter_queue_url:
+        return False
+    try:
+        prepared = invocation.prepared(record.message_id)
+        if prepared is None:
+            message = queue_message.decode(record.body)
+            campaign = campaign_version(message.campaignId, message.campaignVersion)
+        else:
+            message, campaign = prepared.message, prepared.campaign
+        if retains_messages(campaign):
+            return False
+        delivery_queue.dead_letter(queue_message.without_message_data(message).decode())
+    except Exception as error:
+        logger.warning("dead-lettered intact", message_id=record.message_id, error=type(error).__name__)
+        return False
+    logger.error(
+        "delivery failed; dead-lettered without message data",
+        message_id=record.message_id,
+        execution_id=message.executionId,
+        receive_count=receive_count,
+    )
+    return True
+
+
+def _deliver_received(record: SQSRecord, invocation: Invocation) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         if invocation.out_of_time():

@@ -47,6 +47,11 @@ def _send_batch(client: Any, url: str, bodies: list[str], delay_seconds: int = 0
     raise RuntimeError(f"SQS refused {len(entries)} delivery messages after retries")
 
 
+def dead_letter(body: str) -> None:
+    """Puts `body` in the delivery queue's dead-letter queue, as SQS's redrive would."""
+    aws.sqs().send_message(QueueUrl=get_settings().delivery_dead_letter_queue_url, MessageBody=body)
+
+
 def come_back_in(receipt_handle: str, seconds: int) -> None:
     """A received message is delivered again in `seconds`: the queue keeps it invisible that long,
     instead of the function sleeping."""

@@ -34,7 +34,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "invalid_json", 400, "The body is not valid JSON", "The body is not JSON, not UTF-8, or nested too deep"
         ),
         ProblemType("invalid_next_token", 400, "Invalid nextToken", "nextToken is not one this API returned"),
-        ProblemType("unauthorized", 401, "Unauthorized", "No API key, or an unknown one"),
+        ProblemType(
+            "unauthorized",
+            401,
+            "Unauthorized",
+            "No API key, or one that is malformed, unknown, revoked or expired (a revoked or expired key may work for "
+            "up to 5 minutes more: the authorizer's cache)",
+        ),
         ProblemType(
             "forbidden",
             403,
@@ -50,6 +56,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType(
             "suppression_not_found", 404, "Not on the suppression list", "This address is not on the channel's list"
         ),
+        ProblemType("key_not_found", 404, "API key not found", "No API key has this id"),
         ProblemType("schedule_not_found", 404, "Schedule not found", "No scheduled audience execution has this id"),
         ProblemType("campaign_not_live", 409, "Conflict", "Only a live campaign accepts triggers"),
         ProblemType("outside_schedule_window", 409, "Conflict", "The campaign's schedule does not accept triggers now"),
@@ -58,6 +65,19 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             409,
             "Conflict",
             "The scheduled audience execution has started; `executionId` names it (stop the campaign to halt it)",
+        ),
+        ProblemType(
+            "last_admin_key",
+            409,
+            "Conflict",
+            "This is the last active admin key: create another admin key before revoking it",
+        ),
+        ProblemType("key_revoked", 409, "Conflict", "A revoked key cannot be rotated; create a new one"),
+        ProblemType(
+            "key_already_rotated",
+            409,
+            "Conflict",
+            "The key was already rotated (or revoked meanwhile): rotate its successor",
         ),
         ProblemType("request_id_reused", 409, "Conflict", "This requestId was already used with a different body"),
         ProblemType("campaign_not_editable", 409, "Conflict", "A campaign in this status cannot be edited"),

@@ -30,6 +30,7 @@ class FrequencyCap(StrictModel):
         Field(
             description="ISO-8601 duration in weeks, days, hours, minutes or seconds, from PT1H to P90D",
             examples=["P7D"],
+            max_length=32,
         ),
     ]
 

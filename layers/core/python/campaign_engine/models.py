@@ -9,10 +9,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from campaign_engine.addresses import looks_like_email
+from campaign_engine.addresses import MAX_EMAIL_CHARS, MAX_PHONE_CHARS, email_problem
 
 Channel = Literal["email", "sms", "push"]
 CampaignType = Literal["transactional", "marketing"]
@@ -22,6 +22,30 @@ RecipientStatus = Literal[
 ]
 
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+# Bounds of the short strings bodies hold (every string a body accepts has one: tests/unit/
+# test_input_limits.py walks the OpenAPI document for any without).
+MAX_LOCALE_CHARS = 64
+MAX_ID_CHARS = 128
+MAX_LABEL_CHARS = 128
+MAX_NAMESPACE_CHARS = 64
+MAX_TIMEZONE_CHARS = 64
+MAX_TOKEN_CHARS = 4096  # a push token, a nextToken
+# Line breaks and other control characters (C0, DEL, C1, and U+2028/U+2029 which some mail
+# clients treat as line ends) in a value that becomes a header, or a header's template.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def refuse_control_characters(value: str | None) -> str | None:
+    if value is not None and (found := _CONTROL.search(value)):
+        raise PydanticCustomError(
+            "control_character",
+            "must be one line without control characters (found {code})",
+            {"code": f"U+{ord(found.group()):04X}"},
+        )
+    return value
+
+
+OneLine = AfterValidator(refuse_control_characters)
 
 
 class ApiModel(BaseModel):
@@ -48,13 +72,15 @@ class OpenModel(BaseModel):
 # Template sizes: the same bounds as render.limits.TEMPLATE_SOURCE_LIMITS (not imported here, so
 # that reading models does not load Jinja2).
 class LocaleContent(StrictModel):
-    subject: Annotated[str | None, Field(description="Email subject (template)", max_length=2000)] = None
+    subject: Annotated[
+        str | None, Field(description="Email subject (template); one line", max_length=2000), OneLine
+    ] = None
     html: Annotated[str | None, Field(description="Email HTML body (template, autoescaped)", max_length=200_000)] = None
     text: Annotated[
         str | None, Field(description="Email plain-text body; derived from html when absent", max_length=200_000)
     ] = None
     body: Annotated[str | None, Field(description="SMS or push body (template)", max_length=20_000)] = None
-    title: Annotated[str | None, Field(description="Push title (template)", max_length=2000)] = None
+    title: Annotated[str | None, Field(description="Push title (template); one line", max_length=2000), OneLine] = None
     data: Annotated[
         dict[str, Annotated[str, Field(max_length=20_000)]] | None,
         Field(description="Push custom data; each value is a template"),
@@ -63,7 +89,13 @@ class LocaleContent(StrictModel):
 
 class Content(StrictModel):
     default_locale: Annotated[
-        str, Field(alias="defaultLocale", pattern=LOCALE_PATTERN, description="Locale used when none matches")
+        str,
+        Field(
+            alias="defaultLocale",
+            pattern=LOCALE_PATTERN,
+            max_length=MAX_LOCALE_CHARS,
+            description="Locale used when none matches",
+        ),
     ] = "en-US"
     fallback: Annotated[
         bool,
@@ -85,34 +117,40 @@ class Content(StrictModel):
 
 
 class Sender(StrictModel):
-    from_email: Annotated[str | None, Field(alias="fromEmail", description="Verified SES identity")] = None
-    from_name: Annotated[str | None, Field(alias="fromName", max_length=200)] = None
-    reply_to: Annotated[str | None, Field(alias="replyTo")] = None
+    """Every field becomes a header or a sender identity: one line, no control characters."""
+
+    from_email: Annotated[
+        str | None, Field(alias="fromEmail", description="Verified SES identity", max_length=MAX_EMAIL_CHARS)
+    ] = None
+    from_name: Annotated[str | None, Field(alias="fromName", max_length=200), OneLine] = None
+    reply_to: Annotated[str | None, Field(alias="replyTo", max_length=MAX_EMAIL_CHARS)] = None
     origination_identity: Annotated[
-        str | None, Field(alias="originationIdentity", description="SMS sender id, phone number or pool")
+        str | None,
+        Field(
+            alias="originationIdentity",
+            description="SMS sender id, phone number or pool (id or ARN)",
+            max_length=512,
+        ),
+        OneLine,
     ] = None
 
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email_shape(cls, value: str | None) -> str | None:
-        if value is not None and not looks_like_email(value):
-            raise ValueError("is not an email address")
-        return value
-
-    @field_validator("from_name")
-    @classmethod
-    def _no_newlines(cls, value: str | None) -> str | None:
-        if value is not None and ("\r" in value or "\n" in value):
-            raise ValueError("must be one line")
+        if value is not None and (problem := email_problem(value)):
+            raise PydanticCustomError("email", problem)
         return value
 
 
 class Audience(StrictModel):
-    namespace: Annotated[str, Field(description="Identity namespace of userId (email, phone, crmId, ...)")] = "email"
+    namespace: Annotated[
+        str,
+        Field(description="Identity namespace of userId (email, phone, crmId, ...)", max_length=MAX_NAMESPACE_CHARS),
+    ] = "email"
     create_profiles: Annotated[
         bool, Field(alias="createProfiles", description="Serve recipients unknown to the profile store")
     ] = True
-    audience_id: Annotated[str | None, Field(alias="audienceId")] = None
+    audience_id: Annotated[str | None, Field(alias="audienceId", max_length=MAX_ID_CHARS)] = None
 
 
 class Schedule(StrictModel):
@@ -138,10 +176,14 @@ class QuietHours(StrictModel):
     """Marketing only. Times of day in the recipient's time zone (the profile's, else `timezone`, else UTC);
     an end before the start crosses midnight (21:00 to 08:00)."""
 
-    start: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["21:00"])]
-    end: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["08:00"])]
+    start: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["21:00"], max_length=5)]
+    end: Annotated[str, Field(description="HH:MM, the recipient's local time", examples=["08:00"], max_length=5)]
     timezone: Annotated[
-        str | None, Field(description="IANA time zone for recipients whose profile has none (default UTC)")
+        str | None,
+        Field(
+            description="IANA time zone for recipients whose profile has none (default UTC)",
+            max_length=MAX_TIMEZONE_CHARS,
+        ),
     ] = None
     action: Annotated[
         Literal["defer", "discard"],
@@ -222,19 +264,37 @@ class Webhook(StrictModel):
         return list(dict.fromkeys(value))
 
 
+class Privacy(StrictModel):
+    retain_messages: Annotated[
+        bool,
+        Field(
+            alias="retainMessages",
+            description="false for one-time codes and reset links: no copy of a rendered message or of a "
+            "recipient's context is kept once it is handed to the provider. The recipient status keeps "
+            "its status and reason, and a fixed detail instead of one that could quote the message; the "
+            "local outbox shows the envelope without the message; a delivery that keeps failing is "
+            "recorded as failed rather than left, context and all, in the dead-letter queue.",
+        ),
+    ] = True
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), OneLine]
+
+
 class CampaignFields(StrictModel):
     """Fields a caller may set on create or patch."""
 
-    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    name: Annotated[str | None, Field(min_length=1, max_length=200), OneLine] = None
     description: Annotated[str | None, Field(max_length=2000)] = None
-    tags: Annotated[list[str] | None, Field(max_length=50)] = None
-    labels: Annotated[list[str] | None, Field(description="Access labels", max_length=50)] = None
+    tags: Annotated[list[Tag] | None, Field(max_length=50)] = None
+    labels: Annotated[list[Tag] | None, Field(description="Access labels", max_length=50)] = None
     content: Content | None = None
     sender: Sender | None = None
     audience: Audience | None = None
     schedule: Schedule | None = None
     throttle: Throttle | None = None
     tracking: Tracking | None = None
+    privacy: Privacy | None = None
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     webhook: Annotated[Webhook | None, Field(description="Feedback webhook for this campaign's recipient events")] = (
         None
@@ -261,7 +321,7 @@ class CampaignFields(StrictModel):
 
 
 class CampaignCreate(CampaignFields):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), OneLine]
     type: Annotated[CampaignType, Field(description="Fixed at creation")] = "transactional"
     channel: Channel
 
@@ -290,6 +350,7 @@ class Campaign(ApiModel):
     schedule: Schedule = Schedule()
     throttle: Throttle = Throttle()
     tracking: Tracking = Tracking()
+    privacy: Privacy = Privacy()
     quiet_hours: Annotated[QuietHours | None, Field(alias="quietHours")] = None
     webhook: Webhook | None = None
     webhook_secret: Annotated[
@@ -327,14 +388,17 @@ class ReviewResult(ApiModel):
 # Trigger (AJO Interactive Message Execution API)
 # ---------------------------------------------------------------------------
 class PushInfo(OpenModel):
-    app_id: Annotated[str | None, Field(alias="appID")] = None
-    platform: str | None = None
-    token: str | None = None
+    app_id: Annotated[str | None, Field(alias="appID", max_length=256)] = None
+    platform: Annotated[str | None, Field(max_length=32)] = None
+    token: Annotated[str | None, Field(max_length=MAX_TOKEN_CHARS)] = None
 
 
 class ChannelData(OpenModel):
-    email_address: Annotated[str | None, Field(alias="emailAddress")] = None
-    mobile_phone_number: Annotated[str | None, Field(alias="mobilePhoneNumber")] = None
+    """Longer than these bounds the body is malformed (400); within them, an address that is not one
+    rejects that recipient alone as invalid_address."""
+
+    email_address: Annotated[str | None, Field(alias="emailAddress", max_length=MAX_EMAIL_CHARS)] = None
+    mobile_phone_number: Annotated[str | None, Field(alias="mobilePhoneNumber", max_length=MAX_PHONE_CHARS)] = None
     push_info: Annotated[PushInfo | None, Field(alias="pushInfo")] = None
 
 
@@ -345,7 +409,7 @@ class Recipient(OpenModel):
 
     type: Annotated[Literal["aep", "external"], Field(description="aep: a profile; external: just an address")] = "aep"
     user_id: Annotated[str, Field(alias="userId", min_length=1, max_length=256)]
-    namespace: str | None = None
+    namespace: Annotated[str | None, Field(max_length=MAX_NAMESPACE_CHARS)] = None
     channel_data: Annotated[ChannelData | None, Field(alias="channelData")] = None
     profile: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
@@ -368,7 +432,9 @@ class TriggerRequest(OpenModel):
     campaign_id: Annotated[str, Field(alias="campaignId", min_length=1, max_length=128)]
     recipients: Annotated[list[Recipient], Field(min_length=1, max_length=1000)]
     context: dict[str, Any] | None = None
-    merge_policy_name: Annotated[str | None, Field(alias="mergePolicyName", description="Accepted, ignored")] = None
+    merge_policy_name: Annotated[
+        str | None, Field(alias="mergePolicyName", description="Accepted, ignored", max_length=256)
+    ] = None
 
     def __repr__(self) -> str:
         # Short and free of personal data: Powertools formats route arguments into a debug line on
@@ -429,7 +495,10 @@ class Health(ApiModel):
 class PreviewRequest(StrictModel):
     profile: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    locale: Annotated[str | None, Field(description="Preferred locale; the campaign's matching rules apply")] = None
+    locale: Annotated[
+        str | None,
+        Field(description="Preferred locale; the campaign's matching rules apply", max_length=MAX_LOCALE_CHARS),
+    ] = None
 
 
 class PreviewResult(ApiModel):

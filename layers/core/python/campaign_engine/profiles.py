@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from campaign_engine.addresses import E164, PUSH_PLATFORMS, looks_like_email
+from campaign_engine.addresses import MAX_EMAIL_CHARS, MAX_PHONE_CHARS, PUSH_PLATFORMS, email_problem, phone_problem
 from campaign_engine.auth import Principal, require
 from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.profile_views import (  # noqa: F401 - re-exported: the views are part of this module's API
@@ -38,7 +39,7 @@ class PushToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: Annotated[str, Field(alias="appID", min_length=1, max_length=256)]
-    platform: Annotated[str, Field(description="apns, apns_sandbox, fcm, gcm, adm, baidu, wns or mpns")]
+    platform: Annotated[str, Field(description="apns, apns_sandbox, fcm, gcm, adm, baidu, wns or mpns", max_length=32)]
     token: Annotated[str, Field(min_length=1, max_length=4096)]
 
     @field_validator("platform")
@@ -54,11 +55,12 @@ class ProfileBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    email: Annotated[str | None, Field(max_length=254)] = None
-    phone: Annotated[str | None, Field(description="E.164, e.g. +14155550100", max_length=16)] = None
+    email: Annotated[str | None, Field(max_length=MAX_EMAIL_CHARS)] = None
+    phone: Annotated[str | None, Field(description="E.164, e.g. +14155550100", max_length=MAX_PHONE_CHARS)] = None
     push_tokens: Annotated[list[PushToken] | None, Field(alias="pushTokens", max_length=20)] = None
     preferred_language: Annotated[
-        str | None, Field(alias="preferredLanguage", pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+        str | None,
+        Field(alias="preferredLanguage", pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=64),
     ] = None
     timezone: Annotated[str | None, Field(description="IANA time zone, e.g. Europe/Lisbon", max_length=64)] = None
     consents: Annotated[
@@ -72,15 +74,17 @@ class ProfileBody(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not looks_like_email(value.strip()):
-            raise ValueError("is not an email address")
+        problem = email_problem(value.strip()) if value is not None else None
+        if problem:
+            raise PydanticCustomError("email", problem)
         return value.strip() if value else value
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not E164.match(value):
-            raise ValueError("is not a phone number in E.164 form (+14155550100)")
+        problem = phone_problem(value) if value is not None else None
+        if problem:
+            raise PydanticCustomError("phone", problem)
         return value
 
     @field_validator("timezone")

@@ -103,6 +103,14 @@ def decode(body: str | bytes) -> QueueMessage:
     return message
 
 
+def without_message_data(message: QueueMessage) -> bytes:
+    """The message without what its recipients' messages were made of (each context and profile):
+    what a campaign that keeps no messages leaves in the dead-letter queue. Redriven, it renders
+    without them, which a template that needs them refuses per recipient as render_error."""
+    recipients = [msgspec.structs.replace(r, context={}, profile={}) for r in message.recipients]
+    return encode(msgspec.structs.replace(message, recipients=recipients))
+
+
 # ---------------------------------------------------------------------------
 # Writing: entries, their size, messages
 # ---------------------------------------------------------------------------

@@ -22,6 +22,9 @@ class Settings:
     audiences_table: str = "audiences"  # DynamoDB table of audiences and their members
     jobs_queue_url: str = ""  # SQS queue of background job steps (audience fan-out, erasure)
     throttle_table: str = "throttle"  # DynamoDB table of the send budgets' per-second counters (throttle.py)
+    # The delivery queue's dead-letter queue, and the receive after which SQS moves a message there.
+    delivery_dead_letter_queue_url: str = ""
+    delivery_max_receive_count: int = 12
     # The stack's share of the account's SES sending rate, emails per second (SesMaxSendRate); 0: not paced here.
     ses_max_send_rate: int = 0
     idempotency_hours: int = 24  # how long a requestId replays its answer
@@ -41,6 +44,15 @@ class Settings:
     # Set by the local stack alone (never by template.yaml): its own receiver's URL prefix, which webhooks
     # may call over HTTP on loopback (webhook_guard.py). Empty in AWS: loopback is refused like the rest.
     webhooks_local_receiver: str = ""
+    # Whether the authorizer looks up keys that are not of key_format's shape (keys made before it,
+    # a chosen LOCAL_API_KEY) instead of refusing them unread (AcceptUncheckedKeys).
+    accept_unchecked_keys: bool = False
+    # Whether the authorizer denies a request without a valid key, so that API Gateway answers it (403,
+    # not the contract's 401 problem) and no function runs (RefuseUnknownKeysAtGateway).
+    refuse_at_gateway: bool = False
+    # Whether a requestId is also looked up as recorded before idempotency was scoped per calling key
+    # (one more read per call with a requestId): while upgrading such a stack (ReadUnscopedRequestIds).
+    read_unscoped_request_ids: bool = False
 
     def __post_init__(self) -> None:
         # A misconfigured stack fails its first invocation loudly rather than misbehaving.
@@ -65,10 +77,15 @@ def get_settings() -> Settings:
         audiences_table=env.get("AUDIENCES_TABLE", "audiences"),
         jobs_queue_url=env.get("JOBS_QUEUE_URL", ""),
         throttle_table=env.get("THROTTLE_TABLE", "throttle"),
+        delivery_dead_letter_queue_url=env.get("DELIVERY_DEAD_LETTER_QUEUE_URL", ""),
+        delivery_max_receive_count=int(env.get("DELIVERY_MAX_RECEIVE_COUNT") or 12),
         ses_max_send_rate=int(env.get("SES_MAX_SEND_RATE") or 0),
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS") or 24),
         ses_configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         campaign_cache_seconds=float(env.get("CAMPAIGN_CACHE_SECONDS") or 1.0),
+        accept_unchecked_keys=env.get("ACCEPT_UNCHECKED_KEYS", "false").lower() == "true",
+        refuse_at_gateway=env.get("REFUSE_UNKNOWN_KEYS_AT_GATEWAY", "false").lower() == "true",
+        read_unscoped_request_ids=env.get("READ_UNSCOPED_REQUEST_IDS", "false").lower() == "true",
         push_applications=frozenset(
             arn.partition(":app/")[2] for arn in env.get("PUSH_APPLICATION_ARNS", "").split(",") if ":app/" in arn
         ),

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaign_engine.addresses import E164, looks_like_email
+from campaign_engine.addresses import email_problem, phone_problem
 from campaign_engine.auth import Principal, require
 from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.store import people
@@ -71,9 +71,9 @@ def _now() -> str:
 def address_problem(channel: str, address: str) -> str | None:
     """Why `address` is not one of `channel`'s, or None."""
     if channel == "email":
-        return None if looks_like_email(address.strip()) else "is not an email address"
+        return email_problem(address.strip())
     if channel == "sms":
-        return None if E164.match(address) else "is not a phone number in E.164 form (+14155550100)"
+        return phone_problem(address)
     if channel == "push":
         if not address.strip() or len(address) > MAX_PUSH_TOKEN_CHARS:
             return f"must be a device token of 1 to {MAX_PUSH_TOKEN_CHARS} characters"

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import campaign_gate, delivery_queue, known_recipients, queue_message, reports, store, trigger_body
 from campaign_engine.addresses import address_problem, resolve_address
 from campaign_engine.auth import Principal, campaign_not_found, require, require_labels
-from campaign_engine.errors import DomainError, FieldError, validation_failed
+from campaign_engine.errors import DomainError
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
 from campaign_engine.store import known_people
@@ -37,8 +37,16 @@ if TYPE_CHECKING:
 RETENTION = timedelta(days=30)
 
 
-def request_key(campaign_id: str, request_id: str) -> str:
-    """Idempotency is per campaign: the same requestId sent to two campaigns is two requests."""
+def request_key(campaign_id: str, request_id: str, key_id: str) -> str:
+    """Idempotency is per calling key and campaign: the same requestId sent by two keys, or to two
+    campaigns, is two requests, and neither caller sees the other's answer."""
+    return hashlib.sha256(f"{key_id}\n{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
+
+
+def legacy_request_key(campaign_id: str, request_id: str) -> str:
+    """The key of a request made before idempotency was scoped per calling key. While a stack that has
+    such records is upgraded (ReadUnscopedRequestIds on, for IdempotencyHours), a retry of one replays
+    rather than sending twice, at the price of one more read per call with a requestId."""
     return hashlib.sha256(f"{campaign_id}\n{request_id}".encode()).hexdigest()[:24]
 
 
@@ -179,10 +187,8 @@ def judge_recipients(
         if isinstance(judged, bytes):
             verdicts.append((user_id, "accepted", None, None))
             entries.append((user_id, judged))
-        elif judged is not None:  # None: a field error, reported for the whole request
+        else:
             verdicts.append(judged)
-    if judge.field_errors:
-        raise validation_failed(judge.field_errors)
     return verdicts, entries, judge.people.new
 
 
@@ -199,9 +205,8 @@ class _Judge:
         schema = campaign.get("contextSchema")
         schema_key = (campaign["id"], int(campaign["version"]), json.dumps(schema, sort_keys=True)) if schema else None
         self.contexts = _Contexts(call.context or {}, schema_key)
-        self.field_errors: list[FieldError] = []
 
-    def one(self, index: int, recipient: trigger_body.Recipient) -> Verdict | bytes | None:
+    def one(self, index: int, recipient: trigger_body.Recipient) -> Verdict | bytes:
         user_id = recipient.userId
         people = self.people
         namespace = recipient.namespace or people.default_namespace
@@ -210,7 +215,7 @@ class _Judge:
         if known and stored is None and not people.create:
             return _rejected(user_id, "unknown_profile", _UNKNOWN_PROFILE.format(namespace[:64]))
         address, rejected = self._address(index, recipient, namespace, stored)
-        if address is None:
+        if rejected is not None:
             return rejected
         context, context_error = self.contexts.of(recipient.context)
         if context_error:
@@ -239,7 +244,7 @@ class _Judge:
     def _address(
         self, index: int, recipient: trigger_body.Recipient, namespace: str, stored: dict[str, Any] | None
     ) -> tuple[Any, Verdict | None]:
-        """The recipient's address, or None and its rejection (None too when it is a field error).
+        """The recipient's address and None, or None and its rejection.
         Order: channelData, the request's profile, the stored profile (before the userId: a person's
         address may have changed since the id was given), the userId."""
         channel = self.channel
@@ -254,12 +259,11 @@ class _Judge:
         problem = address_problem(channel, address)
         if not problem:
             return address, None
-        # A malformed email or phone given in channelData is the caller's bug: 400 naming it.
-        # Push info is device state the caller relays as-is: that recipient alone is rejected.
-        if channel != "push" and source and source.startswith("channelData"):
-            self.field_errors.append(FieldError(field=f"recipients[{index}].{source}", message=problem))
-            return None, None
-        return None, _rejected(recipient.userId, "invalid_address", f"The address from the {source} {problem}")
+        # That recipient alone is rejected, whatever the address came from: one mistyped address in
+        # a call of 1,000 must not hold back the other 999. The detail names the field, never the
+        # address (verdicts are stored with the execution).
+        where = f"recipients[{index}].{source}" if source and source.startswith("channelData") else f"the {source}"
+        return None, _rejected(recipient.userId, "invalid_address", f"The address from {where} {problem}")
 
 
 _UNKNOWN_PROFILE = (
@@ -304,14 +308,14 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
     except DomainError:
         # A retry of a request accepted before the campaign stopped (or its window closed)
         # still gets its first answer: the caller must learn that it was accepted.
-        accepted_before = _accepted_record(call)
+        accepted_before = _accepted_record(call, principal.key_id)
         if accepted_before is None:
             raise
         return _answer(accepted_before)
 
     verdicts, entries, new_profiles = judge_recipients(call, campaign)
     request_id = call.request_id or str(uuid.uuid4())
-    key = request_key(campaign_id, request_id)
+    key = request_key(campaign_id, request_id, principal.key_id)
     record = store.ExecutionRecord(
         execution_id=new_execution_id(key),
         request_id=request_id,
@@ -324,7 +328,7 @@ def trigger_unitary(call: TriggerCall, principal: Principal) -> dict[str, Any]:
         expires_at=int((now + RETENTION).timestamp()),
         verdicts=verdicts,
     )
-    existing = store.put_execution_record(record, key)
+    existing = _legacy_record(call) or store.put_execution_record(record, key)
     if existing is not None:
         return _replay(existing, record, entries, new_profiles)
 
@@ -363,13 +367,21 @@ def _create_profiles(items: list[dict[str, Any]]) -> None:
         metrics.add_metric(name="ProfilesNotCreated", unit="Count", value=len(items))
 
 
-def _accepted_record(call: TriggerCall) -> store.ExecutionRecord | None:
+def _accepted_record(call: TriggerCall, key_id: str) -> store.ExecutionRecord | None:
     if not call.request_id:
         return None
-    record = store.get_execution_record(request_key(call.campaign_id, call.request_id))
+    record = store.get_execution_record(request_key(call.campaign_id, call.request_id, key_id)) or _legacy_record(call)
     if record is None or record.idempotent_until < time.time() or record.body_hash != body_hash(call):
         return None
     return record
+
+
+def _legacy_record(call: TriggerCall) -> store.ExecutionRecord | None:
+    """The record of this requestId made before idempotency was scoped per key, within its window."""
+    if not call.request_id or not get_settings().read_unscoped_request_ids:
+        return None
+    record = store.get_execution_record(legacy_request_key(call.campaign_id, call.request_id))
+    return record if record is not None and record.idempotent_until >= time.time() else None
 
 
 def _enqueue(record: store.ExecutionRecord, entries: list[Entry], *, delay_seconds: int = 0) -> None:

@@ -38,22 +38,30 @@ DecodeError = msgspec.DecodeError
 ValidationError = msgspec.ValidationError
 
 
+# The bounds of models.py (tests/unit/test_trigger_body.py holds the two to the same answers).
+_Chars32 = Annotated[str, msgspec.Meta(max_length=32)] | None
+_Chars64 = Annotated[str, msgspec.Meta(max_length=64)] | None
+_Chars254 = Annotated[str, msgspec.Meta(max_length=254)] | None
+_Chars256 = Annotated[str, msgspec.Meta(max_length=256)] | None
+_Chars4096 = Annotated[str, msgspec.Meta(max_length=4096)] | None
+
+
 class PushInfo(msgspec.Struct, gc=False):
-    appID: str | None = None
-    platform: str | None = None
-    token: str | None = None
+    appID: _Chars256 = None
+    platform: _Chars32 = None
+    token: _Chars4096 = None
 
 
 class ChannelData(msgspec.Struct, gc=False):
-    emailAddress: str | None = None
-    mobilePhoneNumber: str | None = None
+    emailAddress: _Chars254 = None
+    mobilePhoneNumber: _Chars32 = None
     pushInfo: PushInfo | None = None
 
 
 class Recipient(msgspec.Struct, gc=False):
     userId: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     type: Literal["aep", "external"] = "aep"
-    namespace: str | None = None
+    namespace: _Chars64 = None
     channelData: ChannelData | None = None
     profile: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
@@ -64,7 +72,7 @@ class TriggerBody(msgspec.Struct, gc=False):
     recipients: Annotated[list[Recipient], msgspec.Meta(min_length=1, max_length=1000)]
     requestId: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     context: dict[str, Any] | None = None
-    mergePolicyName: str | None = None
+    mergePolicyName: _Chars256 = None
 
 
 _parser = msgspec.json.Decoder(TriggerBody)

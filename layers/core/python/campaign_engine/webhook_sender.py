@@ -60,7 +60,7 @@ Transport = Callable[[webhook_guard.Target, bytes, dict[str, str]], int]
 def backoff_seconds(attempt: int) -> int:
     """How long a message stays away after its `attempt`-th failed try (1-based), jitter included."""
     base = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
-    return int(base + random.uniform(0, base / 10))  # noqa: S311 - jitter, not a secret
+    return int(base + random.uniform(0, base / 10))  # noqa: S311 # nosec B311  # retry jitter, not a secret
 
 
 # ---------------------------------------------------------------------------

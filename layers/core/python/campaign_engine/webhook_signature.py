@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
+SECRET_PREFIX = "whsec_"  # noqa: S105 # nosec B105  # the prefix, not a secret
 HEADER = "Webhook-Signature"
 TOLERANCE_SECONDS = 300
 

@@ -36,7 +36,7 @@ def create_audience(body: AudienceCreate):
 )
 def list_audiences(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return json_response(200, audiences.list_audiences(caller(router), limit=limit, next_token=nextToken))
 

@@ -48,9 +48,9 @@ def create_campaign(body: CampaignCreate):
 def list_campaigns(
     status: Annotated[CampaignStatus | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
-    tag: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     found = campaigns.list_campaigns(
         caller(router), status=status, channel=channel, tag=tag, limit=limit, next_token=nextToken

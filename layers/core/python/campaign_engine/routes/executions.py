@@ -67,7 +67,7 @@ def find_execution_by_request(
 def get_execution(
     executionId: ExecutionId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return _status(executionId, limit, nextToken)
 
@@ -81,6 +81,6 @@ def get_execution(
 def get_audience_execution(
     executionId: ExecutionId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     return _status(executionId, limit, nextToken)

@@ -92,6 +92,8 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
     "GET /im/executions/schedules/{scheduleId}": ("schedule_not_found",),
     "DELETE /im/executions/schedules/{scheduleId}": ("schedule_not_found", "schedule_already_started"),
     "POST /campaigns": ("campaign_too_large",),
+    "DELETE /keys/{keyId}": ("last_admin_key",),
+    "POST /keys/{keyId}/rotate": ("key_revoked", "key_already_rotated"),
     "POST /audiences/{audienceId}/members": ("audience_not_static",),
     "PATCH /campaigns/{campaignId}": ("campaign_not_editable", "concurrent_modification", "campaign_too_large"),
     "DELETE /campaigns/{campaignId}": ("campaign_not_draft", "concurrent_modification"),
@@ -206,6 +208,8 @@ def _problem_codes(method: str, path: str, operation: dict[str, Any]) -> list[st
         codes.append("execution_not_found")
     if "{audienceId}" in path:
         codes.append("audience_not_found")
+    if "{keyId}" in path:
+        codes.append("key_not_found")
     if any(parameter.get("name") == "nextToken" for parameter in operation.get("parameters", [])):
         codes.append("invalid_next_token")
     return codes + list(_OPERATION_PROBLEMS.get(f"{method.upper()} {path}", ()))
@@ -251,6 +255,7 @@ def openapi_document() -> str:
         audiences,
         campaigns,
         executions,
+        keys,
         profiles,
         rules,
         webhooks,
@@ -265,6 +270,7 @@ def openapi_document() -> str:
         profiles.router,
         audiences.router,
         rules.router,
+        keys.router,
         webhooks.router,
     )
     schema = app.get_openapi_schema(

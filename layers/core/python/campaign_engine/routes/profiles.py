@@ -18,8 +18,10 @@ router = Router()
 # Checked by the domain (profiles.identity_errors) with messages of its own; declared here for the document.
 Namespace = Annotated[str, Path(description="Identity namespace: email, phone, ecid or your own", max_length=64)]
 ProfileId = Annotated[str, Path(description="The person's id in that namespace", max_length=MAX_ID_CHARS)]
-ChannelParam = Annotated[str, Path(description="email, sms or push")]
-Address = Annotated[str, Path(description="The email address, E.164 number or push token, percent-encoded")]
+ChannelParam = Annotated[str, Path(description="email, sms or push", max_length=16)]
+Address = Annotated[
+    str, Path(description="The email address, E.164 number or push token, percent-encoded", max_length=4096)
+]
 
 
 def _ok(model: Any, status: int = 200, description: str = "OK") -> dict[int, OpenAPIResponse]:

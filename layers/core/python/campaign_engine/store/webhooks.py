@@ -22,7 +22,7 @@ from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import is_conditional_failure, s
 
 GLOBAL_KEY = {"pk": s("WEBHOOK#GLOBAL"), "sk": s("CONFIG")}
-SECRET_SK = "WEBHOOK_SECRET"  # noqa: S105 - a key name, not a secret
+SECRET_SK = "WEBHOOK_SECRET"  # noqa: S105 # nosec B105  # a key name, not a secret
 
 
 @dataclass(frozen=True, slots=True)

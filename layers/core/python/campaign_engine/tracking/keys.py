@@ -21,7 +21,7 @@ from typing import Any
 
 from campaign_engine.containers import per_container
 
-SECRET_ENV = "TRACKING_KEYS_SECRET"  # noqa: S105 - the name of the variable that names the secret
+SECRET_ENV = "TRACKING_KEYS_SECRET"  # noqa: S105 # nosec B105  # the variable that names the secret
 KEY_CACHE_SECONDS = 300
 MIN_KEY_CHARS = 32
 MAX_KEY_ID_CHARS = 32

@@ -22,8 +22,9 @@ _NOT_VALID = {
 _UNAVAILABLE = {"description": "The signing keys cannot be read right now (try again)", "content": _PAGE}
 
 
-def _operation(summary: str, description: str, responses: dict[str, Any]) -> dict[str, Any]:
+def _operation(operation_id: str, summary: str, description: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {
+        "operationId": operation_id,
         "tags": ["Tracking"],
         "summary": summary,
         "description": description,
@@ -35,6 +36,7 @@ def _operation(summary: str, description: str, responses: dict[str, Any]) -> dic
 
 def _pixel(method: str) -> dict[str, Any]:
     return _operation(
+        f"trackOpen{method.title()}",
         f"Open pixel ({method})",
         "A 1x1 transparent GIF. Records an open: a person's moves the recipient to `opened`; prefetches "
         "(Apple Mail Privacy Protection), scanners, HEAD requests and hits right after the send are counted "
@@ -45,6 +47,7 @@ def _pixel(method: str) -> dict[str, Any]:
 
 def _click(method: str) -> dict[str, Any]:
     return _operation(
+        f"trackClick{method.title()}",
         f"Click redirect ({method})",
         "Redirects to the link at the token's index in the campaign version's stored content (never to a URL "
         "the request carries), and records a click as the pixel records an open (`machine:clicked` apart).",
@@ -58,11 +61,13 @@ def paths() -> dict[str, Any]:
         "/t/c/{token}": {"get": _click("GET"), "head": _click("HEAD")},
         "/t/u/{token}": {
             "get": _operation(
+                "unsubscribePage",
                 "Unsubscribe page",
                 "A plain page whose button unsubscribes; the GET itself changes nothing (mail scanners follow links).",
                 {"200": {"description": "The page", "content": _PAGE}},
             ),
             "post": _operation(
+                "unsubscribeOneClick",
                 "One-click unsubscribe (RFC 8058)",
                 "Unsubscribes the person from the campaign's channel: the address is suppressed for marketing "
                 "(reason `unsubscribe`), their stored profile's consent becomes `out`, the recipient shows "
