@@ -1,5 +1,5 @@
 """What the web console reads that no other route gave: an execution found by the campaign and the
-requestId its caller kept (unitary and audience executions), and a live campaign's pending draft."""
+requestId its caller's key sent (unitary and audience executions), and a live campaign's pending draft."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_an_execution_is_found_by_campaign_and_request_id(api: Api) -> None:
     missing = _find(api, other["id"], "order-77")
     assert (missing.status, missing.body["code"]) == (404, "execution_not_found")
     assert "order-77" in missing.body["detail"]
+    # Idempotency is per calling key too: another key's lookup of this requestId finds nothing.
+    other_key = {"authenticated": True, "keyId": "key_another0000", "scopes": "admin", "labels": ""}
+    assert _find(api, campaign["id"], "order-77", authorizer=other_key).status == 404
     # A key that may not read executions learns nothing.
     assert _find(api, campaign["id"], "order-77", scopes="campaigns:write").status == 403
 
