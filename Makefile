@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)
 
-.PHONY: venv scan-venv scan checkov bandit run test lint duplicates unit integration e2e validate build bench soak redrive redrive-feedback api-key import-audience clean
+.PHONY: venv scan-venv scan checkov bandit run test lint duplicates unit integration e2e browser validate build bench soak redrive redrive-feedback api-key import-audience clean
 
 venv: $(VENV)/.installed
 
@@ -38,8 +38,10 @@ $(SCAN_VENV)/.installed: requirements-scan.txt
 run: venv
 	$(BIN)/python -m local --port $(PORT)
 
-## make test: lint, then every test (unit, integration, e2e against a local stack)
+## make test: lint, then every test (unit, integration, e2e and the console in a browser, against a local stack)
 test: venv lint
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || echo "tests/browser: no Chromium here, so the web console's browser tests are skipped." \
+		"Get it with: sudo apt-get install -y chromium (Debian/Ubuntu; .ci/run does this when root), or set CHROMIUM=/path/to/chromium."
 	$(BIN)/python -m pytest -q
 
 # Complexity, by radon's grades of cyclomatic complexity (A 1-5, B 6-10, C 11-20, D 21-30, ...):
@@ -91,7 +93,7 @@ duplicates:
 		echo "$$found"; echo "$$report" | head -1; exit 1; fi; \
 	echo "duplicates: none outside tests/ but the $$(grep -c . <<<"$$allowed") pairs duplicates.allow justifies"
 
-unit integration e2e: venv
+unit integration e2e browser: venv
 	$(BIN)/python -m pytest -q tests/$@
 
 # sam build needs python3.13 on PATH (the functions' runtime): the venv's, whatever else is there.
@@ -129,4 +131,4 @@ import-audience: venv
 		$(if $(NAME),--name "$(NAME)") $(if $(RESTART),--restart)
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/browser/artifacts

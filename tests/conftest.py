@@ -312,3 +312,16 @@ def sent_emails() -> list[dict[str, Any]]:
 @pytest.fixture
 def outbox(aws_env: Template) -> Callable[[], list[dict[str, Any]]]:
     return sent_emails
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[Any]:
+    """The local stack (`python -m local`), started once for the e2e and the browser tests (one stack
+    per process: its functions read os.environ). tests/e2e/conftest.py says how its waits work."""
+    from tests.e2e.conftest import WatchedStack
+
+    stack = WatchedStack(port=0, moto_port=0).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -1,6 +1,6 @@
 """The local stack (`python -m local`), started once in this process for every e2e test.
 
-`local_stack` is a started `local.Stack`: `.base_url`, `.moto_url`, `.api_key` (admin) and
+`local_stack` (tests/conftest.py, shared with tests/browser) is a started `local.Stack`: `.base_url`, `.moto_url`, `.api_key` (admin) and
 `.request(method, path, body=None, headers=None, key=...) -> (status, headers, parsed body)`,
 which sends the admin key unless given another `key` (or `key=None` for no Authorization).
 
@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -198,12 +198,3 @@ class WatchedStack(Stack):
         if errors:
             raise errors[0]
         return answers[0]
-
-
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[Stack]:
-    stack = WatchedStack(port=0, moto_port=0).start()
-    try:
-        yield stack
-    finally:
-        stack.stop()

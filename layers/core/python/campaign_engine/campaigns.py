@@ -74,8 +74,13 @@ def create(body: CampaignCreate, principal: Principal) -> Campaign:
     return webhook_settings.with_new_secret(_view(head), doc)
 
 
-def get(campaign_id: str, principal: Principal) -> Campaign:
-    return _view(_load(campaign_id, principal, "campaigns:read"))
+def get(campaign_id: str, principal: Principal, *, draft: bool = False) -> Campaign:
+    """The campaign; with `draft`, the pending draft of a live or scheduled one (its status `draft`,
+    its next version), or the campaign itself when it has none."""
+    head = _load(campaign_id, principal, "campaigns:read")
+    if draft and head.draft is not None:
+        return Campaign.model_validate(head.draft)
+    return _view(head)
 
 
 def get_draft_or_current(campaign_id: str, principal: Principal) -> dict[str, Any]:

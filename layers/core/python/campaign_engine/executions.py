@@ -12,7 +12,8 @@ from campaign_engine.auth import Principal, no_access, require_labels
 from campaign_engine.errors import DomainError
 from campaign_engine.models import ExecutionStatus, RecipientOutcome
 from campaign_engine.recipient_states import EXCLUDED, PUBLIC_STATUS, QUEUED
-from campaign_engine.trigger import request_key_of_execution
+from campaign_engine.settings import get_settings
+from campaign_engine.trigger import legacy_request_key, request_key, request_key_of_execution
 
 if TYPE_CHECKING:
     from campaign_engine.audience_models import AudienceExecutionStatus
@@ -84,6 +85,39 @@ def execution_status(
         recipients=page,
         next_token=store.encode_token({"offset": offset + limit}) if more else None,
     )
+
+
+def find_execution(
+    campaign_id: str, request_id: str, principal: Principal, *, limit: int, next_token: str | None
+) -> ExecutionStatus | AudienceExecutionStatus:
+    """The execution this caller's trigger (or audience execution started now) made for this campaign
+    and requestId, as GET /im/executions/{executionId} answers it: callers that kept only their own
+    requestId find what happened to it. Idempotency is per calling key and campaign (trigger.request_key),
+    so another key's request with the same requestId is not found, as it would not be replayed."""
+    execution_id = _execution_of_request(campaign_id, request_id, principal.key_id)
+    if execution_id is None:
+        check_label_access(principal, None)
+        raise DomainError(
+            code="execution_not_found",
+            detail=f"No execution of campaign {campaign_id!r} has requestId {request_id!r} from this key",
+        )
+    return execution_status(execution_id, principal, limit=limit, next_token=next_token)
+
+
+def _execution_of_request(campaign_id: str, request_id: str, key_id: str) -> str | None:
+    from campaign_engine.store import audience_executions as audience_records
+
+    keys = [request_key(campaign_id, request_id, key_id)]
+    if get_settings().read_unscoped_request_ids:  # records made before idempotency was scoped per key
+        keys.append(legacy_request_key(campaign_id, request_id))
+    for key in keys:
+        record = store.get_execution_record(key)
+        if record is not None and record.request_id == request_id:
+            return record.execution_id
+        audience = audience_records.get_request(key)
+        if audience is not None and audience.request_id == request_id and audience.answer.get("executionId"):
+            return str(audience.answer["executionId"])
+    return None
 
 
 def recipient_outcome(state: store.RecipientState) -> RecipientOutcome:

@@ -59,8 +59,14 @@ def list_campaigns(
 
 
 @router.get("/campaigns/<campaignId>", summary="Read a campaign", tags=["campaigns"], responses=_ok(Campaign))
-def get_campaign(campaignId: CampaignId):
-    return json_response(200, campaigns.get(campaignId, caller(router)))
+def get_campaign(
+    campaignId: CampaignId,
+    version: Annotated[
+        Literal["current", "draft"],
+        Query(description="draft: the pending draft of a live or scheduled campaign (else the campaign itself)"),
+    ] = "current",
+):
+    return json_response(200, campaigns.get(campaignId, caller(router), draft=version == "draft"))
 
 
 @router.patch(

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from campaign_engine.audience_models import AudienceExecutionStatus
-from campaign_engine.executions import execution_status
+from campaign_engine.executions import execution_status, find_execution
 from campaign_engine.models import ExecutionStatus, TriggerAccepted, TriggerRequest
 from campaign_engine.routes.resolver import caller, json_response
 from campaign_engine.trigger import TriggerCall, trigger_unitary
@@ -39,6 +39,23 @@ def trigger(body: TriggerRequest):
 
 def _status(execution_id: str, limit: int, next_token: str | None):
     return json_response(200, execution_status(execution_id, caller(status_router), limit=limit, next_token=next_token))
+
+
+@status_router.get(
+    "/im/executions",
+    summary="Find an execution by the campaignId and requestId of the call that made it",
+    description="Answers as GET /im/executions/{executionId} does (unitary and audience executions).",
+    tags=["executions"],
+    responses={200: {"description": "OK", "content": {"application/json": {"model": StatusAnswer}}}},
+)
+def find_execution_by_request(
+    campaignId: Annotated[str, Query(min_length=1, max_length=128)],
+    requestId: Annotated[str, Query(min_length=1, max_length=256)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    nextToken: Annotated[str | None, Query()] = None,
+):
+    found = find_execution(campaignId, requestId, caller(status_router), limit=limit, next_token=nextToken)
+    return json_response(200, found)
 
 
 @status_router.get(

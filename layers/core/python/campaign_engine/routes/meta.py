@@ -88,6 +88,7 @@ _OPERATION_PROBLEMS: dict[str, tuple[str, ...]] = {
         "invalid_context",
         "request_id_reused",
     ),
+    "GET /im/executions": ("execution_not_found",),
     "GET /im/executions/schedules/{scheduleId}": ("schedule_not_found",),
     "DELETE /im/executions/schedules/{scheduleId}": ("schedule_not_found", "schedule_already_started"),
     "POST /campaigns": ("campaign_too_large",),
