@@ -136,18 +136,18 @@ def test_every_function_and_dead_letter_queue_is_on_the_dashboard_and_alarmed(do
 
 def test_a_function_added_without_its_alarms_and_widget_is_named(document: Document) -> None:
     changed = copy.deepcopy(document)
-    changed["Resources"]["TrackingFunction"] = copy.deepcopy(changed["Resources"]["TriggerFunction"])
-    changed["Resources"]["TrackingQueue"] = {
+    changed["Resources"]["ExampleAddedFunction"] = copy.deepcopy(changed["Resources"]["TriggerFunction"])
+    changed["Resources"]["ExampleAddedQueue"] = {
         "Type": "AWS::SQS::Queue",
-        "Properties": {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["TrackingDeadLetters", "Arn"]}}},
+        "Properties": {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["ExampleAddedDeadLetters", "Arn"]}}},
     }
     assert unmonitored(changed) == [
-        "TrackingFunction: no Errors alarm",
-        "TrackingFunction: no Errors on the dashboard",
-        "TrackingFunction: no Throttles alarm",
-        "TrackingFunction: no Throttles on the dashboard",
-        "TrackingDeadLetters: dead-letter queue without an alarm",
-        "TrackingDeadLetters: dead-letter queue not on the dashboard",
+        "ExampleAddedFunction: no Errors alarm",
+        "ExampleAddedFunction: no Errors on the dashboard",
+        "ExampleAddedFunction: no Throttles alarm",
+        "ExampleAddedFunction: no Throttles on the dashboard",
+        "ExampleAddedDeadLetters: dead-letter queue without an alarm",
+        "ExampleAddedDeadLetters: dead-letter queue not on the dashboard",
     ]
 
 
