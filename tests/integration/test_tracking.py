@@ -134,7 +134,7 @@ def hit(url: str, method: str = "GET", user_agent: str | None = BROWSER, source_
 
 def counters(campaign_id: str) -> Counter[str]:
     totals: Counter[str] = Counter()
-    for counts in store.iter_report_counts(campaign_id, None):
+    for _bucket, counts in store.iter_report_counts(campaign_id, None):
         totals.update(counts)
     return totals
 
