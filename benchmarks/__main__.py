@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "--audience-members",
         type=int,
         default=None,
-        help="members of the audience fan-out run (default 100,000: about 25 minutes; 5,000 with --quick; 0 leaves it out)",
+        help="members of the audience fan-out run (default 100,000, about 25 minutes; 5,000 with --quick; 0: none)",
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
