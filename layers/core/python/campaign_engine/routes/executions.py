@@ -52,7 +52,7 @@ def find_execution_by_request(
     campaignId: Annotated[str, Query(min_length=1, max_length=128)],
     requestId: Annotated[str, Query(min_length=1, max_length=256)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    nextToken: Annotated[str | None, Query()] = None,
+    nextToken: Annotated[str | None, Query(max_length=4096)] = None,
 ):
     found = find_execution(campaignId, requestId, caller(status_router), limit=limit, next_token=nextToken)
     return json_response(200, found)
