@@ -11,6 +11,7 @@ Benchmarks are measurements, not tests: the exit status is 0 whether targets hol
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     log("cold starts (fresh processes)")
     cold = cold_start.run(quick=args.quick)
     results["init_ratio"] = {name: c.ratio for name, c in cold.items()}
+    log("the api's first request after a cold start (fresh processes)")
+    results["init_first_request_ms"] = {"api": statistics.median(cold_start.first_request(quick=args.quick))}
 
     from benchmarks import aws_requests, cpu
     from benchmarks.workload import Workload

@@ -16,6 +16,7 @@ the process (user + system) is the figure, the median of several runs; wall time
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -153,6 +154,51 @@ def _run(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> 
     done = env.run_python(["-B", "-c", code, *args], what="cold start", timeout=120, env=environment, cwd=cwd)
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall) * 1000, float(cpu) * 1000
+
+
+# The console's first request on a cold api: init as above, then GET /campaigns with a key, answered by
+# the in-process fake (benchmarks.fake_aws, installed before the clients exist; its own import and
+# installation are taken out of the figure). Whatever init leaves to the first request counts here.
+FIRST_REQUEST_BODY = """
+import json
+t_fake, c_fake = time.perf_counter(), time.process_time()
+from benchmarks.fake_aws import FakeAws
+fake = FakeAws().installed()  # kept: a collected generator would uninstall it
+fake.__enter__()
+t_fake, c_fake = time.perf_counter() - t_fake, time.process_time() - c_fake
+for service in filter(None, sys.argv[2].split(",")):
+    factory = getattr(aws, service, None)
+    factory() if callable(factory) else boto3.client(service)
+class Context:  # what the handler reads of the runtime's context object
+    function_name, memory_limit_in_mb, aws_request_id = sys.argv[4], 1024, "00000000-0000-4000-8000-000000000001"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[4]
+    def get_remaining_time_in_millis(self):
+        return 30000
+with open(sys.argv[3]) as file:
+    event = json.load(file)
+answer = module.handler(event, Context())
+assert answer["statusCode"] == 200, answer
+print(time.perf_counter() - t0 - t_fake, time.process_time() - c0 - c_fake)
+"""
+FIRST_REQUEST_SAMPLES = {"api": "api/list_campaigns.json"}
+
+
+def first_request(*, quick: bool = False, folder: str = "api") -> list[float]:
+    """CPU ms of a fresh process importing the handler and answering its first typical request."""
+    runs = 2 if quick else 4
+    body = FUNCTION_BODY.split("for service in", maxsplit=1)[0]
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as tmp:
+        task, layer = _layout(Path(tmp), folder)
+        environment = _environment(folder, task, layer)
+        # benchmarks and local (for the fake and the event) after the function's own paths
+        environment["PYTHONPATH"] += os.pathsep + str(harness.ROOT)
+        spec = env.function_spec(env.template(), folder)
+        policies = (env.template().resources[spec.logical_id].get("Properties") or {}).get("Policies") or []
+        event = Path(tmp) / "event.json"
+        event.write_text(json.dumps(harness.api_event(FIRST_REQUEST_SAMPLES[folder])))
+        args = [str(task / "app.py"), ",".join(services_of(policies)), str(event), spec.name]
+        cpu = [_run(PREAMBLE + body + FIRST_REQUEST_BODY, args, environment, task)[1] for _ in range(runs + 1)]
+    return cpu[1:]
 
 
 def run(*, quick: bool = False, folders: list[str] | None = None) -> dict[str, ColdStart]:

@@ -168,6 +168,8 @@ def table(results: dict[str, Any]) -> str:
 
     for folder in results.get("init_ratio", {}):
         row(f"init_ratio.{folder}")
+    for folder in results.get("init_first_request_ms", {}):
+        row(f"init_first_request_ms.{folder}", unit=" ms")
     for n in results.get("trigger_cpu_ms", {}):
         row(f"trigger_cpu_ms.{n}", unit=" ms")
         row(f"trigger_cpu_ratio.{n}")

@@ -20,7 +20,6 @@ from campaign_engine.auth import Principal, may_access_campaign, require, requir
 from campaign_engine.errors import DomainError, FieldError, field_errors_from_pydantic, validation_failed
 from campaign_engine.models import Campaign, CampaignCreate, CampaignList, CampaignPatch, ReviewResult
 from campaign_engine.observability import logger
-from campaign_engine.review import review_campaign
 
 EDITABLE = ("draft", "scheduled", "live")
 
@@ -202,6 +201,8 @@ def delete(campaign_id: str, principal: Principal) -> None:
 
 
 def review(campaign_id: str, principal: Principal) -> ReviewResult:
+    from campaign_engine.review import review_campaign  # the renderer: only review and activation need it
+
     head = _load(campaign_id, principal, "campaigns:read")
     return review_campaign(head.draft or head.doc)
 
@@ -218,6 +219,8 @@ def activate(campaign_id: str, principal: Principal) -> Campaign:
         )
     if status in ("live", "scheduled") and head.draft is None:
         return _view(head)  # already active with nothing pending: activation is idempotent
+    from campaign_engine.review import review_campaign  # the renderer: only review and activation need it
+
     result = review_campaign(candidate)
     if not result.ok:
         raise DomainError(

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from campaign_engine import campaigns, previews, reports
+from campaign_engine import campaigns, reports
 from campaign_engine.models import (
     Campaign,
     CampaignCreate,
@@ -138,6 +138,8 @@ def duplicate_campaign(campaignId: CampaignId):
     responses={**_ok(PreviewResult), 422: {"description": "render_error"}},
 )
 def preview_campaign(campaignId: CampaignId, body: PreviewRequest):
+    from campaign_engine import previews  # the renderer: only previews need it
+
     return json_response(200, previews.preview(campaignId, body, caller(router)))
 
 
@@ -151,6 +153,8 @@ def trigger_request(campaignId: CampaignId):
     event = router.current_event
     host = event.headers.get("host") or event.raw_event["requestContext"].get("domainName", "localhost")
     scheme = event.headers.get("x-forwarded-proto") or ("http" if host.startswith(("127.", "localhost")) else "https")
+    from campaign_engine import previews
+
     return json_response(200, previews.trigger_request_example(campaignId, caller(router), f"{scheme}://{host}"))
 
 
