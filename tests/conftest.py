@@ -325,3 +325,18 @@ def local_stack() -> Iterator[Any]:
         yield stack
     finally:
         stack.stop()
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark e2e tests, and run them and the browser tests last: the local stack they share shares
+    moto's state with the in-process mocks other tests use (its pollers would take their queues'
+    messages), and lives until the session ends."""
+    e2e = [item for item in items if TESTS / "e2e" in item.path.parents]
+    for item in e2e:
+        item.add_marker(pytest.mark.e2e)
+    browser = [item for item in items if TESTS / "browser" in item.path.parents]
+    chosen = set(map(id, e2e + browser))
+    items[:] = [item for item in items if id(item) not in chosen] + e2e + browser

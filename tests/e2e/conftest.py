@@ -19,30 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 import local.gateway
 from local import Stack, client
 from local.stack import ADMIN
 
 T = TypeVar("T")
-HERE = Path(__file__).resolve().parent
 
 # Nothing in the stack moved for this long: it is stuck, not slow. Longer than the pauses the
 # design itself makes - a record that meets another run's claim comes back 30 s later
 # (WAIT_FOR_CLAIM_SECONDS), after a delivery run of up to its 30 s timeout, and a replay's copies
 # wait up to 10 s (FIRST_CALL_MAX_SECONDS) - during which no count changes.
 STALL_SECONDS = float(os.environ.get("E2E_STALL_SECONDS") or 120)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark e2e tests, and run them last: the stack's emulator shares moto's state with the
-    in-process mocks other tests use, and lives until the session ends."""
-    e2e = [item for item in items if HERE in item.path.parents]
-    for item in e2e:
-        item.add_marker(pytest.mark.e2e)
-    chosen = set(map(id, e2e))
-    items[:] = [item for item in items if id(item) not in chosen] + e2e
 
 
 class Stalled(AssertionError):
