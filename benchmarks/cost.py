@@ -143,12 +143,12 @@ def per_million(
         "sns": sns * p["sns_push_per_million_publishes"],
         "cloudwatch_logs": log_gb * p["cloudwatch_logs_per_gb_ingested"] * million,
     }
-    # `total` is the figure the cost target holds to: the requests and compute measured here, at
-    # AWS's prices (the "$4.60 for a straightforward design" it is compared with counts the same
-    # things). Logs and storage are what the functions print and keep; they come on top, in
-    # `total_with_logs_and_storage`.
-    lines["total"] = sum(v for k, v in lines.items() if k not in ("cloudwatch_logs", "dynamodb_storage"))
-    lines["total_with_logs_and_storage"] = lines["total"] + lines["cloudwatch_logs"] + lines["dynamodb_storage"]
+    # `total` is the figure the cost target holds to: everything a million emails cost on AWS, requests
+    # and compute at AWS's prices and what the functions print (logs) and keep (storage) (issue 16).
+    # `requests_and_compute` is the first round's figure, which the "$4.60 for a straightforward
+    # design" it was compared with counts.
+    lines["requests_and_compute"] = sum(v for k, v in lines.items() if k not in ("cloudwatch_logs", "dynamodb_storage"))
+    lines["total"] = lines["requests_and_compute"] + lines["cloudwatch_logs"] + lines["dynamodb_storage"]
     inputs: dict[str, Any] = {
         "trigger_calls_per_email": calls_per_email,
         "lambda_invocations_per_email": invocations_per_email,
