@@ -42,8 +42,6 @@ from campaign_engine import (
 )
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
-from campaign_engine.channels import push as push_channel
-from campaign_engine.channels import sms as sms_channel
 from campaign_engine.channels.email.mime import build_email
 from campaign_engine.containers import per_container
 from campaign_engine.locales import choose_locale, preferred_language
@@ -656,7 +654,10 @@ def send_rendered(
     """Hands one rendered message to its channel; returns the provider's message id."""
     channel = campaign["channel"]
     sender = campaign.get("sender") or {}
+    # The SMS and push senders are imported by the first message on their channel (an email run needs neither).
     if channel == "sms":
+        from campaign_engine.channels import sms as sms_channel
+
         return sms_channel.send(
             to=recipient.address,
             body=rendered.body or "",
@@ -664,6 +665,8 @@ def send_rendered(
             transactional=campaign.get("type") != "marketing",
         )
     if channel == "push":
+        from campaign_engine.channels import push as push_channel
+
         return push_channel.send(
             push_info=recipient.address, title=rendered.title, body=rendered.body or "", data=rendered.data
         )
