@@ -33,7 +33,8 @@ def _tracer_decorators() -> list[tuple[str, ast.expr]]:
 
 def test_every_traced_function_records_neither_its_response_nor_its_error() -> None:
     decorators = _tracer_decorators()
-    assert decorators, "the feedback and jobs handlers are traced"
+    # No handler carries the Powertools tracer today (Lambda's active tracing records each run, without
+    # bodies); one that takes it up again must say so.
     for where, decorator in decorators:
         assert isinstance(decorator, ast.Call), f"{where}: say capture_response=False, capture_error=False"
         given = {k.arg: k.value for k in decorator.keywords}

@@ -39,7 +39,7 @@ from campaign_engine.auth import Principal, campaign_not_found, require, require
 from campaign_engine.errors import DomainError, FieldError, validation_failed
 from campaign_engine.minute_tick import due_key
 from campaign_engine.observability import logger, metrics
-from campaign_engine.profiles import template_view
+from campaign_engine.profile_views import template_view
 from campaign_engine.settings import get_settings
 from campaign_engine.store import audience_executions as records
 from campaign_engine.store import audiences as audience_store

@@ -20,6 +20,7 @@ from campaign_engine import key_format, store
 from campaign_engine.errors import DomainError
 from campaign_engine.observability import logger
 from campaign_engine.settings import get_settings
+from campaign_engine.store import api_keys as _key_store  # noqa: F401 - every run reads a key: imported at start
 
 SCOPES = ("campaigns:read", "campaigns:write", "campaigns:trigger", "profiles:write", "reports:read", "admin")
 # A key's use is recorded at most once per this many seconds (store.touch_api_key): `lastUsedAt` is

@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine import (
@@ -44,8 +42,6 @@ from campaign_engine import (
 )
 from campaign_engine.channels import SendFailure
 from campaign_engine.channels import email as email_channel
-from campaign_engine.channels import push as push_channel
-from campaign_engine.channels import sms as sms_channel
 from campaign_engine.channels.email.mime import build_email
 from campaign_engine.containers import per_container
 from campaign_engine.locales import choose_locale, preferred_language
@@ -55,8 +51,6 @@ from campaign_engine.queue_message import QueuedRecipient, QueueMessage
 from campaign_engine.recipient_states import EXCLUDED, FAILED, NOT_RECORDED, REPORT_STATUS, SENDING, SENT, UNCONFIRMED
 from campaign_engine.render import RenderedMessage, RenderError, TemplateProblems, compiled_for, render_scope
 from campaign_engine.settings import get_settings
-from campaign_engine.tracking.decorate import decorate as decorate_email
-from campaign_engine.tracking.tokens import Recipient as TrackedRecipient
 
 # A claim older than this whose owner never recorded an outcome belongs to a dead attempt:
 # longer than the delivery function's timeout, shorter than the queue's visibility timeout.
@@ -80,6 +74,34 @@ OUT_OF_TIME = "out_of_time"
 # The reason of a recipient whose frequency counter kept moving under concurrent deliveries (a `retry`
 # result: its claim and slot were given back).
 COUNTER_BUSY = "frequency_counter_busy"
+
+
+class SQSRecord:
+    """One record of the SQS event, read as Powertools' SQSRecord reads it (each field when asked for).
+    Powertools' batch utility is not used: importing it loaded asyncio and every event source's data
+    class, a fifth of the function's cold start, for the loop and the partial batch response that
+    deliver_batch writes in a few lines."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def message_id(self) -> str:
+        return str(self._data["messageId"])
+
+    @property
+    def body(self) -> str:
+        return str(self._data["body"])
+
+    @property
+    def receipt_handle(self) -> str:
+        return str(self._data["receiptHandle"])
+
+    @property
+    def approximate_receive_count(self) -> str | None:
+        return (self._data.get("attributes") or {}).get("ApproximateReceiveCount")
 
 
 class RetryLater(Exception):
@@ -632,7 +654,10 @@ def send_rendered(
     """Hands one rendered message to its channel; returns the provider's message id."""
     channel = campaign["channel"]
     sender = campaign.get("sender") or {}
+    # The SMS and push senders are imported by the first message on their channel (an email run needs neither).
     if channel == "sms":
+        from campaign_engine.channels import sms as sms_channel
+
         return sms_channel.send(
             to=recipient.address,
             body=rendered.body or "",
@@ -640,17 +665,12 @@ def send_rendered(
             transactional=campaign.get("type") != "marketing",
         )
     if channel == "push":
+        from campaign_engine.channels import push as push_channel
+
         return push_channel.send(
             push_info=recipient.address, title=rendered.title, body=rendered.body or "", data=rendered.data
         )
-    # Tracking pixel and links, and a marketing email's one-click unsubscribe (campaign_engine.tracking).
-    html, headers = decorate_email(
-        campaign,
-        locale,
-        message.executionId,
-        TrackedRecipient(recipient.userId, recipient.namespace, recipient.address),
-        rendered.html,
-    )
+    html, headers = _decorated(campaign, locale, message, recipient, rendered.html)
     raw = build_email(
         from_email=sender["fromEmail"],
         from_name=sender.get("fromName"),
@@ -671,6 +691,23 @@ def send_rendered(
             "executionId": message.executionId,
             ses_tags.RECIPIENT_TAG: ses_tags.recipient_tag(recipient.userId),
         },
+    )
+
+
+def _decorated(
+    campaign: dict[str, Any], locale: str | None, message: QueueMessage, recipient: QueuedRecipient, html: str | None
+) -> tuple[str | None, dict[str, str]]:
+    """Tracking pixel and links, and a marketing email's one-click unsubscribe (campaign_engine.tracking).
+    Its modules (signing keys, tokens, links) are imported by the first email that needs them: a
+    transactional campaign without tracking never does."""
+    tracking = campaign.get("tracking") or {}
+    if campaign.get("type") != "marketing" and not tracking.get("opens") and not tracking.get("clicks"):
+        return html, {}
+    from campaign_engine.tracking.decorate import decorate
+    from campaign_engine.tracking.tokens import Recipient
+
+    return decorate(
+        campaign, locale, message.executionId, Recipient(recipient.userId, recipient.namespace, recipient.address), html
     )
 
 
@@ -723,22 +760,19 @@ def deliver_batch(event: dict[str, Any], context: LambdaContext | None = None) -
     answer, not a function error: an error would count against the function and slow the event
     source's polling. The outcomes of the whole batch are written when it ends; if that fails, the
     function fails and every record comes back to find its claims."""
-    # One processor per batch, as it keeps the batch's state (the local stack runs batches side by side).
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with Invocation(context) as invocation:
-        # Every message starts at once, so that their waits on DynamoDB and SES overlap; the batch
-        # processor then takes each one's result in turn and reports the failed ones.
+        # Every message starts at once, so that their waits on DynamoDB and SES overlap; then each
+        # one's result is taken in turn, and the failed ones are named in the partial batch response.
         records = [SQSRecord(record) for record in event.get("Records", [])]
         invocation.prepare(records)  # one screening read for the whole batch
         started = {record.message_id: invocation.submit(_deliver_record, record, invocation) for record in records}
-        return dict(
-            process_partial_response(
-                event=event,
-                record_handler=lambda record: started[record.message_id].result(),
-                processor=processor,
-                context=context,
-            )
-        )
+        failures = []
+        for record in records:
+            try:
+                started[record.message_id].result()
+            except Exception:  # it comes back; what went wrong was logged by _deliver_received
+                failures.append({"itemIdentifier": record.message_id})
+        return {"batchItemFailures": failures}
 
 
 def _deliver_record(record: SQSRecord, invocation: Invocation) -> None:
@@ -755,7 +789,7 @@ def _dead_lettered_without_message_data(record: SQSRecord, invocation: Invocatio
     recipients' context and profile; True when done (the record is then deleted as handled). Any doubt
     (another format, the campaign unreadable, the DLQ refusing) leaves the record to SQS, intact."""
     settings = get_settings()
-    receive_count = int(record.attributes.approximate_receive_count or 1)
+    receive_count = int(record.approximate_receive_count or 1)
     if receive_count < settings.delivery_max_receive_count or not settings.delivery_dead_letter_queue_url:
         return False
     try:
@@ -781,7 +815,7 @@ def _dead_lettered_without_message_data(record: SQSRecord, invocation: Invocatio
 
 
 def _deliver_received(record: SQSRecord, invocation: Invocation) -> None:
-    receive_count = int(record.attributes.approximate_receive_count or 1)
+    receive_count = int(record.approximate_receive_count or 1)
     try:
         if invocation.out_of_time():
             raise RetryLater("not started: the run is near its timeout", out_of_time=True)

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 QUIET = "quiet_hours"
 # SQS's longest visibility timeout: a deferred message waits at most this long in one go.
@@ -43,9 +42,13 @@ def parse_hhmm(text: str) -> time:
 
 @lru_cache(maxsize=512)
 def zone(name: Any) -> tzinfo | None:
-    """The IANA time zone named, or None for a name that is not one."""
+    """The IANA time zone named, or None for a name that is not one. zoneinfo (and the sysconfig it
+    reads for the zone paths) is imported by the first campaign with quiet hours, not by delivery's
+    cold start."""
     if not isinstance(name, str) or not name or len(name) > 64:
         return None
+    from zoneinfo import ZoneInfo
+
     try:
         return ZoneInfo(name)
     except (ValueError, KeyError, OSError):

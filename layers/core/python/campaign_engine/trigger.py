@@ -28,6 +28,7 @@ from campaign_engine.auth import Principal, campaign_not_found, require, require
 from campaign_engine.errors import DomainError
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
+from campaign_engine.store import executions as _execution_store  # noqa: F401 - every call reads one: at start
 from campaign_engine.store import known_people
 
 if TYPE_CHECKING:

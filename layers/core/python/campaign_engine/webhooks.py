@@ -28,6 +28,7 @@ from campaign_engine import aws
 from campaign_engine.containers import per_container
 from campaign_engine.observability import logger, metrics
 from campaign_engine.settings import get_settings
+from campaign_engine.store import webhooks as webhook_store
 
 EVENT_TYPES = ("sent", "delivered", "bounced", "complained", "opened", "clicked", "failed")
 FORMAT_VERSION = 1
@@ -129,9 +130,7 @@ def global_endpoint() -> Endpoint | None:
         now = time.monotonic()
         if cached is not None and now - cached[0] < GLOBAL_CACHE_SECONDS:
             return cached[1]
-    from campaign_engine.store import webhooks as store
-
-    stored = store.get_global()
+    stored = webhook_store.get_global()
     endpoint = Endpoint(GLOBAL, stored.url, frozenset(stored.events)) if stored else None
     with _lock:
         _global_cache[GLOBAL] = (now, endpoint)

@@ -13,17 +13,10 @@ Callers use `store.<name>`: the names below are looked up on this package at cal
 test that patches `store.<name>` reaches every caller outside the package (not calls inside
 it, which go through the defining module's own globals)."""
 
-from campaign_engine.store import (
-    api_keys,
-    audience_executions,
-    campaigns,
-    executions,
-    outcomes,
-    page_tokens,
-    recipients,
-    reports,
-)
-from campaign_engine.store.api_keys import get_api_key, put_api_key
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from campaign_engine.store import campaigns, outcomes, page_tokens, recipients, reports
 from campaign_engine.store.campaigns import (
     MAX_CAMPAIGN_DOCUMENT_BYTES,
     CampaignHead,
@@ -38,12 +31,6 @@ from campaign_engine.store.campaigns import (
     put_campaign_version,
 )
 from campaign_engine.store.errors import BadPageToken, ConcurrentModification, StoreError
-from campaign_engine.store.executions import (
-    ExecutionRecord,
-    get_execution_record,
-    get_replaced_execution_record,
-    put_execution_record,
-)
 from campaign_engine.store.outcomes import Outcome, get_outcome_batches, record_outcomes, write_outcome_batch
 from campaign_engine.store.page_tokens import decode_token, encode_token
 from campaign_engine.store.recipients import (
@@ -59,6 +46,42 @@ from campaign_engine.store.recipients import (
     resolve_claimed,
 )
 from campaign_engine.store.reports import add_report_counts, iter_report_counts
+
+if TYPE_CHECKING:
+    from campaign_engine.store import api_keys, audience_executions, executions
+    from campaign_engine.store.api_keys import get_api_key, put_api_key
+    from campaign_engine.store.executions import (
+        ExecutionRecord,
+        get_execution_record,
+        get_replaced_execution_record,
+        put_execution_record,
+    )
+
+# Imported by the first use of one of their names, not with the package: delivery, feedback, tracking
+# and the webhooks function never read API keys, execution requests or audience executions. The
+# modules that do (auth, trigger, executions, api_keys, ...) import them at their own start.
+_LAZY = {
+    "api_keys": ("api_keys", None),
+    "get_api_key": ("api_keys", "get_api_key"),
+    "put_api_key": ("api_keys", "put_api_key"),
+    "audience_executions": ("audience_executions", None),
+    "executions": ("executions", None),
+    "ExecutionRecord": ("executions", "ExecutionRecord"),
+    "get_execution_record": ("executions", "get_execution_record"),
+    "get_replaced_execution_record": ("executions", "get_replaced_execution_record"),
+    "put_execution_record": ("executions", "put_execution_record"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MAX_CAMPAIGN_DOCUMENT_BYTES",
