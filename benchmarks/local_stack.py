@@ -14,8 +14,9 @@ order (a batch deletes what its own ReceiveMessage returned). local_throughput_r
 emails per second over that rate: what the gateway, the functions and the pollers add to the AWS work.
 
 The replay runs as chains, each a delivery invocation's requests right after its share of the trigger
-calls, in one thread: an email's latency on the emulator alone runs from the start of its trigger call
-to the end of its SendEmail (the calls after it in the chain stand for the batch a poller collects).
+calls, in one thread: an email's latency on the emulator alone is its own trigger call's requests plus
+the delivery's up to its SendEmail (not the other calls of its chain, which in the stack come from other
+callers at the same time).
 local_latency_ratio.p95 is the stack's p95 over that p95: the absolute figures differ from one machine
 to the next, the ratio says what the stack adds to the emulator's own time.
 """
@@ -239,10 +240,11 @@ def replay_on_emulator(
     replayer = Replayer(clients)
     latencies: list[float] = []
 
-    def invoke(chunk: Chunk, sent: list[float]) -> None:
-        """Issues one invocation's requests; `sent` lists when each email's trigger call started, and
-        each SendEmail's latency is counted from the next of them (from the chain's start past them)."""
+    def invoke(chunk: Chunk, trigger_ms: list[float]) -> None:
+        """Issues one invocation's requests. In a delivery invocation, each SendEmail's latency is its
+        email's own trigger call (`trigger_ms`, in order) plus the delivery's requests up to it."""
         handles: list[str] = []
+        started = time.monotonic()
         for service, operation, recorded in chunk:
             if service == "label":
                 continue
@@ -257,15 +259,16 @@ def replay_on_emulator(
                 handles = handles[10:]
             handles += replayer.issue(service, operation, params)
             if operation == "SendEmail":
-                started = sent.pop(0) if len(sent) > 1 else sent[0]
-                latencies.append((time.monotonic() - started) * 1000)  # list.append: atomic
+                own = trigger_ms.pop(0) if len(trigger_ms) > 1 else (trigger_ms[0] if trigger_ms else 0.0)
+                latencies.append(own + (time.monotonic() - started) * 1000)  # list.append: atomic
 
     def invoke_chain(chain: list[Chunk]) -> None:
-        sent: list[float] = []
+        trigger_ms: list[float] = []
         for chunk in chain[:-1]:
-            sent.append(time.monotonic())
-            invoke(chunk, sent)
-        invoke(chain[-1], sent or [time.monotonic()])
+            started = time.monotonic()
+            invoke(chunk, [])
+            trigger_ms.append((time.monotonic() - started) * 1000)
+        invoke(chain[-1], trigger_ms)
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
