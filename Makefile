@@ -119,9 +119,9 @@ api-key: venv
 redrive: venv
 	$(BIN)/python -m scripts.redrive $(STACK_ARGS)
 
-## make redrive-feedback STACK=campaigns-prod: hand the SES events kept in the feedback DLQ to the feedback function again
+## make redrive-feedback STACK=campaigns-prod: put the SES events kept in the feedback DLQ back in the feedback queue
 redrive-feedback: venv
-	$(BIN)/python -m scripts.redrive_feedback $(if $(STACK),--stack-name $(STACK))
+	$(BIN)/python -m scripts.redrive_feedback $(STACK_ARGS)
 
 ## make import-audience CSV=people.csv NAME="Spring list" (or AUDIENCE=<id>): BASE and KEY from the environment;
 ## 1,000 rows a call with a progress bar, resumes where it stopped when run again (RESTART=1 starts over)

@@ -5,9 +5,11 @@ billed in, and by phase: `trigger` (the trigger calls), `delivery` (the SQS even
 own ReceiveMessage and DeleteMessageBatch - workload.py gathers batches as Lambda's pollers do - and
 the delivery function), `feedback` (when the stack has a feedback function: one "Email Delivered"
 EventBridge event per email, events/feedback/email_delivered.json filled in with what SES was
-handed). The figures follow template.yaml's defaults: the feedback phase counts only when its
-configuration set publishes Delivery events by default (DeliveryEvents=all); it is measured either
-way and reported apart. SES's SendEmail is reported apart, as the one request per email that is
+handed, put in the feedback queue as the rule does - one SendMessage each - and handed to the
+function in batches of its BatchSize, with the mapping's ReceiveMessage and DeleteMessageBatch).
+The figures follow template.yaml's defaults: the feedback phase counts only when its configuration
+set publishes Delivery events by default (DeliveryEvents=all); it is measured either way and
+reported apart. SES's SendEmail is reported apart, as the one request per email that is
 the product itself.
 
 A second, smaller run answers every request after a typical in-region latency and records how long
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.workload import Workload
+from local import harness
 
 # Billed per request, and not the product itself (SES's SendEmail is: one per email, whatever we do).
 BILLED_SERVICES = ("dynamodb", "sqs", "sns")
@@ -135,10 +138,12 @@ def _run(work: Workload, mix: Mix, calls: int, *, capture: bool) -> None:
         events = work.feedback_events()
         start = time.process_time()
         try:
-            for event in events:
-                work.feedback(event)
-                mix.feedback_invocations += 1
-        except Exception as error:  # the feedback function is new: report, do not lose the rest of the run
+            work.publish_feedback(events)
+            feedback = work.drain_feedback()
+            mix.feedback_invocations += feedback.invocations
+            if feedback.failed:
+                raise RuntimeError(f"the feedback function reported {feedback.failed} failed records")
+        except Exception as error:  # report, do not lose the rest of the run
             mix.feedback_error = f"{type(error).__name__}: {error}"[:300]
             print(f"[bench] feedback left out: {mix.feedback_error}", file=sys.stderr)
         if mix.feedback_invocations:
@@ -207,10 +212,13 @@ def _latency_run(work: Workload, mix: Mix, calls: int) -> None:
             work.delete(batch, result)
         feedback_waits = []
         if work.feedback_module is not None and mix.feedback_error is None:
-            for event in work.feedback_events()[:20]:
+            work.publish_feedback(work.feedback_events())
+            while fake.queue_depth(work.feedback_queue_url):
+                batch = work.receive_batch(work.feedback_queue_url, work.feedback_batch_size)
                 fake.waits.clear()
-                work.feedback(event)
+                result = work.feedback(harness.sqs_event(batch, work.feedback_queue_arn))
                 feedback_waits.append(idle_wait_ms(fake.waits))
+                work.delete(batch, result, work.feedback_queue_url)
     finally:
         fake.latency = {}
     mix.feedback_io_ms = sum(feedback_waits) / len(feedback_waits) if feedback_waits else 0.0

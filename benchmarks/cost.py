@@ -15,8 +15,9 @@ free tier (it is negligible at millions of emails):
 - SNS mobile push $0.50 per million publishes (no email goes through SNS);
 - CloudWatch Logs ingestion of Lambda logs: $0.50 per GB (https://aws.amazon.com/cloudwatch/pricing/);
 - SES $0.10 per 1,000 emails, the same whatever the design: not included. Its events reach the
-  feedback function through EventBridge's default bus, which does not charge for AWS service events;
-  each event is one asynchronous Lambda invocation.
+  feedback queue through EventBridge's default bus, which does not charge for AWS service events;
+  the rule's put is one SQS request per event, and the queue's event source mapping hands them to
+  the feedback function in batches (its ReceiveMessage and DeleteMessageBatch counted).
 
 Billed Lambda duration, per invocation = CPU time measured here x max(1, 1769 MB / memory)
 (Lambda gives a function a share of one vCPU proportional to its memory, a full one at 1,769 MB;

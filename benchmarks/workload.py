@@ -10,6 +10,7 @@ the steady state of a busy stack (MaximumBatchingWindowInSeconds only matters be
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tempfile
 import warnings
@@ -40,10 +41,16 @@ class Workload:
         env.prepare_process(self.template)
         schemas = {t["TableName"]: tuple(k["AttributeName"] for k in t["KeySchema"]) for t in self.template.tables()}
         self.fake = FakeAws(schemas)
-        source = self.template.sqs_sources()[0]
+        sources = {source.function: source for source in self.template.sqs_sources()}
+        source = sources["DeliveryFunction"]
         self.batch_size = source.batch_size
         self.queue_url = str(self.template.get_att(source.queue, "QueueUrl"))
         self.queue_arn = str(self.template.get_att(source.queue, "Arn"))
+        # SES's events: the EventBridge rule puts each in the feedback queue, whose mapping batches them.
+        feedback = sources.get("FeedbackFunction")
+        self.feedback_batch_size = feedback.batch_size if feedback else 1
+        self.feedback_queue_url = str(self.template.get_att(feedback.queue, "QueueUrl")) if feedback else ""
+        self.feedback_queue_arn = str(self.template.get_att(feedback.queue, "Arn")) if feedback else ""
         self.memory_mb = {
             folder: env.function_spec(self.template, folder).memory_mb for folder in env.function_folders()
         }
@@ -102,13 +109,14 @@ class Workload:
 
     # -- the event source mapping and delivery ---------------------------------------
 
-    def receive_batch(self) -> list[dict[str, Any]]:
+    def receive_batch(self, queue_url: str | None = None, batch_size: int | None = None) -> list[dict[str, Any]]:
         """What one poller gathers for one invocation: ReceiveMessage (10 at most) until BatchSize."""
+        queue_url, batch_size = queue_url or self.queue_url, batch_size or self.batch_size
         batch: list[dict[str, Any]] = []
-        while len(batch) < self.batch_size and self.fake.queue_depth(self.queue_url):
+        while len(batch) < batch_size and self.fake.queue_depth(queue_url):
             answer = self._sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, self.batch_size - len(batch)),
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, batch_size - len(batch)),
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
@@ -122,9 +130,9 @@ class Workload:
         result: dict[str, Any] = self.delivery_module.handler(event, self._context("delivery"))
         return result
 
-    def delete(self, batch: list[dict[str, Any]], result: dict[str, Any]) -> int:
+    def delete(self, batch: list[dict[str, Any]], result: dict[str, Any], queue_url: str | None = None) -> int:
         failed = harness.kept_in_queue(result, batch)
-        harness.delete_processed(self._sqs, self.queue_url, batch, failed)
+        harness.delete_processed(self._sqs, queue_url or self.queue_url, batch, failed)
         return len(failed)
 
     def drain(self) -> DrainStats:
@@ -174,6 +182,22 @@ class Workload:
     def feedback(self, event: dict[str, Any]) -> Any:
         assert self.feedback_module is not None  # nosec B101  # narrows a type
         return self.feedback_module.handler(event, self._context("feedback"))
+
+    def publish_feedback(self, events: list[dict[str, Any]]) -> None:
+        """What the EventBridge rule does with each event: one SendMessage to the feedback queue."""
+        for event in events:
+            self._sqs.send_message(QueueUrl=self.feedback_queue_url, MessageBody=json.dumps(event))
+
+    def drain_feedback(self) -> DrainStats:
+        """The feedback queue's event source mapping: batches of BatchSize, one invocation each."""
+        stats = DrainStats()
+        while self.fake.queue_depth(self.feedback_queue_url):
+            batch = self.receive_batch(self.feedback_queue_url, self.feedback_batch_size)
+            result = self.feedback(harness.sqs_event(batch, self.feedback_queue_arn))
+            stats.failed += self.delete(batch, result, self.feedback_queue_url)
+            stats.invocations += 1
+            stats.messages += len(batch)
+        return stats
 
     @contextmanager
     def frozen(self) -> Iterator[None]:

@@ -14,12 +14,15 @@ mailbox simulator's addresses (a `+label` is allowed, as in SES):
 Any other address gets no event locally (in AWS it would get its real delivery events).
 
 Everything comes from template.yaml: which configuration sets publish which event types to the
-default bus (AWS::SES::ConfigurationSetEventDestination), and which functions' EventBridgeRule
-or CloudWatchEvent patterns match each event. Functions are invoked as Lambda invokes them for
-EventBridge, asynchronously: an invocation that fails is retried (MaximumRetryAttempts of the
-function's EventInvokeConfig, 2 by default) after 1 s and 2 s instead of Lambda's 1 and 2 minutes.
-An event that still fails goes where the function's EventInvokeConfig DestinationConfig.OnFailure says
-(an SQS queue), as the record Lambda writes there; without one it is dropped, as Lambda drops it.
+default bus (AWS::SES::ConfigurationSetEventDestination), and which rules match each event: an
+AWS::Events::Rule whose target is one of the template's queues (the feedback queue: the event is put in
+it, and the queue's event source mapping hands it on; a put that keeps failing goes to the target's
+DeadLetterConfig queue), or a function's EventBridgeRule or CloudWatchEvent event. Functions are
+invoked as Lambda invokes them for EventBridge, asynchronously: an invocation that fails is retried
+(MaximumRetryAttempts of the function's EventInvokeConfig, 2 by default) after 1 s and 2 s instead of
+Lambda's 1 and 2 minutes. An event that still fails goes where the function's EventInvokeConfig
+DestinationConfig.OnFailure says (an SQS queue), as the record Lambda writes there; without one it is
+dropped, as Lambda drops it.
 """
 
 from __future__ import annotations
@@ -85,13 +88,15 @@ _OPERATORS = {"prefix", "suffix", "anything-but", "exists", "equals-ignore-case"
 
 @dataclass(frozen=True)
 class Subscriber:
-    """One function's EventBridge rule on the default bus."""
+    """A rule on the default bus and its target: a function (a function's EventBridgeRule event, invoked
+    asynchronously) or a queue (an AWS::Events::Rule whose target is one of the template's queues)."""
 
-    function: LocalFunction
-    rule: str  # Function.EventName
+    function: LocalFunction | None
+    rule: str  # Function.EventName, or Rule.TargetId
     pattern: dict[str, Any]
     max_retries: int
-    on_failure: str | None = None  # the URL of the queue Lambda sends a failed event's record to
+    on_failure: str | None = None  # the URL of the queue a failed event (or, for a function, its record) goes to
+    queue_url: str | None = None  # the target queue's URL, for a rule that puts events in a queue
 
 
 def failure_record(event: dict[str, Any], function_arn: str, attempts: int, error: BaseException) -> dict[str, Any]:
@@ -200,7 +205,12 @@ class SesEventPublisher:
 
     def _invoke(self, event: dict[str, Any], subscriber: Subscriber, attempt: int) -> None:
         try:
-            subscriber.function.invoke(event)
+            if subscriber.queue_url is not None:
+                if self.sqs is None:
+                    raise RuntimeError("no SQS client to put the event in its target queue")
+                self.sqs.send_message(QueueUrl=subscriber.queue_url, MessageBody=json.dumps(event))
+            elif subscriber.function is not None:
+                subscriber.function.invoke(event)
         except Exception as error:
             if attempt < subscriber.max_retries:
                 log.info("%s failed on %s; retried", subscriber.rule, event["detail-type"], exc_info=True)
@@ -211,8 +221,10 @@ class SesEventPublisher:
                     )
                     self._condition.notify_all()
             elif subscriber.on_failure and self.sqs is not None:
-                record = failure_record(event, subscriber.function.arn, attempt + 1, error)
-                self.sqs.send_message(QueueUrl=subscriber.on_failure, MessageBody=json.dumps(record))
+                # A rule's dead-letter queue keeps the event itself; Lambda's on-failure destination, a record of it.
+                function = subscriber.function
+                kept = event if function is None else failure_record(event, function.arn, attempt + 1, error)
+                self.sqs.send_message(QueueUrl=subscriber.on_failure, MessageBody=json.dumps(kept))
                 log.warning(
                     "%s failed on %s %d times; kept in its on-failure queue", subscriber.rule, event["id"], attempt + 1
                 )
@@ -451,6 +463,47 @@ def _subscribers(template: Template, functions: dict[str, LocalFunction]) -> lis
                     pattern=spec["Pattern"],
                     max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                     on_failure=_on_failure_queue(template, invoke_config),
+                )
+            )
+    return subscribers + _rule_subscribers(template)
+
+
+def _queue_url(template: Template, arn: Any) -> str | None:
+    for queue in template.queues():
+        if template.get_att(queue.logical_id, "Arn") == arn:
+            return str(template.get_att(queue.logical_id, "QueueUrl"))
+    return None
+
+
+def _rule_subscribers(template: Template) -> list[Subscriber]:
+    """AWS::Events::Rule resources on the default bus whose targets are queues of the template."""
+    subscribers = []
+    for logical_id, resource in template.resources.items():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        properties = template.resolve(resource.get("Properties") or {})
+        bus = str(properties.get("EventBusName", DEFAULT_BUS))
+        if "EventPattern" not in properties or properties.get("State", "ENABLED") != "ENABLED":
+            continue  # a schedule, or a disabled rule
+        if bus != DEFAULT_BUS and not bus.endswith(f":event-bus/{DEFAULT_BUS}"):
+            continue  # SES publishes to the default bus only
+        _check_pattern(properties["EventPattern"], logical_id)
+        for target in properties.get("Targets") or []:
+            where = f"{logical_id}.{target.get('Id')}"
+            if {"Input", "InputPath", "InputTransformer"} & set(target):
+                raise TemplateError(f"{where}: Input, InputPath and InputTransformer are not emulated")
+            queue_url = _queue_url(template, target.get("Arn"))
+            if queue_url is None:
+                raise TemplateError(f"{where}: only targets that are queues of the template are emulated")
+            dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+            subscribers.append(
+                Subscriber(
+                    function=None,
+                    rule=where,
+                    pattern=properties["EventPattern"],
+                    max_retries=int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)),
+                    on_failure=_queue_url(template, dead_letter) if dead_letter else None,
+                    queue_url=queue_url,
                 )
             )
     return subscribers

@@ -289,6 +289,9 @@ class Template:
                 return attributes[attribute]
         if kind == "AWS::Serverless::Function" and attribute == "Arn":
             return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name(logical_id)}"
+        if kind == "AWS::Events::Rule" and attribute == "Arn":
+            name = self.resolve(self._properties(logical_id).get("Name")) or f"{STACK_NAME}-{logical_id}"
+            return f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not supported by the local stack")
 
     def _resource(self, logical_id: str) -> dict[str, Any]:

@@ -118,7 +118,9 @@ def test_the_rule_and_the_event_destination_come_from_the_template() -> None:
     assert _publishing(Template.load(ROOT / "template.yaml", parameters=LOCAL_PARAMETERS)) == _publishing(template)
     functions = {logical_id: object() for logical_id in template.functions()}
     subscribers = _subscribers(template, functions)  # type: ignore[arg-type]
-    assert [(s.rule, s.max_retries) for s in subscribers] == [("FeedbackFunction.SesEvents", 2)]
+    # The rule puts them in the feedback queue (the function takes them from there in batches)
+    assert [(s.rule, s.max_retries) for s in subscribers] == [("SesEventsRule.feedback-queue", 185)]
+    assert subscribers[0].queue_url == template.get_att("FeedbackQueue", "QueueUrl")
     assert subscribers[0].on_failure == template.get_att("FeedbackDeadLetterQueue", "QueueUrl")
     assert subscribers[0].pattern["source"] == ["aws.ses"]
 

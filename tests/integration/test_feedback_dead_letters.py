@@ -1,10 +1,12 @@
-"""An SES event the feedback function still fails on after its retries is kept in its on-failure queue
-(FeedbackDeadLetterQueue), as Lambda's on-failure destination keeps it in AWS: never dropped."""
+"""SES events are never dropped: the rule puts them in the feedback queue; one the feedback function keeps
+failing on is kept in FeedbackDeadLetterQueue after 5 receives (the queue's redrive policy), as is one
+EventBridge could not put in the queue (the rule target's dead-letter queue); `make redrive-feedback`
+puts them back."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,87 +21,75 @@ from tests.conftest import finishes, load_event
 SUCCESS = "success@simulator.amazonses.com"
 
 
-@dataclass
-class Failing:
-    """The feedback function, failing on every event (a bug, or a table it may not write)."""
-
-    arn: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        self.events.append(event)
-        raise RuntimeError("the table is unreachable")
+def _sent(configuration_set: str) -> Sent:
+    return Sent(
+        "m-1", "hello@example.com", [SUCCESS], configuration_set, {"executionId": "e" * 32}, None, datetime.now(UTC)
+    )
 
 
-def test_an_event_that_keeps_failing_is_kept_in_the_feedback_dead_letter_queue(
+def _receive(sqs: Any, queue_url: str, **kwargs: Any) -> list[dict[str, Any]]:
+    return list(sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, **kwargs).get("Messages", []))
+
+
+def test_an_event_the_function_keeps_failing_on_is_kept_in_the_dead_letter_queue_after_5_receives(
+    aws_env: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ses_events, "SES_LATENCY_SECONDS", 0.0)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue, dlq = aws_env.get_att("FeedbackQueue", "QueueUrl"), aws_env.get_att("FeedbackDeadLetterQueue", "QueueUrl")
+    publisher = SesEventPublisher.from_template(aws_env, {}, sqs)
+    publisher.start()
+    try:
+        publisher.sent(_sent(aws_env.environment()["SES_CONFIGURATION_SET"]))
+        (message,) = finishes(lambda: _receive(sqs, queue, VisibilityTimeout=0))
+    finally:
+        publisher.stop()
+    assert json.loads(message["Body"])["detail"]["mail"]["messageId"] == "m-1"
+
+    # The function fails on it (its record in batchItemFailures): it comes back after the visibility
+    # timeout, four more times; the receive after the fifth finds it set aside.
+    for _ in range(4):
+        assert len(_receive(sqs, queue, VisibilityTimeout=0)) == 1
+    assert _receive(sqs, queue, VisibilityTimeout=0) == []
+    (kept,) = _receive(sqs, dlq)
+    event = json.loads(kept["Body"])
+    assert (event["detail-type"], event["detail"]["mail"]["messageId"]) == ("Email Delivered", "m-1")
+
+
+def test_an_event_eventbridge_cannot_put_in_the_queue_is_kept_in_the_dead_letter_queue(
     aws_env: Template, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ses_events, "RETRY_DELAYS_SECONDS", (0.0, 0.0, 0.0))
     monkeypatch.setattr(ses_events, "SES_LATENCY_SECONDS", 0.0)
-    feedback = Failing(arn=aws_env.get_att("FeedbackFunction", "Arn"))
     sqs = boto3.client("sqs", region_name=REGION)
-    publisher = SesEventPublisher.from_template(aws_env, {"FeedbackFunction": feedback}, sqs)  # type: ignore[dict-item]
     dlq = aws_env.get_att("FeedbackDeadLetterQueue", "QueueUrl")
-    configuration_set = aws_env.environment()["SES_CONFIGURATION_SET"]
-
+    publisher = SesEventPublisher.from_template(aws_env, {}, sqs)
+    (rule,) = publisher.subscribers
+    assert (rule.rule, rule.max_retries, rule.on_failure) == ("SesEventsRule.feedback-queue", 185, dlq)
+    # The queue is gone (deleted by hand, say): every put fails
+    publisher.subscribers = [dataclasses.replace(rule, queue_url=f"{dlq}-missing", max_retries=2)]
     publisher.start()
     try:
-        publisher.sent(
-            Sent(
-                "m-1",
-                "hello@example.com",
-                [SUCCESS],
-                configuration_set,
-                {"executionId": "e" * 32},
-                None,
-                datetime.now(UTC),
-            )
-        )
-        messages = finishes(lambda: _wait_for_message(sqs, dlq))
+        publisher.sent(_sent(aws_env.environment()["SES_CONFIGURATION_SET"]))
+        (kept,) = finishes(lambda: _receive(sqs, dlq, WaitTimeSeconds=1))
     finally:
         publisher.stop()
-
-    # Tried three times (the first run and two retries), as Lambda does, then kept
-    assert len(feedback.events) == 3
-    record = json.loads(messages[0]["Body"])
-    assert record["requestContext"]["condition"] == "RetriesExhausted"
-    assert record["requestContext"]["approximateInvokeCount"] == 3
-    assert record["requestPayload"]["detail-type"] == "Email Delivered"
-    assert record["requestPayload"]["detail"]["mail"]["messageId"] == "m-1"
-    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert json.loads(kept["Body"])["detail"]["mail"]["messageId"] == "m-1"
 
 
-def _wait_for_message(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
-        if messages:
-            return list(messages)
-
-
-@dataclass
-class Lambda:
-    """Lambda's Invoke, as the redrive script calls it."""
-
-    invoked: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
-        self.invoked.append((FunctionName, InvocationType, json.loads(Payload)))
-        return {"StatusCode": 202}
-
-
-def test_redrive_hands_each_kept_event_to_the_feedback_function_again(aws_env: Template) -> None:
+def test_redrive_puts_each_kept_event_back_in_the_feedback_queue(aws_env: Template) -> None:
     from scripts.redrive_feedback import redrive
 
     sqs = boto3.client("sqs", region_name=REGION)
-    dlq = aws_env.get_att("FeedbackDeadLetterQueue", "QueueUrl")
+    queue, dlq = aws_env.get_att("FeedbackQueue", "QueueUrl"), aws_env.get_att("FeedbackDeadLetterQueue", "QueueUrl")
     event = load_event("feedback/email_delivered.json")
-    # One kept by Lambda's on-failure destination, one by the rule's dead-letter queue (the event itself)
+    # One set aside by the queue's redrive policy or the rule (the event itself), and one Lambda's
+    # on-failure destination kept before the stack had a feedback queue (the event in requestPayload)
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event))
     record = ses_events.failure_record(event, "arn:aws:lambda:us-east-1:123456789012:function:f", 3, RuntimeError("x"))
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(record))
-    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event))
 
-    lambda_client = Lambda()
-    assert redrive(sqs, lambda_client, dlq, "local-feedback") == 2
+    assert redrive(sqs, dlq, queue) == 2
 
-    assert lambda_client.invoked == [("local-feedback", "Event", event), ("local-feedback", "Event", event)]
-    assert sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []) == []
+    assert [json.loads(m["Body"]) for m in _receive(sqs, queue)] == [event, event]
+    assert _receive(sqs, dlq) == []

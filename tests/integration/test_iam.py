@@ -127,7 +127,11 @@ def run_the_pipeline(api: Api, queue: Queue) -> None:
     ("function", "permission", "expected"),
     [
         ("ApiFunction", "dynamodb:BatchGetItem", f"function ApiFunction lacks dynamodb:BatchGetItem on {EXECUTIONS}"),
-        ("FeedbackFunction", "dynamodb:GetItem", f"function FeedbackFunction lacks dynamodb:GetItem on {EXECUTIONS}"),
+        (
+            "FeedbackFunction",
+            "dynamodb:BatchGetItem",
+            f"function FeedbackFunction lacks dynamodb:BatchGetItem on {EXECUTIONS}",
+        ),
         ("DeliveryFunction", "dynamodb:PutItem", f"function DeliveryFunction lacks dynamodb:PutItem on {EXECUTIONS}"),
         (
             "DeliveryFunction",

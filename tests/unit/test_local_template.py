@@ -135,7 +135,7 @@ def test_every_function_gets_the_global_environment_resolved(real: Template) -> 
     assert {f.code_uri for f in functions.values()} >= {"functions/api/", "functions/delivery/"}
     delivery = functions["DeliveryFunction"]
     assert (delivery.handler, delivery.timeout_seconds, delivery.memory_mb) == ("app.handler", 30, 512)
-    assert functions["FeedbackFunction"].timeout_seconds == 10, "Globals apply where the function sets nothing"
+    assert functions["TriggerFunction"].timeout_seconds == 10, "Globals apply where the function sets nothing"
     assert functions["ApiFunction"].timeout_seconds == 29, "its own: an audience dry run counts for up to 20 s"
     assert real.layer_dirs() == ["layers/deps/", "layers/core/"]
 
@@ -157,8 +157,11 @@ def test_routes_and_their_authorizer_come_from_the_http_api_events(real: Templat
 
 def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None:
     sources = {source.queue: source for source in real.sqs_sources()}
-    assert set(sources) == {"DeliveryQueue", "JobsQueue", "WebhooksQueue"}
+    assert set(sources) == {"DeliveryQueue", "JobsQueue", "WebhooksQueue", "FeedbackQueue"}
     assert sources["JobsQueue"].function == "JobsFunction"
+    feedback = sources["FeedbackQueue"]
+    assert (feedback.function, feedback.batch_size, feedback.batching_window_seconds) == ("FeedbackFunction", 100, 1)
+    assert feedback.report_batch_item_failures is True
     assert sources["WebhooksQueue"].function == "WebhooksFunction"
     assert sources["WebhooksQueue"].report_batch_item_failures is True
     source = sources["DeliveryQueue"]

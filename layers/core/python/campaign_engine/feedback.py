@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
@@ -157,83 +157,176 @@ def _tag(tags: dict[str, Any], name: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# Applying it
+# Applying them
 # ---------------------------------------------------------------------------
+@dataclass
+class _Event:
+    """One SES event of a batch, read, with the recipient it is about once known."""
+
+    index: int
+    transition: Transition
+    message_id: str
+    execution_id: str
+    at: str
+    sent_at: datetime | None
+    context: dict[str, Any]
+    user_id: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What a batch of events changes beyond each recipient: counters, webhooks, metrics (written once)."""
+
+    counts: dict[tuple[str, str], Counter[str]]
+    webhook_events: list[webhooks.RecipientEvent]
+    outcomes: Counter[str]
+
+
 def apply_event(event: dict[str, Any]) -> dict[str, Any]:
     """Applies one EventBridge event of source aws.ses; returns what it did (for logs and tests).
 
     Raises NotRecordedYet when the recipient's outcome is not recorded yet, so that it is retried."""
+    (result,) = apply_events([event])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def apply_events(events: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
+    """Applies a batch of SES events (the feedback queue's), in order; for each, what it did, or the
+    error to retry it for (NotRecordedYet: the send's outcome is not recorded yet).
+
+    Per batch, not per event: one read of the recipients' states (BatchGetItem), one counter update per
+    campaign and hour, one webhook publish, one log line. Per event: the conditional update that moves
+    its recipient (never batched: each is checked against what is stored when it is written)."""
+    results: list[dict[str, Any] | Exception | None] = [None] * len(events)
+    batch = _Batch(counts={}, webhook_events=[], outcomes=Counter())
+    found: list[_Event] = []
+    for index, event in enumerate(events):
+        read = _read(index, event)
+        if isinstance(read, dict):
+            results[index] = read
+        else:
+            found.append(read)
+    for item in found:
+        try:
+            item.user_id = _user_id(item)
+        except NotRecordedYet as error:
+            results[item.index] = error
+    known = [item for item in found if item.user_id is not None]
+    for item in found:
+        if item.user_id is None and results[item.index] is None:
+            results[item.index] = _unmatched("no_recipient", item.context)
+    # Eventually consistent (half the read units): what is read only chooses which update to try; each update
+    # checks the stored state itself, and the counters move from the state it replaced (_move).
+    keys = [(item.execution_id, str(item.user_id)) for item in known]
+    states = store.get_recipient_states(keys, consistent=False) if keys else {}
+    for item in known:
+        try:
+            results[item.index] = _move(item, states, batch)
+        except Exception as error:  # this event is retried (the queue's redrive keeps it after 5 tries)
+            if not isinstance(error, NotRecordedYet):
+                logger.exception("ses event failed; retried", extra=item.context)
+            results[item.index] = error
+    _write_batch(batch)
+    final = [result if result is not None else {"outcome": "ignored", "why": "none"} for result in results]
+    for result in final:
+        batch.outcomes[result.get("outcome", "ignored") if isinstance(result, dict) else "retried"] += 1
+    logger.info("ses events applied", extra={"events": len(events), **dict(batch.outcomes)})
+    return final
+
+
+def _read(index: int, event: dict[str, Any]) -> _Event | dict[str, Any]:
+    """The event as this module needs it, or what it comes to when it says nothing about a recipient here."""
     detail = _object(event.get("detail"))
     mail = _object(detail.get("mail"))
-    event_type = detail.get("eventType")
     message_id = mail.get("messageId")
     tags = _object(mail.get("tags"))
     execution_id = _tag(tags, EXECUTION_TAG)
-    context = {"event_type": event_type, "message_id": message_id, "execution_id": execution_id}
-
+    context = {"event_type": detail.get("eventType"), "message_id": message_id, "execution_id": execution_id}
     transition = transition_of(detail)
     if transition is None:
-        logger.info("ses event ignored: nothing to record", extra=context)
         return {"outcome": "ignored", "why": "event_type"}
     if not message_id or not execution_id:
         # Sent by something else through the same configuration set, or not an SES sending event.
-        logger.info("ses event ignored: not a message of this stack", extra=context)
-        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
-        return {"outcome": "unknown", "why": "no_tags"}
-
-    _suppress(detail, _event_time(detail, event))
-
+        return _unmatched("no_tags", context)
+    at = _event_time(detail, event)
+    _suppress(detail, at)
+    item = _Event(index, transition, str(message_id), execution_id, at, _parse_time(mail.get("timestamp")), context)
     tag = _tag(tags, RECIPIENT_TAG)
-    try:
-        user_id = user_id_from_tag(tag) if tag else _user_by_message_id(execution_id, str(message_id))
-    except NotRecordedYet:
-        logger.warning("ses event before the send's outcome was recorded; retried", extra=context)
-        raise
-    if user_id is None:
-        logger.info("ses event dropped: no such recipient (unknown or expired)", extra=context)
-        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
-        return {"outcome": "unknown", "why": "no_recipient"}
+    if tag:
+        item.user_id = user_id_from_tag(tag)
+    context["tagged"] = bool(tag)
+    return item
 
-    # The recipient as recorded: a claim takes the outcome its delivery batch wrote (message id included).
-    current = store.get_recipient_state(execution_id, user_id)
+
+def _user_id(item: _Event) -> str | None:
+    if item.user_id is not None or item.context.get("tagged"):
+        return item.user_id
+    return _user_by_message_id(item.execution_id, item.message_id)
+
+
+def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], batch: _Batch) -> dict[str, Any]:
+    """Moves one recipient forward, with the state read for the batch (kept current as its events apply)."""
+    user_id, transition, context = str(item.user_id), item.transition, item.context
+    key = (item.execution_id, user_id)
+    current = states.get(key)
     if current is None:
         return _not_moved("unknown", transition, context)
-    if current.message_id and current.message_id != str(message_id):
+    if current.message_id and current.message_id != item.message_id:
         return _not_moved("other_message", transition, context)
     if not recipient_states.event_may_move(current.state, current.reason, transition.state):
         return _not_moved(current.state, transition, context)
 
     moved = store.advance_recipient_state(
-        execution_id,
+        item.execution_id,
         user_id,
-        str(message_id),
+        item.message_id,
         state=transition.state,
         allowed_from=recipient_states.EVENT_FROM[transition.state],
         reason=transition.reason,
         detail=transition.detail,
-        at=_event_time(detail, event),
+        at=item.at,
         unconfirmed_reason=recipient_states.UNCONFIRMED,
     )
     if isinstance(moved, str):
         return _not_moved(moved, transition, context)
 
-    _, _, campaign_id = moved
-    # What the reports counted: the outcome as recorded (a claim's batch says sent).
-    old_state = recipient_states.REPORT_STATUS[current.state]
-    old_reason = None if current.state == recipient_states.SENDING else current.reason
-    if campaign_id:
-        _count(campaign_id, _parse_time(mail.get("timestamp")), old_state, old_reason, transition)
-        if transition.state in FEEDBACK_WEBHOOK_EVENTS and old_state != transition.state:
-            at = _event_time(detail, event)
-            state, reason = transition.state, transition.reason
-            webhooks.publish([webhooks.RecipientEvent(campaign_id, execution_id, user_id, state, reason, at)])
-    if old_state != transition.state:
-        metrics.add_metric(name=f"Messages{transition.state.capitalize()}", unit="Count", value=1)
-    logger.info(
-        "recipient moved forward",
-        extra={**context, "status": transition.state, "previous": old_state, "reason": transition.reason},
+    replaced_state, replaced_reason, campaign_id = moved
+    # What the reports counted: the state the update replaced; for a claim, the outcome its delivery run
+    # recorded (read for the batch: a claim's outcome batch says sent, failed...).
+    if replaced_state != recipient_states.SENDING:
+        old_state, old_reason = recipient_states.REPORT_STATUS[replaced_state], replaced_reason
+    else:
+        old_state = recipient_states.REPORT_STATUS[current.state]
+        old_reason = None if current.state == recipient_states.SENDING else current.reason
+    states[key] = replace(
+        current, state=transition.state, reason=transition.reason, detail=transition.detail, message_id=item.message_id
     )
+    if campaign_id:
+        _count(batch.counts, campaign_id, item.sent_at, old_state, old_reason, transition=transition)
+        if transition.state in FEEDBACK_WEBHOOK_EVENTS and old_state != transition.state:
+            batch.webhook_events.append(
+                webhooks.RecipientEvent(
+                    campaign_id, item.execution_id, user_id, transition.state, transition.reason, item.at
+                )
+            )
+    if old_state != transition.state:
+        batch.outcomes[f"moved:{transition.state}"] += 1
     return {"outcome": "applied", "status": transition.state, "previous": old_state, "reason": transition.reason}
+
+
+def _write_batch(batch: _Batch) -> None:
+    """The batch's counters (one update per campaign and hour), webhook events and metrics."""
+    changes = {key: Counter({k: v for k, v in counter.items() if v}) for key, counter in batch.counts.items()}
+    changes = {key: counter for key, counter in changes.items() if counter}
+    if changes:
+        reports.add_counts(changes)
+    if batch.webhook_events:
+        webhooks.publish(batch.webhook_events)
+    for name, value in sorted(batch.outcomes.items()):
+        if name.startswith("moved:"):
+            metrics.add_metric(name=f"Messages{name[6:].capitalize()}", unit="Count", value=value)
 
 
 def suppressed_by(detail: dict[str, Any]) -> tuple[str, list[str]] | None:
@@ -275,30 +368,40 @@ def _suppress(detail: dict[str, Any], at: str) -> None:
         logger.info("addresses suppressed", reason=reason, count=len(addresses))
 
 
+def _unmatched(why: str, context: dict[str, Any]) -> dict[str, Any]:
+    logger.debug("ses event dropped: not about a recipient here", extra={**context, "why": why})
+    metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+    return {"outcome": "unknown", "why": why}
+
+
 def _not_moved(why: str, transition: Transition, context: dict[str, Any]) -> dict[str, Any]:
     if why == "sending":
         logger.warning("ses event before the send's outcome was recorded; retried", extra=context)
         raise NotRecordedYet(f"execution {context['execution_id']}: outcome not recorded yet")
     if why == "unknown":
-        logger.info("ses event dropped: no such recipient (unknown or expired)", extra=context)
-        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
-        return {"outcome": "unknown", "why": "no_recipient"}
+        return _unmatched("no_recipient", context)
     if why == "other_message":
         logger.warning("ses event dropped: the recipient was sent another message", extra=context)
         metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
         return {"outcome": "unknown", "why": "message_id"}
     # A duplicate, or an event older than what is recorded (out of order): nothing moves back.
-    logger.info("ses event ignored: the recipient is already there or further", extra={**context, "current": why})
+    logger.debug("ses event ignored: the recipient is already there or further", extra={**context, "current": why})
     metrics.add_metric(name="FeedbackIgnored", unit="Count", value=1)
     return {"outcome": "ignored", "why": "not_forward", "status": why, "event": transition.state}
 
 
 def _count(
-    campaign_id: str, sent_at: datetime | None, old_state: str, old_reason: str | None, transition: Transition
+    counts: dict[tuple[str, str], Counter[str]],
+    campaign_id: str,
+    sent_at: datetime | None,
+    old_state: str,
+    old_reason: str | None,
+    *,
+    transition: Transition,
 ) -> None:
     """Moves the recipient between report counters, in the hour the message was sent (where delivery counted
     it), so that each recipient stays counted once and the report's statuses match the executions'."""
-    counter: Counter[str] = Counter()
+    counter = counts.setdefault((campaign_id, reports.hour_bucket(sent_at)), Counter())
     counter[f"status:{old_state}"] -= 1
     counter[f"status:{transition.state}"] += 1
     if old_reason:
@@ -309,9 +412,6 @@ def _count(
         counter[f"reason:{transition.reason}"] += 1
         if transition.state == recipient_states.FAILED:  # rejected by SES
             counter[f"failed:{transition.reason}"] += 1
-    changes = Counter({name: value for name, value in counter.items() if value})
-    if changes:
-        reports.add_counts({(campaign_id, reports.hour_bucket(sent_at)): changes})
 
 
 def _user_by_message_id(execution_id: str, message_id: str) -> str | None:

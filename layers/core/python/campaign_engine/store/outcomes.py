@@ -118,21 +118,21 @@ def get_outcome_batches(refs: Iterable[str]) -> dict[str, list[Any]]:
     100 per request (an execution of 1,000 recipients spans dozens of batches), then any others."""
     found: dict[str, list[Any]] = {}
     more: list[dict[str, Any]] = []
-    for item in _get_items([{"pk": s(ref), "sk": s("OUTCOMES#0")} for ref in set(refs)]):
+    for item in get_items([{"pk": s(ref), "sk": s("OUTCOMES#0")} for ref in set(refs)]):
         found.update(json.loads(item["outcomes"]["S"]))
         parts = int(item.get("parts", {}).get("N", "1"))
         more += [{"pk": item["pk"], "sk": s(f"OUTCOMES#{part}")} for part in range(1, parts)]
-    for item in _get_items(more):
+    for item in get_items(more):
         found.update(json.loads(item["outcomes"]["S"]))
     return found
 
 
-def _get_items(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """BatchGetItem of the executions table, strongly consistent, unprocessed keys retried."""
+def get_items(keys: list[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+    """BatchGetItem of the executions table (strongly consistent unless told), unprocessed keys retried."""
     table = get_settings().executions_table
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
-        pending: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        pending: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": consistent}}
         for attempt in range(8):
             response = aws.dynamodb().batch_get_item(RequestItems=pending)
             items += response.get("Responses", {}).get(table, [])

@@ -6,7 +6,7 @@ outcome its delivery invocation recorded (outcomes.py), then moved on by provide
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import execution_pk, is_conditional_failure, n, plain, recipient_key, s
-from campaign_engine.store.outcomes import get_outcome_batches, outcome_key
+from campaign_engine.store.outcomes import get_items, get_outcome_batches, outcome_key
 
 
 @dataclass
@@ -157,6 +157,18 @@ def get_recipient_state(execution_id: str, user_id: str) -> RecipientState | Non
     )
     item = response.get("Item")
     return resolve_claimed([_state_from_item(item)])[0] if item else None
+
+
+def get_recipient_states(
+    keys: Iterable[tuple[str, str]], *, consistent: bool = True
+) -> dict[tuple[str, str], RecipientState]:
+    """Several recipients as recorded, by (executionId, userId): one BatchGetItem per 100 of them, then one
+    (strongly consistent) for the outcome batches of those still claimed (the feedback function's batch)."""
+    wanted = list(dict.fromkeys(keys))
+    keys_wanted = [recipient_key(execution_id, user_id) for execution_id, user_id in wanted]
+    items = get_items(keys_wanted, consistent=consistent)
+    states = resolve_claimed([_state_from_item(item) for item in items])
+    return {(state.execution_id, state.user_id): state for state in states}
 
 
 def recipient_states(execution_id: str) -> list[RecipientState]:

@@ -1,0 +1,169 @@
+"""SES's events reach the feedback function from its queue in batches: one read of the batch's recipients,
+one report counter write per campaign and hour, and an event that cannot be applied retried alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import harness
+from tests.conftest import Api, Queue, invoke
+from tests.integration.test_feedback import Sent, send
+
+FEEDBACK_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:local-feedback"
+PEOPLE = [f"person{n}@example.com" for n in range(20)]
+
+
+def sqs_batch(events: list[Any]) -> dict[str, Any]:
+    """The feedback queue's event source mapping handing these message bodies to the function."""
+    messages = [
+        {
+            "MessageId": f"msg-{n}",
+            "ReceiptHandle": f"rh-{n}",
+            "Body": body if isinstance(body, str) else json.dumps(body),
+        }
+        for n, body in enumerate(events)
+    ]
+    return harness.sqs_event(messages, FEEDBACK_QUEUE_ARN)
+
+
+def failed_ids(answer: dict[str, Any]) -> list[str]:
+    return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+
+
+@pytest.fixture
+def dynamodb_calls() -> Iterator[list[str]]:
+    """Every DynamoDB operation made meanwhile, by name."""
+    from campaign_engine import aws
+
+    calls: list[str] = []
+    client = aws.dynamodb()
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", count)
+    yield calls
+    client.meta.events.unregister("before-call.dynamodb", count)
+
+
+def test_a_batch_moves_every_recipient_with_one_read_and_one_counter_write(
+    api: Api, queue: Queue, dynamodb_calls: list[str]
+) -> None:
+    sent = send(api, queue, *PEOPLE)
+    events: list[Any] = [sent.event("email_delivered", person) for person in PEOPLE]
+    events.append(sent.event("email_bounced", PEOPLE[0]))  # a bounce after its delivery, in the same batch
+    events.append(sent.event("email_delivered", PEOPLE[1]))  # SES published it twice
+    dynamodb_calls.clear()
+
+    answer = invoke("feedback", sqs_batch(events))
+    calls = list(dynamodb_calls)
+
+    assert failed_ids(answer) == []
+    statuses = {user: r["status"] for user, r in sent.status().items()}
+    assert statuses == {PEOPLE[0]: "bounced", **dict.fromkeys(PEOPLE[1:], "delivered")}
+    assert sent.report()["byStatus"] == {"bounced": 1, "delivered": 19}
+    assert sent.counts() == {"total": 20, "bounced": 1, "delivered": 19}
+    # Per batch: the recipients' items in one BatchGetItem and their delivery run's outcome batch in one more.
+    # Per move: one conditional update (21), then one counter update and the bounced address suppressed.
+    assert calls.count("BatchGetItem") == 2, calls
+    assert calls.count("UpdateItem") == 21 + 1 + 1, calls
+    assert len(calls) <= 2 + 23 + 1, f"no read per event: {calls}"  # (+ the campaign's webhook, once)
+
+
+def test_an_event_that_fails_is_retried_alone_and_the_rest_of_its_batch_applies(
+    api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_engine import store
+
+    sent = send(api, queue, *PEOPLE[:3])
+    advance = store.advance_recipient_state
+
+    def unreachable_for_the_second(execution_id: str, user_id: str, *args: Any, **kwargs: Any) -> Any:
+        if user_id == PEOPLE[1]:
+            raise ConnectionError("the table is unreachable")
+        return advance(execution_id, user_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "advance_recipient_state", unreachable_for_the_second)
+    events = [sent.event("email_delivered", person) for person in PEOPLE[:3]]
+    answer = invoke("feedback", sqs_batch(["not an event", *events]))
+
+    # The message that is no event, and the event that failed, come back (then the dead-letter queue)
+    assert failed_ids(answer) == ["msg-0", "msg-2"]
+    statuses = {user: r["status"] for user, r in sent.status().items()}
+    assert statuses == {PEOPLE[0]: "delivered", PEOPLE[1]: "sent", PEOPLE[2]: "delivered"}
+    assert sent.report()["byStatus"] == {"delivered": 2, "sent": 1}
+
+    # Its retry applies it, and counts it once
+    monkeypatch.setattr(store, "advance_recipient_state", advance)
+    assert failed_ids(invoke("feedback", sqs_batch([events[1]]))) == []
+    assert sent.report()["byStatus"] == {"delivered": 3}
+
+
+def test_an_event_before_its_send_is_recorded_is_retried_while_the_others_apply(api: Api, queue: Queue) -> None:
+    from campaign_engine import store
+
+    sent = send(api, queue, PEOPLE[0])
+    # Another execution whose recipient is claimed, its outcome not written yet, and an event about it that
+    # carries no recipient tag (a userId too long for one): it can only be found once the outcome is there.
+    pending = Sent(api, "f" * 32, sent.campaign_id, {"crm-long": "0100019300000000-pending-000000"})
+    store.claim_recipient(
+        store.Claim(
+            execution_id=pending.execution_id,
+            user_id="crm-long",
+            campaign_id=sent.campaign_id,
+            request_id="r",
+            attempt_id="a",
+            expires_at=2_000_000_000,
+            outcome_ref="OUT#not-written-yet",
+        )
+    )
+    early = pending.event("email_delivered", "crm-long")
+    del early["detail"]["mail"]["tags"]["recipient"]
+
+    answer = invoke("feedback", sqs_batch([early, sent.event("email_delivered", PEOPLE[0])]))
+
+    assert failed_ids(answer) == ["msg-0"]
+    assert sent.status()[PEOPLE[0]]["status"] == "delivered"
+
+
+def test_a_single_eventbridge_event_is_applied_as_sam_local_invoke_hands_it(api: Api) -> None:
+    """`sam local invoke FeedbackFunction -e events/feedback/email_delivered.json`: not a batch."""
+    assert invoke("feedback", harness.load_event("feedback/email_delivered.json")) == {
+        "outcome": "unknown",
+        "why": "no_recipient",
+    }
+
+
+def test_the_sample_batch_file_applies_as_sam_local_invoke_hands_it(api: Api) -> None:
+    """`sam local invoke FeedbackFunction -e events/feedback/feedback_queue_batch.json`: the queue's shape."""
+    event = harness.load_event("feedback/feedback_queue_batch.json")
+    bodies = [json.loads(record["body"]) for record in event["Records"]]
+    assert [body["detail-type"] for body in bodies] == ["Email Delivered", "Email Bounced"]
+    # Nothing of this stack's: each is found to be about no recipient, and none is retried
+    assert invoke("feedback", event) == {"batchItemFailures": []}
+
+
+def test_counters_move_from_the_stored_state_even_when_the_batch_read_was_stale(
+    api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch read is eventually consistent: a move made a moment earlier may not show in it."""
+    import dataclasses
+
+    from campaign_engine import store
+
+    sent = send(api, queue, PEOPLE[0])
+    assert failed_ids(invoke("feedback", sqs_batch([sent.event("email_delivered", PEOPLE[0])]))) == []
+    read = store.get_recipient_states
+
+    def before_the_delivery(keys: Any, **kwargs: Any) -> Any:
+        return {key: dataclasses.replace(state, state="sent") for key, state in read(keys, **kwargs).items()}
+
+    monkeypatch.setattr(store, "get_recipient_states", before_the_delivery)
+    assert failed_ids(invoke("feedback", sqs_batch([sent.event("email_bounced", PEOPLE[0])]))) == []
+
+    assert sent.status()[PEOPLE[0]]["status"] == "bounced"
+    assert sent.report()["byStatus"] == {"bounced": 1}, "delivered moved to bounced, sent left alone"
