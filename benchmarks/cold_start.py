@@ -17,7 +17,7 @@ The floor is the same process doing only `import boto3` and creating those clien
 the process (user + system) is the figure, the median of several runs; wall time is reported too.
 
 `first_request()` measures the api's other first request apart: a cold api answering GET /campaigns
-(its validating resolver, the campaigns router and a DynamoDB query on an in-process fake), in ms of
+(its validating resolver, the campaigns router and a DynamoDB read on an in-process fake), in ms of
 CPU, reported as `init_first_request_ms.api` beside the ratio.
 """
 
