@@ -187,7 +187,8 @@ def _run(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> 
 # The api's first API request on a cold container: init as above, then GET /campaigns with a key, answered by
 # the in-process fake (benchmarks.fake_aws, installed before the clients exist; its own import and
 # installation are taken out of the figure). Whatever init leaves to the first request counts here.
-FIRST_REQUEST_BODY = """
+FIRST_REQUEST_BODY = (
+    """
 import json
 t_fake, c_fake = time.perf_counter(), time.process_time()
 from benchmarks.fake_aws import FakeAws
@@ -198,8 +199,7 @@ for service in filter(None, sys.argv[2].split(",")):
     factory = getattr(aws, service, None)
     factory() if callable(factory) else boto3.client(service)
 """
-FIRST_REQUEST_BODY += (
-    REQUEST_BODY
+    + REQUEST_BODY
     + """
 print(time.perf_counter() - t0 - t_fake, time.process_time() - c0 - c_fake)
 """
