@@ -3,6 +3,8 @@
 Requests become payload-format-2.0 events, Lambda authorizers get payload-2.0 REQUEST
 events with simple responses (cached per identity source), and the gateway's own answers
 (404, 401, 403, 413, 500) have API Gateway's bodies, so handler code sees what it will in AWS.
+A path with a trailing slash that no route matches takes the route of the path without it, as in
+API Gateway (Gateway.route_for).
 """
 
 from __future__ import annotations
@@ -170,13 +172,29 @@ class Gateway:
 
     # -- one request --------------------------------------------------------
 
-    def handle(self, request: Request) -> Response:
+    def route_for(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route a request takes, and its path parameters. As API Gateway does, a path with a trailing
+        slash no route matches (no route's path may end in "/") takes the route of the path without it;
+        the event's rawPath keeps the slash (GET /console/ is GET /console, rawPath /console/)."""
+        found = self._first_match(method, raw_path)
+        if (found is None or found[0].spec.path == "$default") and len(raw_path) > 1 and raw_path.endswith("/"):
+            trimmed = self._first_match(method, raw_path[:-1])
+            if trimmed is not None and trimmed[0].spec.path != "$default":
+                return trimmed
+        return found
+
+    def _first_match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
-            path_parameters = route.match(request.method, request.raw_path)
+            path_parameters = route.match(method, raw_path)
             if path_parameters is not None:
-                break
-        else:
+                return route, path_parameters
+        return None
+
+    def handle(self, request: Request) -> Response:
+        found = self.route_for(request.method, request.raw_path)
+        if found is None:
             return Response.message(404, "Not Found")
+        route, path_parameters = found
         event = self._event(request, route, path_parameters)
         if route.spec.authorizer is not None:
             outcome = self.authorizers[route.spec.authorizer.name].authorize(request, event)

@@ -1,9 +1,11 @@
 """Campaigns, execution status, health, the OpenAPI document and the web console's files.
 
-A cold start here is the console's first request, so this module builds what every request needs
-(the resolver, its validation and error handling) and leaves each router to the first request on
-its paths (campaign_engine.routes.by_path). No Powertools tracer: Lambda's active tracing records
-each invocation, and the X-Ray SDK the tracer loads cost about a sixth of this function's cold start."""
+A cold start here is the console's first request, a static file that needs nothing but the logger,
+the metrics and campaign_engine.console: the validating resolver (Powertools' event handler,
+pydantic, its error handling) is built on the first API request, and each router is taken in on the
+first request on its paths (campaign_engine.routes.by_path). No Powertools tracer: Lambda's active
+tracing records each invocation, and the X-Ray SDK the tracer loads cost about a sixth of this
+function's cold start."""
 
 from pathlib import Path
 

@@ -52,6 +52,18 @@ def test_unknown_routes_are_api_gateways_404(local_stack: Stack) -> None:
     assert local_stack.request("PUT", "/im/health")[::2] == (404, NOT_FOUND), "a known path, another method"
 
 
+def test_the_console_folder_is_the_console_page(local_stack: Stack) -> None:
+    """/console/ has no route (no HTTP API route may end in "/"): as API Gateway does, the gateway gives it
+    GET /console, and the console answers its page there; /console still redirects to it."""
+    status, headers, page = local_stack.request("GET", "/console/", key=None)
+    assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
+    _, same_headers, same_page = local_stack.request("GET", "/console/index.html", key=None)
+    assert (page, headers["etag"]) == (same_page, same_headers["etag"])
+    assert "content-security-policy" in headers
+    status, headers, _ = local_stack.request("GET", "/console", key=None)
+    assert (status, headers["location"]) == (308, "console/index.html")
+
+
 def test_every_route_of_the_template_reaches_its_function(local_stack: Stack) -> None:
     for route in Template.load(ROOT / "template.yaml").http_routes():
         path = route.path.replace("{campaignId}", "missing").replace("{executionId}", "missing")

@@ -149,6 +149,10 @@ EXPECTED: dict[str, tuple[Needs, int]] = {
 }
 # The console's routes answer its files (a redirect to its page, then HTML); every other route JSON.
 CONTENT_TYPES = {"GET /console/{proxy+}": "text/html; charset=utf-8"}
+# Events of requests that take a route another event file already calls, and what they answer. /console/
+# has no route of its own (an HTTP API route's path may not end in "/"): API Gateway gives it GET /console,
+# with the slash kept in rawPath, and the console answers its page there, as at /console/index.html.
+OTHER_EVENTS = {"api/console_folder.json": (200, "text/html; charset=utf-8")}
 
 
 def _event_files() -> dict[str, str]:
@@ -185,3 +189,14 @@ def test_each_event_answers_what_the_contract_says(api: Api, route_key: str) -> 
         assert answer.headers["location"] == "console/index.html"
     elif status != 204:
         assert answer.headers["content-type"] == CONTENT_TYPES.get(route_key, "application/json")
+
+
+@pytest.mark.parametrize("event_file", sorted(OTHER_EVENTS))
+def test_each_other_event_answers_what_it_should(api: Api, event_file: str) -> None:
+    status, content_type = OTHER_EVENTS[event_file]
+    answer = api.call("api", event_file)
+    assert answer.status == status, (event_file, answer.body)
+    assert answer.headers["content-type"] == content_type
+    if event_file == "api/console_folder.json":
+        page = api.call("api", "api/console_asset.json")
+        assert (answer.body, answer.headers["etag"]) == (page.body, page.headers["etag"])

@@ -1,6 +1,12 @@
 """The web console's static files, served by the api function at /console/ (template.yaml: Console,
 ConsoleAsset; public routes, as the files hold no data and no key).
 
+Its address is /console/ (the page, index.html, as a static web server serves a folder's index: the
+address stays as typed and its relative links resolve under it); /console redirects to
+/console/index.html. An HTTP API has no route for /console/ (a route's path may not end in "/", and
+{proxy+} needs at least one character): API Gateway matches /console/ to the route GET /console,
+trailing slash ignored, and the raw path keeps the slash, which is what tells the two apart here.
+
 Only the files shipped in the console folder are served, each with its content type, a strict
 Content-Security-Policy and caching headers: the vendored libraries sit under a versioned folder
 and are cached for a year; every other file is revalidated on each load (ETag, 304), since a
@@ -84,7 +90,7 @@ def is_console_request(event: dict[str, Any]) -> bool:
 
 def respond(root: Path, event: dict[str, Any]) -> dict[str, Any]:
     """The payload-2.0 answer for a console route: a file, 304, a redirect to the console's page, or 404."""
-    if event.get("routeKey") == "GET /console":
+    if event.get("routeKey") == "GET /console" and not str(event.get("rawPath") or "").endswith("/"):
         # Relative, so that a stage or a custom domain's base path is kept.
         return _answer(308, {"Location": "console/index.html", "Cache-Control": REVALIDATE}, "")
     wanted = ((event.get("pathParameters") or {}).get("proxy") or "").strip("/") or "index.html"

@@ -1,10 +1,13 @@
 """The api function's routers, each imported when a request first needs it.
 
-A cold api container answers the console's first request: importing every router (and the domain
-modules behind it: audience executions, profiles, keys...) would be paid before a GET /campaigns that
-needs none of them. The resolver itself (its validation and error handling, which every request
-needs) is built at import; the router that serves a request's path is added to it when a request on
-that path first arrives, and stays for the container's life. Every path belongs to exactly one router
+A cold api container answers the console's first request, a static file (campaign_engine.console)
+that needs no resolver at all: so nothing of the resolver is imported or built here until the first
+request that is not the console's. The validating resolver (Powertools' event handler, pydantic, its
+OpenAPI machinery, our error handlers: about a third of the function's cold start on their own) is
+built on that first API request; and importing every router (and the domain modules behind it:
+audience executions, profiles, keys...) would be paid before a GET /campaigns that needs none of
+them, so the router that serves a request's path is added when a request on that path first arrives,
+and stays for the container's life. Every path belongs to exactly one router
 (tests/unit/test_routes_by_path.py checks the table against the routers' own routes), so the
 resolver answers every request on a path, 404 and 405 included, as one of all routers would.
 """
@@ -14,8 +17,6 @@ from __future__ import annotations
 import importlib
 import re
 from typing import TYPE_CHECKING, Any
-
-from campaign_engine.routes.resolver import new_resolver, resolve
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -62,16 +63,28 @@ def load_router(name: str) -> Router:
 
 
 class RoutersOnDemand:
-    """A resolver that takes in each router when a request on its paths first arrives."""
+    """A resolver built on the first request it answers, that takes in each router when a request on
+    its paths first arrives."""
 
     def __init__(self) -> None:
-        self.app: APIGatewayHttpResolver = new_resolver()
+        self._app: APIGatewayHttpResolver | None = None
         self.loaded: set[str] = set()
 
+    @property
+    def app(self) -> APIGatewayHttpResolver:
+        if self._app is None:
+            from campaign_engine.routes.resolver import new_resolver
+
+            self._app = new_resolver()
+        return self._app
+
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from campaign_engine.routes.resolver import resolve
+
+        app = self.app
         name = router_name(request_path(event))
         for each in dict.fromkeys(n for _, n in ROUTERS) if name == EVERY_ROUTER else (name,):
             if each not in self.loaded:
-                self.app.include_router(load_router(each))
+                app.include_router(load_router(each))
                 self.loaded.add(each)
-        return resolve(self.app, event, context)
+        return resolve(app, event, context)
