@@ -158,6 +158,9 @@ def _details(
             name: mix.requests_per_email(aws_requests.PHASES) for name, mix in mixes.items() if mix.feedback_invocations
         },
         "cost_per_million_emails_usd_with_delivery_events": cost_with_events,
+        "dynamodb_and_sqs_usd_per_million_emails_by_phase": {
+            name: cost.requests_by_phase(mix) for name, mix in mixes.items()
+        },
         "feedback_error": {name: mix.feedback_error for name, mix in mixes.items() if mix.feedback_error},
         "ses_send_email_per_email": {
             name: mix.per_email(mix.requests[("sesv2", "SendEmail")]) for name, mix in mixes.items()

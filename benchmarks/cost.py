@@ -85,6 +85,20 @@ def template_defaults() -> tuple[int, bool]:
     return platform_bytes, str(pitr).lower() == "true"
 
 
+def requests_by_phase(mix: Mix) -> dict[str, dict[str, float]]:
+    """Dollars per million emails of DynamoDB (read and write units) and SQS, by phase: where the requests
+    the total counts are spent (trigger, delivery, feedback)."""
+    p = PRICES_USD
+    out: dict[str, dict[str, float]] = {}
+    for phase, units in mix.units_phase.items():
+        out[phase] = {
+            "dynamodb_writes": mix.per_email(units.get("dynamodb.wru", 0.0)) * p["dynamodb_per_million_wru"],
+            "dynamodb_reads": mix.per_email(units.get("dynamodb.rru", 0.0)) * p["dynamodb_per_million_rru"],
+            "sqs": mix.per_email(units.get("sqs.billed", 0.0)) * p["sqs_per_million_requests"],
+        }
+    return out
+
+
 def billed_ms(cpu_ms: float, io_ms: float, memory_mb: int) -> float:
     return cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb) + io_ms
 

@@ -113,3 +113,26 @@ def test_the_fake_evaluates_condition_expressions(condition: str, expected: bool
         ":s": {"S": "s"},
     }
     assert holds(condition, {"#state": "state"}, values, item) is expected
+
+
+def test_ses_events_go_through_the_feedback_queue_in_batches_and_are_counted(workload: Workload) -> None:
+    from benchmarks import cost
+
+    workload.trigger(workload.trigger_event(3, "feedback"))
+    workload.drain()
+    events = workload.feedback_events()
+    assert len(events) == 3
+    workload.fake.reset_counts()
+
+    workload.publish_feedback(events)
+    stats = workload.drain_feedback()
+
+    assert (stats.invocations, stats.messages, stats.failed) == (1, 3, 0)
+    # The rule's put per event, then the mapping's receive and delete for the batch
+    assert workload.fake.requests[("sqs", "SendMessage")] == 3
+    assert workload.fake.requests[("dynamodb", "UpdateItem")] == 3 + 1  # each recipient, then the counters once
+    assert not workload.fake.unanswered
+
+    mix = aws_requests.Mix("smoke", 3, emails=3, units_phase={"feedback": dict(workload.fake.units)})
+    sqs = cost.requests_by_phase(mix)["feedback"]["sqs"]
+    assert sqs > 3 * 0.40 / 3  # at least the puts, priced
