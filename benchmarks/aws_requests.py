@@ -42,6 +42,8 @@ class Mix:
 
     name: str
     per_call: int
+    # Recipients who already have a profile (sent to once before, uncounted): no profile is created for them.
+    returning: bool = False
     emails: int = 0
     trigger_calls: int = 0
     delivery_invocations: int = 0
@@ -109,16 +111,32 @@ def _phase(work: Workload, mix: Mix, name: str) -> None:
     mix.log_bytes = log_bytes
 
 
+def _people(mix: Mix, call: int) -> str | None:
+    return f"{mix.name}-people-{call}" if mix.returning else None
+
+
+def _meet(work: Workload, mix: Mix, calls: int) -> None:
+    """For returning recipients: one earlier send to each, its delivery and events, before the counting."""
+    for call in range(calls):
+        work.trigger(work.trigger_event(mix.per_call, mix.name + "-first", _people(mix, call)))
+    work.drain()
+    if work.feedback_module is not None:
+        work.publish_feedback(work.feedback_events())
+        work.drain_feedback()
+
+
 def _run(work: Workload, mix: Mix, calls: int, *, capture: bool) -> None:
     fake = work.fake
+    if mix.returning:
+        _meet(work, mix, calls)
     fake.reset_counts()
     fake.capture = [] if capture else None
     executions_before = set(fake.tables.get(_executions_table(), {}))
     mix.log_bytes = work.log_bytes()
     try:
-        for _ in range(calls):
+        for call in range(calls):
             fake.start_capture_chunk("trigger")
-            event = work.trigger_event(mix.per_call, mix.name)
+            event = work.trigger_event(mix.per_call, mix.name, _people(mix, call))
             mix.body_bytes += len(event["body"].encode())
             work.trigger(event)
             mix.trigger_calls += 1
@@ -228,8 +246,15 @@ def _latency_run(work: Workload, mix: Mix, calls: int) -> None:
 
 
 def run(work: Workload, *, quick: bool = False) -> dict[str, Mix]:
-    """`single`: one recipient per call; `per20`: twenty per call. Counts, then I/O waits."""
-    mixes = {"single": Mix("single", 1), "per20": Mix("per20", 20)}
+    """`single`: one recipient per call; `per20`: twenty per call (every recipient new: a profile is created
+    for each); the same to people who already have a profile (`*_returning`, details only). Counts, then
+    I/O waits."""
+    mixes = {
+        "single": Mix("single", 1),
+        "per20": Mix("per20", 20),
+        "single_returning": Mix("single_returning", 1, returning=True),
+        "per20_returning": Mix("per20_returning", 20, returning=True),
+    }
     for mix in mixes.values():
         mix.feedback_by_default = work.delivery_events_published()
     emails = 100 if quick else 1000

@@ -112,17 +112,18 @@ def recipients(count: int, prefix: str) -> list[dict[str, Any]]:
     return out
 
 
-def trigger_body(campaign_id: str, request_id: str, count: int) -> str:
+def trigger_body(campaign_id: str, request_id: str, count: int, people: str | None = None) -> str:
+    """`count` recipients new to the stack, or with `people` the same ones every time that prefix is given."""
     body = json.loads(load_event("trigger/unitary.json")["body"])
     body["requestId"] = request_id
     body["campaignId"] = campaign_id
-    body["recipients"] = recipients(count, request_id)
+    body["recipients"] = recipients(count, people or request_id)
     return json.dumps(body)
 
 
-def trigger_event(campaign_id: str, request_id: str, count: int) -> dict[str, Any]:
+def trigger_event(campaign_id: str, request_id: str, count: int, people: str | None = None) -> dict[str, Any]:
     """POST /im/executions/unitary as API Gateway hands it over, with `count` recipients."""
-    return api_event("trigger/unitary.json", raw_body=trigger_body(campaign_id, request_id, count))
+    return api_event("trigger/unitary.json", raw_body=trigger_body(campaign_id, request_id, count, people))
 
 
 @contextmanager

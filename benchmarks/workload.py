@@ -98,8 +98,8 @@ class Workload:
         self._sequence += 1
         return f"bench-{label}-{self._sequence}"
 
-    def trigger_event(self, recipients: int, label: str = "t") -> dict[str, Any]:
-        return env.trigger_event(self.campaign_id, self.next_request_id(label), recipients)
+    def trigger_event(self, recipients: int, label: str = "t", people: str | None = None) -> dict[str, Any]:
+        return env.trigger_event(self.campaign_id, self.next_request_id(label), recipients, people)
 
     def trigger(self, event: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self.trigger_module.handler(event, self._context("trigger"))
