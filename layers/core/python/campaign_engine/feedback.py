@@ -2,7 +2,8 @@
 
 SES publishes an event per message (delivered, bounced, complained, opened, clicked, rejected,
 delayed) through the configuration set named on every send to EventBridge, whose rule on
-`aws.ses` invokes the feedback function with it. The recipient is found from the message's
+`aws.ses` puts it in the feedback queue; the feedback function takes them in batches
+(apply_events). The recipient is found from the message's
 tags: `executionId`, and `recipient` - the userId in base64url without padding, the only form
 of an arbitrary id that SES tag values allow ([A-Za-z0-9_-.@], up to 256 characters).
 
@@ -49,7 +50,8 @@ FEEDBACK_WEBHOOK_EVENTS = {"delivered", "bounced", "complained", "failed"}
 
 
 class NotRecordedYet(Exception):
-    """The event came before delivery recorded the send's outcome: fail, so Lambda retries it."""
+    """The event came before delivery recorded the send's outcome: its record is reported back, so the queue
+    hands it over again after its visibility timeout."""
 
 
 @dataclass(frozen=True)
