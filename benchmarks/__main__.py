@@ -190,6 +190,10 @@ def _costs(mixes: dict[str, Any], cpu_results: Any, memory_mb: dict[str, Any]) -
         costs[name], cost_inputs[name] = cost.per_million(mix, **measured)
         if mix.feedback_invocations:
             cost_with_events[name], _ = cost.per_million(mix, **measured, with_feedback=True)
+            # DeliveryEvents=problems: no Delivery event per email (SES's rare events are left out too)
+            cost_with_events[f"{name}_without_delivery_events"], _ = cost.per_million(
+                mix, **measured, with_feedback=False
+            )
     return costs, cost_inputs, cost_with_events
 
 
