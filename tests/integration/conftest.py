@@ -360,3 +360,19 @@ def drain_delivery(queue: Queue, rounds: int = 50) -> int:
         invoke_delivery(queue, messages)
         handled += len(messages)
     return handled
+
+
+@pytest.fixture
+def dynamodb_calls() -> Iterator[list[str]]:
+    """Every DynamoDB operation the functions make meanwhile, by name."""
+    from campaign_engine import aws
+
+    calls: list[str] = []
+    client = aws.dynamodb()
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", count)
+    yield calls
+    client.meta.events.unregister("before-call.dynamodb", count)

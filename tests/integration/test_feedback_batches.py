@@ -4,7 +4,6 @@ one report counter write per campaign and hour, and an event that cannot be appl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,22 +31,6 @@ def sqs_batch(events: list[Any]) -> dict[str, Any]:
 
 def failed_ids(answer: dict[str, Any]) -> list[str]:
     return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
-
-
-@pytest.fixture
-def dynamodb_calls() -> Iterator[list[str]]:
-    """Every DynamoDB operation made meanwhile, by name."""
-    from campaign_engine import aws
-
-    calls: list[str] = []
-    client = aws.dynamodb()
-
-    def count(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    client.meta.events.register("before-call.dynamodb", count)
-    yield calls
-    client.meta.events.unregister("before-call.dynamodb", count)
 
 
 def test_a_batch_moves_every_recipient_with_one_read_and_one_counter_write(

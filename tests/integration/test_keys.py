@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import secrets
 import string
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -252,22 +251,6 @@ def test_rotation_with_a_grace_period_keeps_the_old_key_until_then(api: Api) -> 
     with time_machine.travel(grace + timedelta(seconds=1)):
         assert _authorize(old["key"])["error"] == "expired_key"
         assert _authorize(new["key"])["authenticated"] is True
-
-
-@pytest.fixture
-def dynamodb_calls() -> Iterator[list[str]]:
-    """Every DynamoDB operation the functions make, by name."""
-    from campaign_engine import aws
-
-    calls: list[str] = []
-    client = aws.dynamodb()
-
-    def count(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    client.meta.events.register("before-call.dynamodb", count)
-    yield calls
-    client.meta.events.unregister("before-call.dynamodb", count)
 
 
 def test_last_use_is_written_at_most_every_15_minutes(api: Api, dynamodb_calls: list[str]) -> None:
