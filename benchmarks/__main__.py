@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     log("the api's first request after a cold start (fresh processes)")
     results["init_first_request_ms"] = {"api": statistics.median(cold_start.first_request(quick=args.quick))}
 
-    from benchmarks import aws_requests, cpu
+    from benchmarks import aws_requests, cost, cpu
     from benchmarks.workload import Workload
 
     with Workload() as work:
@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
     costs, cost_inputs, cost_with_events = _costs(mixes, cpu_results, memory_mb)
     results["cost_per_million_emails_usd"] = costs
+    # The floor the contract's guarantees set (requests only), and how far the measured total is above it.
+    floors = {name: cost.floor_per_million(mix) for name, mix in mixes.items()}
+    results["cost_floor_per_million_emails_usd"] = floors
+    results["cost_ratio_to_floor"] = {name: costs[name]["total"] / floors[name]["total"] for name in costs}
 
     local = None
     if not args.skip_local:

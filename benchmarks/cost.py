@@ -181,3 +181,42 @@ def per_million(
         "log_bytes_per_email": mix.per_email(log_bytes),
     }
     return lines, inputs
+
+
+# What each request the floor counts buys (README: Performance, "What does not hold").
+FLOOR_PARTS = {
+    "apigateway": "the HTTPS trigger call itself",
+    "lambda_requests": "one trigger invocation a call, one delivery (and feedback) invocation a batch",
+    "request_record": "one write a call: a requestId replays its first answer or is refused (409) for 24 hours",
+    "delivery_queue": "one SQS message a call, its receive and delete shared by the batch: nothing accepted is lost",
+    "claim": "one write an email before its send: never sent twice, a crash strands at most that one",
+    "profile": "one write a new person when createProfiles is on",
+    "delivery_event": "SES's Delivery event: the rule's SQS put, the batch's receive and delete, and the "
+    "recipient's one conditional move to delivered",
+}
+
+
+def floor_per_million(mix: Mix, *, with_feedback: bool | None = None) -> dict[str, float]:
+    """The cheapest a million emails sent this way can be with the contract's guarantees: only the requests
+    each guarantee needs (FLOOR_PARTS), at the batching this run measured, and no compute, logs or storage.
+
+    The measured `total` over this is how far the design is from its floor; the floor over the target says
+    whether a target can hold at all without giving a guarantee up."""
+    p = PRICES_USD
+    if with_feedback is None:
+        with_feedback = mix.feedback_by_default
+    calls = mix.trigger_calls / mix.emails if mix.emails else 0.0
+    delivery_batches = mix.delivery_invocations / mix.emails if mix.emails else 0.0
+    feedback_batches = (mix.feedback_invocations / mix.emails if mix.emails else 0.0) if with_feedback else 0.0
+    write, sqs = p["dynamodb_per_million_wru"], p["sqs_per_million_requests"]
+    parts = {
+        "apigateway": calls * p["apigateway_http_per_million_requests"],
+        "lambda_requests": (calls + delivery_batches + feedback_batches) * p["lambda_per_million_requests"],
+        "request_record": calls * write,
+        "delivery_queue": (calls + 2 * delivery_batches) * sqs,
+        "claim": write,
+        "profile": 0.0 if mix.returning else write,
+        "delivery_event": (sqs + 2 * feedback_batches * sqs + write) if with_feedback else 0.0,
+    }
+    parts["total"] = sum(parts.values())
+    return parts

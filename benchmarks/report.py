@@ -193,6 +193,8 @@ def table(results: dict[str, Any]) -> str:
     for mix in results.get("cost_per_million_emails_usd", {}):
         row(f"cost_per_million_emails_usd.{mix}.total", unit=" $")
         row(f"cost_per_million_emails_usd.{mix}.requests_and_compute", unit=" $")
+        row(f"cost_floor_per_million_emails_usd.{mix}.total", unit=" $")
+        row(f"cost_ratio_to_floor.{mix}")
     row("local_emails_per_second", unit="/s")
     row("local_emulator_emails_per_second", unit="/s")
     row("local_throughput_ratio")
