@@ -171,6 +171,18 @@ def test_the_delivery_queue_drives_the_delivery_function(real: Template) -> None
     assert source.batching_window_seconds == 0  # no window: a one-time code is sent at once
     assert source.report_batch_item_failures is True
     assert source.max_concurrency == 50
+    assert feedback.max_concurrency == 20
+
+
+def test_the_queue_consumers_concurrency_is_a_deploy_parameter() -> None:
+    raised = Template.load(
+        ROOT / "template.yaml",
+        endpoint_url=MOTO,
+        parameters={"DeliveryMaximumConcurrency": "200", "FeedbackMaximumConcurrency": "150"},
+    )
+    sources = {source.queue: source for source in raised.sqs_sources()}
+    assert sources["DeliveryQueue"].max_concurrency == 200
+    assert sources["FeedbackQueue"].max_concurrency == 150
 
 
 def test_conditions_choose_values(real: Template) -> None:
