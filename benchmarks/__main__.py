@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     log("the api's first request after a cold start (fresh processes)")
     results["init_first_request_ms"] = {"api": statistics.median(cold_start.first_request(quick=args.quick))}
 
-    from benchmarks import aws_requests, cost, cpu
+    from benchmarks import aws_requests, cpu
     from benchmarks.workload import Workload
 
     with Workload() as work:
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     results["aws_requests_per_email"] = {name: mix.requests_per_email() for name, mix in mixes.items()}
 
     costs, cost_inputs, cost_with_events = _costs(mixes, cpu_results, memory_mb)
-    results["cost_per_million_emails_usd"] = costs
-    # The floor the contract's guarantees set (requests only), and how far the measured total is above it.
-    floors = {name: cost.floor_per_million(mix) for name, mix in mixes.items()}
-    results["cost_floor_per_million_emails_usd"] = floors
-    results["cost_ratio_to_floor"] = {name: costs[name]["total"] / floors[name]["total"] for name in costs}
+    results.update(_cost_figures(costs, mixes))
 
     local = None
     if not args.skip_local:
@@ -199,6 +195,18 @@ def _costs(mixes: dict[str, Any], cpu_results: Any, memory_mb: dict[str, Any]) -
                 mix, **measured, with_feedback=False
             )
     return costs, cost_inputs, cost_with_events
+
+
+def _cost_figures(costs: dict[str, Any], mixes: dict[str, Any]) -> dict[str, Any]:
+    """The measured cost, the floor the contract's guarantees set (requests only), and how far above it."""
+    from benchmarks import cost
+
+    floors = {name: cost.floor_per_million(mix) for name, mix in mixes.items()}
+    return {
+        "cost_per_million_emails_usd": costs,
+        "cost_floor_per_million_emails_usd": floors,
+        "cost_ratio_to_floor": {name: costs[name]["total"] / floors[name]["total"] for name in costs},
+    }
 
 
 def _local_figures(local: Any) -> dict[str, Any]:
