@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from campaign_engine import feedback
 from campaign_engine.store import feedback_attempts, people
 from tests.conftest import Api, Queue, invoke
+from tests.integration.conftest import Fault
 from tests.integration.test_feedback import Sent, send, with_type
 from tests.integration.test_feedback_batches import failed_ids, sqs_batch
 from tests.integration.test_webhooks import _live_with_webhook, _send, queued_webhooks
@@ -234,3 +235,32 @@ def test_a_webhook_queue_failure_fails_the_batch_and_the_retry_publishes_and_cou
     assert failed_ids(invoke("feedback", sqs_batch([event]))) == []
     assert [(e["userId"], e["status"]) for m in queued_webhooks() for e in m.events] == [(PEOPLE[0], "delivered")]
     assert sent.report()["byStatus"] == {"delivered": 1}
+
+
+def test_an_unconfirmed_send_moved_by_a_delay_whose_counters_failed_is_counted_by_the_next_delay(
+    api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch, faulty_ses: Any, outbox: Any
+) -> None:
+    # Given a send whose answer was lost (failed / send_unconfirmed), and SES's delay event for it, whose
+    # batch moved the recipient to sent but failed to write its counters
+    faulty_ses(lambda to, attempt: Fault(ReadTimeoutError(endpoint_url="https://email.example"), after_send=True))
+    sent = send(api, queue, PEOPLE[0])
+    (email,) = outbox()
+    delayed = with_type(
+        sent.event("email_delivered", PEOPLE[0], message_id=email["id"]),
+        "Email Delivery Delayed",
+        "DeliveryDelay",
+        {"deliveryDelay": {"timestamp": "2026-12-01T09:10:00.000Z", "delayType": "MailboxFull"}},
+    )
+    commit_failing_once(monkeypatch)
+    assert failed_ids(invoke("feedback", sqs_batch([delayed]))) == ["msg-0"]
+    assert sent.report()["byStatus"] == {"failed": 1}
+
+    # When it comes again (sent -> sent moves again, and counts nothing of its own)
+    assert failed_ids(invoke("feedback", sqs_batch([delayed]))) == []
+
+    # Then the first move, failed -> sent, is counted once, its reason with it
+    report = sent.report()
+    assert report["byStatus"] == {"sent": 1}
+    assert report["byReason"] == {}
+    assert failed_ids(invoke("feedback", sqs_batch([delayed]))) == []
+    assert sent.report()["byStatus"] == {"sent": 1}

@@ -23,6 +23,10 @@ event's state and the message id. Nothing is ever sent again because of this.
 A hard bounce (bounceType Permanent) or a complaint also puts the address on the suppression list
 (reason `hard_bounce` or `complaint`, source `ses`; suppressions.py), whether or not the recipient
 is still recorded, so that no campaign sends to it again. Mailbox simulator addresses are left off.
+If that write fails, the event alone is retried (its recipient is not moved until it is suppressed).
+
+The report counters of a batch's moves are written once per batch, and survive a failure at any point:
+each move leaves a count mark that a retry counts if its batch never committed (see apply_events).
 """
 
 from __future__ import annotations
@@ -369,6 +373,8 @@ def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], bat
 
     replaced_state, replaced_reason = str(moved.item.get("state")), moved.item.get("reason")
     batch.marked.append(item.index)
+    if replaced_state == transition.state:  # sent -> sent (a delay): the mark kept is the first move's, maybe uncounted
+        _unsettled(item, replaced_state, store.count_marks(moved.item), moved.item.get("campaignId"), batch)
     marks = {transition.state: (mark, replaced_state), **current.count_marks}
     states[key] = replace(
         current,

@@ -5,7 +5,8 @@ Keys: `STATS#<campaignId>` (shard 0) or `STATS#<campaignId>#<shard>` (shards 1 t
 Each write picks a shard at random, so a campaign sending thousands of emails a second (and getting as
 many SES events) spreads its counter writes over SHARDS partition keys instead of one hot key; a report
 reads every shard and sums. Shard 0 is the key used before counters were sharded, so older counts are read
-as they are."""
+as they are. The feedback function's counters are items of their own in the same partitions
+(`H#<bucket>#feedback`, written only in its transactions: store/feedback_attempts.py), read with the others."""
 
 from __future__ import annotations
 
