@@ -33,7 +33,7 @@ def failed_ids(answer: dict[str, Any]) -> list[str]:
     return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
 
 
-def test_a_batch_moves_every_recipient_with_one_read_and_one_counter_write(
+def test_a_batch_moves_every_recipient_with_one_read_and_one_counter_transaction(
     api: Api, queue: Queue, dynamodb_calls: list[str]
 ) -> None:
     sent = send(api, queue, *PEOPLE)
@@ -51,10 +51,12 @@ def test_a_batch_moves_every_recipient_with_one_read_and_one_counter_write(
     assert sent.report()["byStatus"] == {"bounced": 1, "delivered": 19}
     assert sent.counts() == {"total": 20, "bounced": 1, "delivered": 19}
     # Per batch: the recipients' items in one BatchGetItem and their delivery run's outcome batch in one more.
-    # Per move: one conditional update (21), then one counter update and the bounced address suppressed.
+    # Per move: one conditional update (21), and the bounced address suppressed; then one transaction writing
+    # the counters with the batch's commit record.
     assert calls.count("BatchGetItem") == 2, calls
-    assert calls.count("UpdateItem") == 21 + 1 + 1, calls
-    assert len(calls) <= 2 + 23 + 1, f"no read per event: {calls}"  # (+ the campaign's webhook, once)
+    assert calls.count("UpdateItem") == 21 + 1, calls
+    assert calls.count("TransactWriteItems") == 1, calls
+    assert len(calls) <= 2 + 22 + 1 + 1, f"no read or write per event: {calls}"  # (+ the campaign's webhook, once)
 
 
 def test_an_event_that_fails_is_retried_alone_and_the_rest_of_its_batch_applies(
@@ -63,14 +65,14 @@ def test_an_event_that_fails_is_retried_alone_and_the_rest_of_its_batch_applies(
     from campaign_engine import store
 
     sent = send(api, queue, *PEOPLE[:3])
-    advance = store.advance_recipient_state
+    advance = store.move_recipient
 
     def unreachable_for_the_second(execution_id: str, user_id: str, *args: Any, **kwargs: Any) -> Any:
         if user_id == PEOPLE[1]:
             raise ConnectionError("the table is unreachable")
         return advance(execution_id, user_id, *args, **kwargs)
 
-    monkeypatch.setattr(store, "advance_recipient_state", unreachable_for_the_second)
+    monkeypatch.setattr(store, "move_recipient", unreachable_for_the_second)
     events = [sent.event("email_delivered", person) for person in PEOPLE[:3]]
     answer = invoke("feedback", sqs_batch(["not an event", *events]))
 
@@ -81,7 +83,7 @@ def test_an_event_that_fails_is_retried_alone_and_the_rest_of_its_batch_applies(
     assert sent.report()["byStatus"] == {"delivered": 2, "sent": 1}
 
     # Its retry applies it, and counts it once
-    monkeypatch.setattr(store, "advance_recipient_state", advance)
+    monkeypatch.setattr(store, "move_recipient", advance)
     assert failed_ids(invoke("feedback", sqs_batch([events[1]]))) == []
     assert sent.report()["byStatus"] == {"delivered": 3}
 

@@ -132,6 +132,8 @@ def run_the_pipeline(api: Api, queue: Queue) -> None:
             "dynamodb:BatchGetItem",
             f"function FeedbackFunction lacks dynamodb:BatchGetItem on {EXECUTIONS}",
         ),
+        # The batch's counters are written in one transaction with its attempt's record (a Put)
+        ("FeedbackFunction", "dynamodb:PutItem", f"function FeedbackFunction lacks dynamodb:PutItem on {EXECUTIONS}"),
         ("DeliveryFunction", "dynamodb:PutItem", f"function DeliveryFunction lacks dynamodb:PutItem on {EXECUTIONS}"),
         (
             "DeliveryFunction",

@@ -130,7 +130,9 @@ def test_ses_events_go_through_the_feedback_queue_in_batches_and_are_counted(wor
     assert (stats.invocations, stats.messages, stats.failed) == (1, 3, 0)
     # The rule's put per event, then the mapping's receive and delete for the batch
     assert workload.fake.requests[("sqs", "SendMessage")] == 3
-    assert workload.fake.requests[("dynamodb", "UpdateItem")] == 3 + 1  # each recipient, then the counters once
+    assert workload.fake.requests[("dynamodb", "UpdateItem")] == 3  # each recipient
+    # then the counters once, in one transaction with the batch's commit record
+    assert workload.fake.requests[("dynamodb", "TransactWriteItems")] == 1
     assert not workload.fake.unanswered
 
     mix = aws_requests.Mix("smoke", 3, emails=3, units_phase={"feedback": dict(workload.fake.units)})

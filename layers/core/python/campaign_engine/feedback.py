@@ -23,23 +23,29 @@ event's state and the message id. Nothing is ever sent again because of this.
 A hard bounce (bounceType Permanent) or a complaint also puts the address on the suppression list
 (reason `hard_bounce` or `complaint`, source `ses`; suppressions.py), whether or not the recipient
 is still recorded, so that no campaign sends to it again. Mailbox simulator addresses are left off.
+If that write fails, the event alone is retried (its recipient is not moved until it is suppressed).
+
+The report counters of a batch's moves are written once per batch, and survive a failure at any point:
+each move leaves a count mark that a retry counts if its batch never committed (see apply_events).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from functools import partial
 from typing import Any
 
 from campaign_engine import recipient_states, reports, store, webhooks
 from campaign_engine.addresses import looks_like_email
 from campaign_engine.observability import logger, metrics
 from campaign_engine.ses_tags import EXECUTION_TAG, RECIPIENT_TAG, user_id_from_tag
-from campaign_engine.store import people
+from campaign_engine.store import feedback_attempts, people
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionList"}
@@ -47,11 +53,19 @@ SUPPRESSED_SUBTYPES = {"Suppressed", "OnAccountSuppressionList", "OnSuppressionL
 IGNORED_EVENT_TYPES = {"Send", "Subscription"}
 # Published to webhooks from here (opened and clicked are published where tracking records them).
 FEEDBACK_WEBHOOK_EVENTS = {"delivered", "bounced", "complained", "failed"}
+# A batch's counters and its commit record are one transaction (at most 100 items): the events of more
+# (execution, hour) pairs than this wait for a later batch.
+MAX_COUNTER_ITEMS = 99
 
 
 class NotRecordedYet(Exception):
     """The event came before delivery recorded the send's outcome: its record is reported back, so the queue
     hands it over again after its visibility timeout."""
+
+
+class NotCounted(Exception):
+    """The event moved its recipient but the batch's counters (or its webhook events) were not written: its
+    record is reported back, and its retry counts the move (see apply_events)."""
 
 
 @dataclass(frozen=True)
@@ -177,11 +191,26 @@ class _Event:
 
 @dataclass
 class _Batch:
-    """What a batch of events changes beyond each recipient: counters, webhooks, metrics (written once)."""
+    """What a batch of events changes beyond each recipient: counters, webhooks, metrics (written once), and
+    the moves it counts under its attempt id (marked: their events' indexes)."""
 
-    counts: dict[tuple[str, str], Counter[str]]
-    webhook_events: list[webhooks.RecipientEvent]
-    outcomes: Counter[str]
+    attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    webhook_events: list[webhooks.RecipientEvent] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    marked: list[int] = field(default_factory=list)
+    # Events that found their recipient already moved under another attempt's mark: (event, mark, from, campaign).
+    unsettled: list[_Unsettled] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Unsettled:
+    """An event whose recipient is already in its state under another attempt's count mark."""
+
+    item: _Event
+    mark: str  # "<attemptId> <claim outcome>"
+    replaced: str  # the state the marked move replaced
+    campaign_id: str | None
 
 
 def apply_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -196,41 +225,43 @@ def apply_event(event: dict[str, Any]) -> dict[str, Any]:
 
 def apply_events(events: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
     """Applies a batch of SES events (the feedback queue's), in order; for each, what it did, or the
-    error to retry it for (NotRecordedYet: the send's outcome is not recorded yet).
+    error to retry it for (NotRecordedYet: the send's outcome is not recorded yet; NotCounted: the
+    batch's counters were not written; any other: its suppression, read or move failed).
 
-    Per batch, not per event: one read of the recipients' states (BatchGetItem), one counter update per
-    campaign and hour, one webhook publish, one log line. Per event: the conditional update that moves
-    its recipient (never batched: each is checked against what is stored when it is written)."""
+    Per batch, not per event: one read of the recipients' states (BatchGetItem), one transaction writing
+    the counters (one item per campaign and hour) with the batch's commit record, one webhook publish,
+    one log line. Per event: the conditional update that moves its recipient (never batched: each is
+    checked against what is stored when it is written).
+
+    Counting survives a failure at any point without a write per event. Each batch is an attempt with
+    its own id; the update that moves a recipient also leaves a count mark (this attempt, and the state
+    the move replaced) for the state it moved to, and the counters are written in one transaction with
+    the attempt's commit record (store/feedback_attempts.py). If that fails, or the function dies first,
+    the moved events are retried, and their retry finds each recipient already there, marked by an
+    attempt without a commit record: it settles that attempt as aborted (so a late commit of it fails),
+    takes the mark over (a conditional update: of two concurrent retries, one counts) and counts the
+    move from the recorded state, under its own commit. A duplicate that finds a committed mark changes
+    nothing. The alternative, marks cleared once counted, costs a second write per event; a per-batch
+    digest cannot serve retries that come back in other batches. The webhook events are published
+    before the commit and published again by the retry that counts the moves: at least once."""
     results: list[dict[str, Any] | Exception | None] = [None] * len(events)
-    batch = _Batch(counts={}, webhook_events=[], outcomes=Counter())
+    batch = _Batch()
     found: list[_Event] = []
     for index, event in enumerate(events):
         read = _read(index, event)
-        if isinstance(read, dict):
-            results[index] = read
-        else:
+        if isinstance(read, _Event):
             found.append(read)
-    for item in found:
-        try:
-            item.user_id = _user_id(item)
-        except NotRecordedYet as error:
-            results[item.index] = error
-    known = [item for item in found if item.user_id is not None]
-    for item in found:
-        if item.user_id is None and results[item.index] is None:
-            results[item.index] = _unmatched("no_recipient", item.context)
+        else:
+            results[index] = read
+    known = _recipients(found, results)
     # Eventually consistent (half the read units): what is read only chooses which update to try; each update
     # checks the stored state itself, and the counters move from the state it replaced (_move).
     keys = [(item.execution_id, str(item.user_id)) for item in known]
     states = store.get_recipient_states(keys, consistent=False) if keys else {}
     for item in known:
-        try:
-            results[item.index] = _move(item, states, batch)
-        except Exception as error:  # this event is retried (the queue's redrive keeps it after 5 tries)
-            if not isinstance(error, NotRecordedYet):
-                logger.exception("ses event failed; retried", extra=item.context)
-            results[item.index] = error
-    _write_batch(batch)
+        results[item.index] = _retried_on_error(item, partial(_move, item, states, batch))
+    _settle(batch, results)
+    _write_batch(batch, results)
     final = [result if result is not None else {"outcome": "ignored", "why": "none"} for result in results]
     for result in final:
         batch.outcomes[result.get("outcome", "ignored") if isinstance(result, dict) else "retried"] += 1
@@ -238,8 +269,43 @@ def apply_events(events: list[dict[str, Any]]) -> list[dict[str, Any] | Exceptio
     return final
 
 
-def _read(index: int, event: dict[str, Any]) -> _Event | dict[str, Any]:
-    """The event as this module needs it, or what it comes to when it says nothing about a recipient here."""
+def _recipients(found: list[_Event], results: list[dict[str, Any] | Exception | None]) -> list[_Event]:
+    """The events whose recipient is known, within MAX_COUNTER_ITEMS (execution, hour) pairs; the results of
+    the others."""
+    known: list[_Event] = []
+    pairs: set[tuple[str, str]] = set()
+    for item in found:
+        user_id = _retried_on_error(item, partial(_user_id, item))
+        if isinstance(user_id, Exception):
+            results[item.index] = user_id
+            continue
+        if user_id is None:
+            results[item.index] = _unmatched("no_recipient", item.context)
+            continue
+        item.user_id = user_id
+        pair = (item.execution_id, reports.hour_bucket(item.sent_at))
+        if pair not in pairs and len(pairs) == MAX_COUNTER_ITEMS:
+            results[item.index] = NotCounted("more campaigns and hours than one batch counts: a later batch does")
+            continue
+        pairs.add(pair)
+        known.append(item)
+    return known
+
+
+def _retried_on_error(item: _Event, work: Callable[[], Any]) -> Any:
+    """What `work` answers for this event, or the error its record is retried for (alone)."""
+    try:
+        return work()
+    except NotRecordedYet as error:
+        return error
+    except Exception as error:  # this event is retried (the queue's redrive keeps it after 5 tries)
+        logger.exception("ses event failed; retried", extra=item.context)
+        return error
+
+
+def _read(index: int, event: dict[str, Any]) -> _Event | dict[str, Any] | Exception:
+    """The event as this module needs it, or what it comes to when it says nothing about a recipient here,
+    or the error its record is retried for (its address could not be suppressed: nothing is moved)."""
     detail = _object(event.get("detail"))
     mail = _object(detail.get("mail"))
     message_id = mail.get("messageId")
@@ -253,7 +319,11 @@ def _read(index: int, event: dict[str, Any]) -> _Event | dict[str, Any]:
         # Sent by something else through the same configuration set, or not an SES sending event.
         return _unmatched("no_tags", context)
     at = _event_time(detail, event)
-    _suppress(detail, at)
+    try:
+        _suppress(detail, at)
+    except Exception as error:  # retried alone: the suppression is safe to repeat, the move waits for it
+        logger.exception("address not suppressed; the event is retried", extra=context)
+        return error
     item = _Event(index, transition, str(message_id), execution_id, at, _parse_time(mail.get("timestamp")), context)
     tag = _tag(tags, RECIPIENT_TAG)
     if tag:
@@ -268,8 +338,9 @@ def _user_id(item: _Event) -> str | None:
     return _user_by_message_id(item.execution_id, item.message_id)
 
 
-def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], batch: _Batch) -> dict[str, Any]:
-    """Moves one recipient forward, with the state read for the batch (kept current as its events apply)."""
+def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], batch: _Batch) -> dict[str, Any] | None:
+    """Moves one recipient forward, with the state read for the batch (kept current as its events apply).
+    None: the recipient is already there under another attempt's count mark (_settle decides)."""
     user_id, transition, context = str(item.user_id), item.transition, item.context
     key = (item.execution_id, user_id)
     current = states.get(key)
@@ -278,23 +349,41 @@ def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], bat
     if current.message_id and current.message_id != item.message_id:
         return _not_moved("other_message", transition, context)
     if not recipient_states.event_may_move(current.state, current.reason, transition.state):
-        return _not_moved(current.state, transition, context)
+        return _unsettled(item, current.state, current.count_marks, current.campaign_id, batch)
 
-    moved = store.advance_recipient_state(
+    mark = f"{batch.attempt_id} {current.state}"  # with the claim's outcome (read for the batch), for a claim
+    moved = store.move_recipient(
         item.execution_id,
         user_id,
         item.message_id,
+        store.Move(
+            transition.state,
+            recipient_states.EVENT_FROM[transition.state],
+            transition.reason,
+            transition.detail,
+            item.at,
+            recipient_states.UNCONFIRMED,
+            mark=mark,
+        ),
+    )
+    if not moved.moved:
+        if moved.why in ("unknown", "sending", "other_message"):
+            return _not_moved(moved.why, transition, context)
+        return _unsettled(item, moved.why, store.count_marks(moved.item), moved.item.get("campaignId"), batch)
+
+    replaced_state, replaced_reason = str(moved.item.get("state")), moved.item.get("reason")
+    batch.marked.append(item.index)
+    if replaced_state == transition.state:  # sent -> sent (a delay): the mark kept is the first move's, maybe uncounted
+        _unsettled(item, replaced_state, store.count_marks(moved.item), moved.item.get("campaignId"), batch)
+    marks = {transition.state: (mark, replaced_state), **current.count_marks}
+    states[key] = replace(
+        current,
         state=transition.state,
-        allowed_from=recipient_states.EVENT_FROM[transition.state],
         reason=transition.reason,
         detail=transition.detail,
-        at=item.at,
-        unconfirmed_reason=recipient_states.UNCONFIRMED,
+        message_id=item.message_id,
+        count_marks=marks,
     )
-    if isinstance(moved, str):
-        return _not_moved(moved, transition, context)
-
-    replaced_state, replaced_reason, campaign_id = moved
     # What the reports counted: the state the update replaced; for a claim, the outcome its delivery run
     # recorded (read for the batch: a claim's outcome batch says sent, failed...).
     if replaced_state != recipient_states.SENDING:
@@ -302,15 +391,20 @@ def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], bat
     else:
         old_state = recipient_states.REPORT_STATUS[current.state]
         old_reason = None if current.state == recipient_states.SENDING else current.reason
-    states[key] = replace(
-        current, state=transition.state, reason=transition.reason, detail=transition.detail, message_id=item.message_id
-    )
+    return _counted(item, moved.item.get("campaignId"), old_state, old_reason, batch)
+
+
+def _counted(
+    item: _Event, campaign_id: str | None, old_state: str, old_reason: str | None, batch: _Batch
+) -> dict[str, Any]:
+    """A move this batch counts: its counters, its webhook event, its metric."""
+    transition = item.transition
     if campaign_id:
         _count(batch.counts, campaign_id, item.sent_at, old_state, old_reason, transition=transition)
         if transition.state in FEEDBACK_WEBHOOK_EVENTS and old_state != transition.state:
             batch.webhook_events.append(
                 webhooks.RecipientEvent(
-                    campaign_id, item.execution_id, user_id, transition.state, transition.reason, item.at
+                    campaign_id, item.execution_id, str(item.user_id), transition.state, transition.reason, item.at
                 )
             )
     if old_state != transition.state:
@@ -318,14 +412,62 @@ def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], bat
     return {"outcome": "applied", "status": transition.state, "previous": old_state, "reason": transition.reason}
 
 
-def _write_batch(batch: _Batch) -> None:
-    """The batch's counters (one update per campaign and hour), webhook events and metrics."""
+def _unsettled(
+    item: _Event, state: str, marks: dict[str, tuple[str, str]], campaign_id: str | None, batch: _Batch
+) -> dict[str, Any] | None:
+    """An event that cannot move its recipient: a duplicate or a late event, unless the recipient is in its
+    state under a count mark of another attempt, whose count may not have been written (_settle)."""
+    mark, replaced = marks.get(item.transition.state, ("", ""))
+    if not mark or mark.partition(" ")[0] == batch.attempt_id:
+        return _not_moved(state, item.transition, item.context)
+    batch.unsettled.append(_Unsettled(item, mark, replaced, campaign_id))
+    return None
+
+
+def _settle(batch: _Batch, results: list[dict[str, Any] | Exception | None]) -> None:
+    """Counts the moves of attempts that did not commit (see apply_events): one read of their records."""
+    if not batch.unsettled:
+        return
+    ended = feedback_attempts.attempt_states({entry.mark.partition(" ")[0] for entry in batch.unsettled})
+    for entry in batch.unsettled:
+        results[entry.item.index] = _retried_on_error(entry.item, partial(_take_over, entry, ended, batch))
+
+
+def _take_over(entry: _Unsettled, ended: dict[str, feedback_attempts.AttemptState], batch: _Batch) -> dict[str, Any]:
+    item, mark = entry.item, entry.mark
+    attempt_id, _, claim_outcome = mark.partition(" ")
+    target = item.transition.state
+    if ended.get(attempt_id) != feedback_attempts.ABORTED:
+        ended[attempt_id] = ended.get(attempt_id) or feedback_attempts.abort(attempt_id)
+    if ended[attempt_id] == feedback_attempts.COMMITTED or not feedback_attempts.take_over(
+        item.execution_id, str(item.user_id), target, mark, f"{batch.attempt_id} {claim_outcome}"
+    ):
+        return _not_moved(target, item.transition, item.context)  # counted by its attempt, or by another taker
+    logger.info("ses event counted for an attempt that did not", extra=item.context)
+    batch.marked.append(item.index)
+    # The state the move replaced, as delivery or the previous move counted it (a claim: its run's outcome).
+    replaced = entry.replaced
+    counted = recipient_states.REPORT_STATUS[claim_outcome if replaced == recipient_states.SENDING else replaced]
+    reason = recipient_states.UNCONFIRMED if counted == recipient_states.FAILED else None
+    return _counted(item, entry.campaign_id, counted, reason, batch)
+
+
+def _write_batch(batch: _Batch, results: list[dict[str, Any] | Exception | None]) -> None:
+    """The batch's webhook events, then its counters (one item per campaign and hour) with its commit record,
+    then its metrics. If either fails, the events it moved are retried (and counted by their retry)."""
     changes = {key: Counter({k: v for k, v in counter.items() if v}) for key, counter in batch.counts.items()}
     changes = {key: counter for key, counter in changes.items() if counter}
-    if changes:
-        reports.add_counts(changes)
-    if batch.webhook_events:
-        webhooks.publish(batch.webhook_events)
+    try:
+        if batch.webhook_events:
+            webhooks.publish(batch.webhook_events, strict=True)
+        if batch.marked and not feedback_attempts.commit(batch.attempt_id, changes):
+            raise NotCounted("the batch was settled by a retry of its events meanwhile")
+    except Exception as error:
+        logger.exception("feedback counters not written; the batch's moves are retried", events=len(batch.marked))
+        for index in batch.marked:
+            results[index] = error if isinstance(error, NotCounted) else NotCounted(str(error))
+        batch.outcomes.clear()
+        return
     for name, value in sorted(batch.outcomes.items()):
         if name.startswith("moved:"):
             metrics.add_metric(name=f"Messages{name[6:].capitalize()}", unit="Count", value=value)

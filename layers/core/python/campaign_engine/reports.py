@@ -2,7 +2,8 @@
 
 Counts live in items per campaign, hour and shard (store/reports.py). Delivery adds to them once
 per batch (not per message), the trigger only when a call rejected someone, an audience's fan-out
-once per page, feedback once per SES event, tracking once per open or click; so reporting costs a
+once per page, feedback once per batch of SES events (with its commit record, so a retry counts each move
+once: feedback.apply_events), tracking once per open or click; so reporting costs a
 fraction of a request per email. GET /im/executions/{id} is the exact, per-recipient record; a
 function that dies between recording outcomes and adding them here leaves these counts short.
 

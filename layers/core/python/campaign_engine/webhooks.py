@@ -201,9 +201,10 @@ def _endpoints(campaign_ids: set[str]) -> dict[str, list[Endpoint]]:
     return found
 
 
-def publish(events: Iterable[RecipientEvent]) -> int:
+def publish(events: Iterable[RecipientEvent], *, strict: bool = False) -> int:
     """Queues the events for every webhook that asked for them; returns how many messages were queued.
-    Never raises: a failure is logged and counted."""
+    Never raises: a failure is logged and counted; unless `strict`, for a caller that can publish them
+    again (feedback: its batch is retried, so its events are published at least once)."""
     listed = [e for e in events if e.status in EVENT_TYPES]
     if not listed:
         return 0
@@ -212,6 +213,8 @@ def publish(events: Iterable[RecipientEvent]) -> int:
         if messages:
             _enqueue(messages)
     except Exception as error:  # the send it reports has happened: never fail the caller for a webhook
+        if strict:
+            raise
         logger.warning("webhook events not queued", events=len(listed), error=type(error).__name__)
         metrics.add_metric(name="WebhookEventsDropped", unit="Count", value=len(listed))
         return 0

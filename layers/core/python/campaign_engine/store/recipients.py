@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import execution_pk, is_conditional_failure, n, plain, recipient_key, s
+from campaign_engine.store.feedback_attempts import from_name, mark_name
 from campaign_engine.store.outcomes import get_items, get_outcome_batches, outcome_key
 
 
@@ -34,6 +35,9 @@ class RecipientState:
     outcome_ref: str | None = None
     # When the person unsubscribed through this message's one-click link (campaign_engine.tracking).
     unsubscribed_at: str | None = None
+    campaign_id: str | None = None
+    # The feedback function's count marks: state moved to -> (mark, state the move replaced).
+    count_marks: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _state_from_item(item: dict[str, Any]) -> RecipientState:
@@ -51,7 +55,19 @@ def _state_from_item(item: dict[str, Any]) -> RecipientState:
         updated_at=values.get("updatedAt"),
         outcome_ref=values.get("outcomeRef"),
         unsubscribed_at=values.get("unsubscribedAt"),
+        campaign_id=values.get("campaignId"),
+        count_marks=count_marks(values),
     )
+
+
+def count_marks(values: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """A decoded recipient item's count marks (store/feedback_attempts.py), by the state moved to."""
+    marks = {}
+    for name, value in values.items():
+        target = name.removeprefix("cnt#")
+        if target != name and "#" not in target:
+            marks[target] = (str(value), str(values.get(from_name(target), "")))
+    return marks
 
 
 @dataclass
@@ -208,26 +224,62 @@ def advance_recipient_state(
     states given, only for the message recorded (or one whose send was unconfirmed), never back.
     Returns (previous state, previous reason, campaignId) when it moved, else why not: "unknown",
     "sending", "other_message", or the state it is in."""
-    prior = allowed_from
+    move = Move(state, allowed_from, reason, detail, at, unconfirmed_reason)
+    moved = move_recipient(execution_id, user_id, message_id, move)
+    if not moved.moved:
+        return moved.why
+    return str(moved.item.get("state")), moved.item.get("reason"), moved.item.get("campaignId")
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where a provider event moves a recipient (see advance_recipient_state). `mark`: the count mark the
+    feedback function keeps for the move (store/feedback_attempts.py), written with it once per state."""
+
+    state: str
+    allowed_from: tuple[str, ...]
+    reason: str | None
+    detail: str | None
+    at: str
+    unconfirmed_reason: str
+    mark: str | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a move found: whether it moved, why not, and the item as it was (decoded; {} if none)."""
+
+    moved: bool
+    why: str
+    item: dict[str, Any]
+
+
+def move_recipient(execution_id: str, user_id: str, message_id: str, move: Move) -> Moved:
+    """advance_recipient_state's update, answering the item it found (moved or not)."""
     names = {"#state": "state", "#reason": "reason", "#detail": "detail", "#mid": "messageId", "#at": "updatedAt"}
     values: dict[str, Any] = {
-        ":new": s(state),
+        ":new": s(move.state),
         ":mid": s(message_id),
-        ":at": s(at),
+        ":at": s(move.at),
         ":failed": s("failed"),
-        ":unconfirmed": s(unconfirmed_reason),
-        **{f":p{i}": s(state) for i, state in enumerate(prior)},
+        ":unconfirmed": s(move.unconfirmed_reason),
+        **{f":p{i}": s(state) for i, state in enumerate(move.allowed_from)},
     }
     assignments = ["#state = :new", "#mid = :mid", "#at = :at"]
+    if move.mark:
+        # Kept from the first move to this state (sent -> sent, a delivery delay, may come again).
+        names |= {"#mark": mark_name(move.state), "#from": from_name(move.state)}
+        values[":mark"] = s(move.mark)
+        assignments += ["#mark = if_not_exists(#mark, :mark)", "#from = if_not_exists(#from, #state)"]
     removals = []
-    for name, value in (("reason", reason), ("detail", detail)):
+    for name, value in (("reason", move.reason), ("detail", move.detail)):
         if value:
             assignments.append(f"#{name} = :{name}")
             values[f":{name}"] = s(value)
         else:
             removals.append(f"#{name}")
     update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
-    allowed = ", ".join(f":p{i}" for i in range(len(prior)))
+    allowed = ", ".join(f":p{i}" for i in range(len(move.allowed_from)))
     condition = (
         f"attribute_exists(pk) AND (((#mid = :mid OR attribute_not_exists(#mid)) AND #state IN ({allowed})) OR "
         "(#state = :failed AND #reason = :unconfirmed AND attribute_not_exists(#mid)))"
@@ -248,15 +300,14 @@ def advance_recipient_state(
             raise
         item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if not item:
-            return "unknown"
+            return Moved(False, "unknown", {})
         current = plain(item)
         if current.get("state") == "sending":
-            return "sending"
+            return Moved(False, "sending", current)
         if current.get("messageId") and current["messageId"] != message_id:
-            return "other_message"
-        return str(current.get("state"))
-    old = plain(answer.get("Attributes") or {})
-    return str(old.get("state")), old.get("reason"), old.get("campaignId")
+            return Moved(False, "other_message", current)
+        return Moved(False, str(current.get("state")), current)
+    return Moved(True, "", plain(answer.get("Attributes") or {}))
 
 
 def mark_recipient(execution_id: str, user_id: str, attribute: str, at: str) -> tuple[RecipientState, bool] | None:

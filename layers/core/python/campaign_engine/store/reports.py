@@ -5,7 +5,8 @@ Keys: `STATS#<campaignId>` (shard 0) or `STATS#<campaignId>#<shard>` (shards 1 t
 Each write picks a shard at random, so a campaign sending thousands of emails a second (and getting as
 many SES events) spreads its counter writes over SHARDS partition keys instead of one hot key; a report
 reads every shard and sums. Shard 0 is the key used before counters were sharded, so older counts are read
-as they are."""
+as they are. The feedback function's counters are items of their own in the same partitions
+(`H#<bucket>#feedback`, written only in its transactions: store/feedback_attempts.py), read with the others."""
 
 from __future__ import annotations
 
@@ -27,16 +28,28 @@ def report_partition(campaign_id: str, shard: int) -> str:
 
 
 def add_report_counts(campaign_id: str, bucket: str, counts: Mapping[str, int], shard: int | None = None) -> None:
+    aws.dynamodb().update_item(**counter_update(campaign_id, bucket, counts, shard))
+
+
+def counter_update(
+    campaign_id: str, bucket: str, counts: Mapping[str, int], shard: int | None = None, part: str | None = None
+) -> dict[str, Any]:
+    """The UpdateItem (or transaction Update) adding `counts` to a shard of the campaign's hour. `part` names an
+    item of the hour's own (`H#<bucket>#<part>`, read and summed with the others): the feedback function's
+    transactions write theirs, so that no transaction holds an item other writers add to."""
     names = {f"#c{i}": name for i, name in enumerate(counts)}
     values = {f":c{i}": n(counts[name]) for i, name in enumerate(counts)}
     chosen = random.randrange(SHARDS) if shard is None else shard  # noqa: S311 # nosec B311  # spreads writes over shards, no secret
-    aws.dynamodb().update_item(
-        TableName=get_settings().executions_table,
-        Key={"pk": s(report_partition(campaign_id, chosen)), "sk": s(f"H#{bucket}")},
-        UpdateExpression="ADD " + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    return {
+        "TableName": get_settings().executions_table,
+        "Key": {
+            "pk": s(report_partition(campaign_id, chosen)),
+            "sk": s(f"H#{bucket}#{part}" if part else f"H#{bucket}"),
+        },
+        "UpdateExpression": "ADD " + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def iter_report_counts(campaign_id: str, from_bucket: str | None) -> Iterator[tuple[str, dict[str, int]]]:
@@ -58,7 +71,7 @@ def _shard_counts(partition: str, from_bucket: str | None) -> Iterator[tuple[str
     while True:
         response = aws.dynamodb().query(**kwargs)
         for item in response.get("Items", []):
-            bucket = item["sk"]["S"].removeprefix("H#")
+            bucket = item["sk"]["S"].removeprefix("H#").partition("#")[0]  # H#<bucket> and H#<bucket>#<part>
             yield bucket, {k: int(v["N"]) for k, v in item.items() if ":" in k and "N" in v}
         if "LastEvaluatedKey" not in response:
             return
