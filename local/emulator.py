@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -10,7 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from local import client, sqs_limits
 from local.template import REGION, Template
@@ -287,6 +290,90 @@ def _remember_dispatch(dispatcher: Any) -> None:
     dispatcher.get_application = get_application
 
 
+# What the server itself sets on an answer it sends whole (Content-Length from the body it sends).
+_FRAMING_HEADERS = {"content-length", "connection", "transfer-encoding"}
+IDLE_CONNECTION_SECONDS = 60  # a kept-alive connection nobody uses is closed after this
+
+
+class _KeepAliveHandler(MotoRequestHandler):
+    """Moto's request handler, keeping connections alive. Werkzeug's development server answers every
+    request with `Connection: close` (it cannot tell where a body it did not read ends), so each AWS
+    call of every function opened a TCP connection, and the server started a thread for it and
+    waited up to 10 ms for the client to hang up: about a quarter of each request's CPU here.
+    Here the body is read whole, by its Content-Length, before the application runs, and the answer
+    goes out with its own Content-Length, so the connection is ready for the next request. A chunked
+    or `Expect: 100-continue` request (boto3 sends neither to these services) takes werkzeug's path,
+    which closes the connection as before."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for the
+    # client's delayed ACK of the headers, about 40 ms per answer on a kept-alive connection.
+    disable_nagle_algorithm = True
+    timeout = IDLE_CONNECTION_SECONDS
+
+    def run_wsgi(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or self.headers.get("Expect"):
+            return super().run_wsgi()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        environ = self.environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer: list[Any] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                getattr(result, "close", lambda: None)()
+        except Exception:
+            log.exception("the emulator failed on %s %s", self.command, self.path)
+            answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+            chunks = [b"Internal Server Error"]
+            self.close_connection = True
+        self._answer(answer[0], answer[1], b"".join(chunks))
+        return None
+
+    def _answer(self, status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        head = self.command == "HEAD"
+        for name, value in headers:
+            # A HEAD answer's Content-Length is the one a GET would have (S3's objects): the application's.
+            if name.lower() not in _FRAMING_HEADERS or (head and name.lower() == "content-length"):
+                self.send_header(name, value)
+        if not head:
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if not head and payload:
+            self.wfile.write(payload)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):
+            return  # a kept-alive connection idle for IDLE_CONNECTION_SECONDS, closed: nothing wrong
+        super().log_error(format, *args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Werkzeug formats a line per request (a date, the path) even with its logger quiet.
+        if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+            super().log_request(code, size)
+
+
+class _KeepAliveMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer with _KeepAliveHandler (it names moto's handler in the method it runs)."""
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=_KeepAliveHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # The same option the server sets, so a port in TIME_WAIT counts as free as it will be.
@@ -311,7 +398,7 @@ class Emulator:
         if port and not _port_is_free(port):
             log.warning("port %d is busy; the emulator takes a free port instead", port)
             port = 0
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = _KeepAliveMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._undo_atomic = atomic_item_operations()
         _visible_messages_as_read()
         _receipts_indexed()
