@@ -4,13 +4,14 @@ one report counter write per campaign and hour, and an event that cannot be appl
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local import harness
-from tests.conftest import Api, Queue, invoke
-from tests.integration.test_feedback import Sent, send
+from tests.conftest import Api, Queue, invoke, trigger_body
+from tests.integration.test_feedback import Sent, recipients, send
 
 FEEDBACK_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:local-feedback"
 PEOPLE = [f"person{n}@example.com" for n in range(20)]
@@ -152,3 +153,43 @@ def test_counters_move_from_the_stored_state_even_when_the_batch_read_was_stale(
 
     assert sent.status()[PEOPLE[0]]["status"] == "bounced"
     assert sent.report()["byStatus"] == {"bounced": 1}, "delivered moved to bounced, sent left alone"
+
+
+def test_a_full_batch_of_one_recipient_calls_to_one_campaign_applies_whole(api: Api, queue: Queue) -> None:
+    # Given a hundred trigger calls of one recipient each to one campaign, all sent
+    campaign = api.live_campaign()
+    sends: list[tuple[Sent, str]] = []
+    for n in range(100):
+        person = f"one{n}@example.com"
+        answer = api.trigger(trigger_body(campaign["id"], recipients(person), context=None, requestId=f"one-{n}"))
+        assert answer.status == 202, answer.body
+        sends.append((Sent(api, answer.body["executionId"], campaign["id"], {}), person))
+    queue.drain()
+    for sent, _ in sends:
+        sent.message_ids = {u: r["messageId"] for u, r in sent.status().items()}
+
+    # When their hundred Delivery events come in one batch (a hundred executions, one campaign and hour)
+    answer = invoke("feedback", sqs_batch([sent.event("email_delivered", person) for sent, person in sends]))
+
+    # Then every one applies at once: one counter item, not one per execution
+    assert failed_ids(answer) == []
+    assert sends[0][0].report()["byStatus"] == {"delivered": 100}
+
+
+def test_a_batch_over_one_transactions_counter_items_leaves_the_rest_for_a_later_batch(api: Api, queue: Queue) -> None:
+    # Given a hundred recipients whose sends SES stamps in a hundred different hours
+    people = [f"hour{n}@example.com" for n in range(100)]
+    sent = send(api, queue, *people)
+    events = [sent.event("email_delivered", person) for person in people]
+    for hours_ago, event in enumerate(events):
+        stamp = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours_ago)
+        event["detail"]["mail"]["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    # When they come in one batch: a hundred counter items, one more than a transaction holds beside its commit
+    answer = invoke("feedback", sqs_batch(events))
+
+    # Then the last comes back, its recipient not moved yet; its retry applies it
+    assert failed_ids(answer) == ["msg-99"]
+    assert sent.status()[people[99]]["status"] == "sent"
+    assert failed_ids(invoke("feedback", sqs_batch([events[99]]))) == []
+    assert {r["status"] for r in sent.status().values()} == {"delivered"}

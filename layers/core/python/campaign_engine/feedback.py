@@ -258,7 +258,7 @@ def apply_events(events: list[dict[str, Any]]) -> list[dict[str, Any] | Exceptio
     # checks the stored state itself, and the counters move from the state it replaced (_move).
     keys = [(item.execution_id, str(item.user_id)) for item in known]
     states = store.get_recipient_states(keys, consistent=False) if keys else {}
-    for item in known:
+    for item in _within_one_transaction(known, states, results):
         results[item.index] = _retried_on_error(item, partial(_move, item, states, batch))
     _settle(batch, results)
     _write_batch(batch, results)
@@ -270,10 +270,8 @@ def apply_events(events: list[dict[str, Any]]) -> list[dict[str, Any] | Exceptio
 
 
 def _recipients(found: list[_Event], results: list[dict[str, Any] | Exception | None]) -> list[_Event]:
-    """The events whose recipient is known, within MAX_COUNTER_ITEMS (execution, hour) pairs; the results of
-    the others."""
+    """The events whose recipient is known; the results of the others."""
     known: list[_Event] = []
-    pairs: set[tuple[str, str]] = set()
     for item in found:
         user_id = _retried_on_error(item, partial(_user_id, item))
         if isinstance(user_id, Exception):
@@ -283,13 +281,28 @@ def _recipients(found: list[_Event], results: list[dict[str, Any] | Exception | 
             results[item.index] = _unmatched("no_recipient", item.context)
             continue
         item.user_id = user_id
-        pair = (item.execution_id, reports.hour_bucket(item.sent_at))
-        if pair not in pairs and len(pairs) == MAX_COUNTER_ITEMS:
-            results[item.index] = NotCounted("more campaigns and hours than one batch counts: a later batch does")
-            continue
-        pairs.add(pair)
         known.append(item)
     return known
+
+
+def _within_one_transaction(
+    known: list[_Event], states: dict[tuple[str, str], store.RecipientState], results: list[Any]
+) -> list[_Event]:
+    """The events whose counters fit the batch's transaction (one counter item per campaign and hour, at most
+    MAX_COUNTER_ITEMS beside the commit record); the others are retried, in a later batch. A recipient's
+    campaign never changes, so the batch's read tells which counter item its move would add to."""
+    kept: list[_Event] = []
+    pairs: set[tuple[str, str]] = set()
+    for item in known:
+        state = states.get((item.execution_id, str(item.user_id)))
+        if state is not None and state.campaign_id:
+            pair = (state.campaign_id, reports.hour_bucket(item.sent_at))
+            if pair not in pairs and len(pairs) == MAX_COUNTER_ITEMS:
+                results[item.index] = NotCounted("more campaigns and hours than one batch counts: a later batch does")
+                continue
+            pairs.add(pair)
+        kept.append(item)
+    return kept
 
 
 def _retried_on_error(item: _Event, work: Callable[[], Any]) -> Any:

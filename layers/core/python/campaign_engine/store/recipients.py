@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -148,20 +148,16 @@ def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:
             resolved.append(claim)
             continue
         outcome_state, reason, detail, message_id, locale, updated_at = entry
+        # Everything else (campaign, count marks, the claim's own fields) stays as the claim has it.
         resolved.append(
-            RecipientState(
-                execution_id=claim.execution_id,
-                user_id=claim.user_id,
+            replace(
+                claim,
                 state=outcome_state,
                 reason=reason,
                 detail=detail,
                 message_id=message_id,
                 locale=locale or claim.locale,
-                attempt_id=claim.attempt_id,
-                claimed_at=claim.claimed_at,
                 updated_at=updated_at,
-                outcome_ref=claim.outcome_ref,
-                unsubscribed_at=claim.unsubscribed_at,
             )
         )
     return resolved
