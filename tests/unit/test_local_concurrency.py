@@ -75,7 +75,7 @@ def test_a_slow_run_cuts_the_batches_in_proportion_once_for_the_runs_then_in_fli
 
 
 def test_pollers_over_the_limit_wait_for_a_slot_and_stop_when_the_stack_stops() -> None:
-    concurrency = Concurrency(4, TIMEOUT)
+    concurrency = Concurrency(START_BATCHES + 2, TIMEOUT)
     held = [concurrency.acquire(RUNNING) for _ in range(START_BATCHES)]
     stopping = threading.Event()
     stopping.set()
