@@ -238,8 +238,8 @@ def _function_run(folder: str, task: Path, services: str, name: str, root: Path)
     return PREAMBLE + FUNCTION_BODY + REQUEST_BODY + RESULT, [*args, str(event), name]
 
 
-def run(*, quick: bool = False, folders: list[str] | None = None) -> dict[str, ColdStart]:
-    runs = 2 if quick else 4
+def run(*, quick: bool = False, folders: list[str] | None = None, runs: int | None = None) -> dict[str, ColdStart]:
+    runs = runs or (2 if quick else 6)
     tpl = env.template()
     folders = folders or env.function_folders()
     results: dict[str, ColdStart] = {}

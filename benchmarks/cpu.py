@@ -245,7 +245,7 @@ def _live_campaign(work: Workload) -> dict[str, Any]:
 
 
 def run(work: Workload, *, quick: bool = False) -> CpuResults:
-    rounds = 3 if quick else 5
+    rounds = 3 if quick else 7
     trigger_plan = {1: 20, 20: 6, 1000: 1} if quick else {1: 150, 20: 40, 1000: 4}
     trigger = {n: trigger_figure(work, n, iterations, rounds) for n, iterations in trigger_plan.items()}
     invocations = 2 if quick else 8

@@ -75,3 +75,39 @@ def test_a_reset_is_a_cold_start_for_settings_clients_and_campaign_snapshots(mon
     assert settings.get_settings().campaigns_table == "after"
     assert aws.sqs() is not client
     assert "c1" not in campaign_gate._snapshots
+
+
+# What a cold start loads for good (boto3, and in Lambda each client's model) is frozen out of the
+# collector, so later full collections do not walk it (campaign_engine.aws). Outside Lambda clients are
+# dropped at every reset, and a frozen client would never be collected: they must stay unfrozen there.
+_FREEZE_PROBE = """
+import gc, json
+frozen_before = gc.get_freeze_count()
+from campaign_engine import aws
+frozen_after_import = gc.get_freeze_count()
+aws.dynamodb()
+print(json.dumps([frozen_before, frozen_after_import, gc.get_freeze_count()]))
+"""
+
+
+@pytest.mark.parametrize("execution_env", ["AWS_Lambda_python3.13", None])
+def test_boto3_is_frozen_at_import_and_clients_only_in_lambda(execution_env: str | None) -> None:
+    import json
+    import os
+    import subprocess  # nosec B404  # runs this interpreter on a fixed script
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "AWS_EXECUTION_ENV"}
+    env.update({"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": os.pathsep.join(sys.path)})
+    if execution_env:
+        env["AWS_EXECUTION_ENV"] = execution_env
+    ran = subprocess.run(  # nosec B603  # this interpreter, a fixed script
+        [sys.executable, "-c", _FREEZE_PROBE], capture_output=True, text=True, check=True, env=env
+    )
+    before, after_import, after_client = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert before == 0
+    assert after_import > 20_000  # boto3's and botocore's modules (about 44,000 objects)
+    if execution_env:
+        assert after_client > after_import + 1_000  # the client's service model and endpoint rules
+    else:
+        assert after_client <= after_import  # (frozen objects freed by their count leave it)
