@@ -39,7 +39,8 @@ _SEND_CONFIG = Config(
 
 
 def _kept(client: Any) -> Any:
-    """The client, with what building it loaded frozen for the container's life (in Lambda)."""
+    """The client, once everything alive is frozen for the container's life (in Lambda): what building it
+    loaded, and whatever the invocation that first asked for it holds then (once per client and container)."""
     if _IN_LAMBDA:
         gc.freeze()
     return client
