@@ -234,7 +234,10 @@ FAKE_FILES = {
             Type: AWS::SQS::Queue
             Properties:
               QueueName: !Sub "${AWS::StackName}-slow"
-              VisibilityTimeout: 1
+              # Longer than a run lasts here (1.5 s, not stopped at 1 s): the record reappears only after
+              # the run that timed out has logged it, so each receive's timeout is in the log when the
+              # third receive dead-letters it.
+              VisibilityTimeout: 2
               RedrivePolicy: {deadLetterTargetArn: !GetAtt SlowDlq.Arn, maxReceiveCount: 2}
           CoreLayer:
             Type: AWS::Serverless::LayerVersion
