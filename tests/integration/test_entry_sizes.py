@@ -6,11 +6,11 @@ every recipient the trigger accepted reaches a final status."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 from botocore.exceptions import ClientError
 
@@ -72,7 +72,7 @@ def test_an_entry_over_one_queue_message_is_rejected_as_entry_too_large(
     # of a recipient has its own bound, and with the defaults they add up to less than a message)
     from campaign_engine import settings, trigger
 
-    raised = dataclasses.replace(settings.get_settings(), max_context_bytes=2_000_000)
+    raised = msgspec.structs.replace(settings.get_settings(), max_context_bytes=2_000_000)
     monkeypatch.setattr(trigger, "get_settings", lambda: raised)
     # And a recipient whose entry is over 1 MiB
     campaign = api.live_campaign()

@@ -137,7 +137,7 @@ def test_counters_move_from_the_stored_state_even_when_the_batch_read_was_stale(
     api: Api, queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The batch read is eventually consistent: a move made a moment earlier may not show in it."""
-    import dataclasses
+    import msgspec
 
     from campaign_engine import store
 
@@ -146,7 +146,7 @@ def test_counters_move_from_the_stored_state_even_when_the_batch_read_was_stale(
     read = store.get_recipient_states
 
     def before_the_delivery(keys: Any, **kwargs: Any) -> Any:
-        return {key: dataclasses.replace(state, state="sent") for key, state in read(keys, **kwargs).items()}
+        return {key: msgspec.structs.replace(state, state="sent") for key, state in read(keys, **kwargs).items()}
 
     monkeypatch.setattr(store, "get_recipient_states", before_the_delivery)
     assert failed_ids(invoke("feedback", sqs_batch([sent.event("email_bounced", PEOPLE[0])]))) == []

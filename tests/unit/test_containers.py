@@ -9,6 +9,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,25 @@ def test_boto3_is_frozen_at_import_and_clients_only_in_lambda(execution_env: str
         assert after_client > after_import + 1_000  # the client's service model and endpoint rules
     else:
         assert after_client <= after_import  # (frozen objects freed by their count leave it)
+
+
+def test_the_layer_defines_its_records_as_structs_not_dataclasses() -> None:
+    """Every function imports dozens of the layer's record types on its cold start. A dataclass is
+    built by generating and compiling its methods' source (about 0.7 ms each, a frozen one), a
+    msgspec Struct in C (about 15 µs): delivery's import read 77 → 51 ms when its 25 went."""
+    import ast
+    import importlib.util
+
+    found = []
+    for module_info in pkgutil.walk_packages(campaign_engine.__path__, "campaign_engine."):
+        spec = importlib.util.find_spec(module_info.name)
+        assert spec is not None
+        assert spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for decorator in node.decorator_list:
+                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                    if ast.unparse(target).split(".")[-1] == "dataclass":
+                        found.append(f"{module_info.name}.{node.name}")
+    assert found == [], f"use msgspec.Struct (or a plain class for an exception): {found}"

@@ -28,9 +28,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from campaign_engine import campaign_gate, delivery_queue, jobs, queue_message, reports, screening, store
 from campaign_engine.addresses import address_problem, resolve_address
@@ -75,12 +76,11 @@ def is_audience_execution(execution_id: str) -> bool:
 # ---------------------------------------------------------------------------
 # The request
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AudienceCall:
+class AudienceCall(msgspec.Struct, frozen=True):
     campaign_id: str
     audience_id: str | None
     request_id: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
     execute_at: datetime | None = None
     dry_run: bool = False
 
@@ -266,11 +266,10 @@ def _create_and_submit(execution: records.AudienceExecution) -> None:
 # ---------------------------------------------------------------------------
 # Judging members: shared by the fan-out and the dry run
 # ---------------------------------------------------------------------------
-@dataclass
-class Judged:
+class Judged(msgspec.Struct):
     targeted: int = 0
-    entries: list[tuple[str, bytes]] = field(default_factory=list)  # (userId, encoded QueuedRecipient)
-    excluded: list[tuple[str, str, str]] = field(default_factory=list)  # (userId, reason, detail)
+    entries: list[tuple[str, bytes]] = msgspec.field(default_factory=list)  # (userId, encoded QueuedRecipient)
+    excluded: list[tuple[str, str, str]] = msgspec.field(default_factory=list)  # (userId, reason, detail)
 
 
 def _push_data(stored: dict[str, Any] | None) -> ChannelData | None:
@@ -442,7 +441,8 @@ def _ready(execution: records.AudienceExecution) -> bool:
         fresh = records.get_execution(execution.execution_id)  # another run started it
         if fresh is None or fresh.status != "running":
             return False
-        execution.__dict__.update(fresh.__dict__)
+        for name in execution.__struct_fields__:
+            setattr(execution, name, getattr(fresh, name))
         return True
     execution.status = "running"
     execution.campaign_version = int(live["version"])

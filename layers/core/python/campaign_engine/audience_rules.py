@@ -35,9 +35,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 OPS = ("eq", "ne", "in", "exists", "notExists", "gt", "gte", "lt", "lte", "beginsWith", "contains")
 OWN_ATTRIBUTES = (
@@ -73,8 +74,7 @@ PROFILE_SK = "P"
 Scalar = str | int | float | bool
 
 
-@dataclass(frozen=True)
-class ScanFilter:
+class ScanFilter(msgspec.Struct, frozen=True):
     expression: str
     names: dict[str, str]
     values: dict[str, Any]  # DynamoDB attribute values
@@ -83,15 +83,13 @@ class ScanFilter:
 # ---------------------------------------------------------------------------
 # The parsed rule: a tree of nodes
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Condition:
+class Condition(msgspec.Struct, frozen=True):
     path: tuple[str, ...]
     op: str
     value: Any = None  # a scalar, or a tuple of scalars for `in`
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(msgspec.Struct, frozen=True):
     kind: str  # all | any | not
     members: tuple[Node, ...]
 
@@ -99,10 +97,12 @@ class Group:
 Node = Condition | Group
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     source: dict[str, Any]
-    root: Node = field(repr=False)
+    root: Node
+
+    def __repr__(self) -> str:  # the source says it all; the compiled tree would repeat it at length
+        return f"Rule(source={self.source!r})"
 
     def matches(self, profile: dict[str, Any]) -> bool:
         """Whether the stored profile (store.people.from_item values) is in the audience."""

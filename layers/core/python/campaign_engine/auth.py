@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from campaign_engine import key_format, store
@@ -84,8 +84,7 @@ def new_key_id() -> str:
     return "key_" + secrets.token_hex(8)
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(msgspec.Struct, frozen=True):
     key_id: str
     scopes: frozenset[str]
     # None: every campaign. A set: only campaigns that carry labels, all of which belong to it.

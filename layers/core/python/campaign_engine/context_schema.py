@@ -23,11 +23,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import msgspec
 import regex
 
 MAX_SCHEMA_BYTES = 64 * 1024
@@ -111,8 +111,7 @@ def _whole_schema_problem(schema: Any, *, full: bool) -> str | None:
     return _meta_schema_error(schema) if full else None
 
 
-@dataclass
-class _SchemaSurvey:
+class _SchemaSurvey(msgspec.Struct):
     """What schema_problems learns walking every subschema: the patterns' total expansion, the
     keywords that matter only in combination, and every $ref to check once the walk is done."""
 
@@ -120,7 +119,7 @@ class _SchemaSurvey:
     has_pattern_properties: bool = False
     has_unevaluated_properties: bool = False
     has_inner_id: bool = False
-    refs: list[tuple[str, str]] = field(default_factory=list)
+    refs: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
     def note(self, path: list[str | int], node: dict[str, Any], problems: list[str]) -> None:
         for pattern, where in _patterns_of(node, path):
@@ -284,13 +283,12 @@ def _compiled(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern)
 
 
-@dataclass
-class MatchBudget:
+class MatchBudget(msgspec.Struct):
     """What one trigger call (or one preview) may still spend on slow matches."""
 
     slow_matches: int = 0
     # Matches that timed out: the second pass that describes a failure does not wait on them again.
-    timed_out: set[tuple[str, str]] = field(default_factory=set)
+    timed_out: set[tuple[str, str]] = msgspec.field(default_factory=set)
 
     @property
     def spent(self) -> bool:

@@ -18,11 +18,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
+import msgspec
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaign_engine import (
@@ -119,8 +119,7 @@ class RetryLater(Exception):
         self.out_of_time = out_of_time
 
 
-@dataclass
-class Result:
+class Result(msgspec.Struct):
     state: str  # a recipient state (recipient_states) to record, or one of NOT_RECORDED
     reason: str | None = None
     detail: str | None = None
@@ -129,8 +128,7 @@ class Result:
     claimed: bool = False  # this attempt holds the recipient's claim
 
 
-@dataclass(frozen=True, slots=True)
-class Screened:
+class Screened(msgspec.Struct, frozen=True):
     """What screening's one batched read says of a message's recipients."""
 
     exclusions: dict[str, screening.Exclusion]  # userId -> (reason, detail), for the excluded only
@@ -138,8 +136,7 @@ class Screened:
     caps: frequency.Caps | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """A message of the batch, decoded and screened before its delivery started (Invocation.prepare)."""
 
     message: QueueMessage

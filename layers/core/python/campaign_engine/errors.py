@@ -9,12 +9,12 @@ A new code is one line below."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 
-@dataclass(frozen=True)
-class ProblemType:
+
+class ProblemType(msgspec.Struct, frozen=True):
     code: str
     status: int
     title: str
@@ -145,24 +145,24 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
 }
 
 
-@dataclass
-class FieldError:
+class FieldError(msgspec.Struct):
     field: str
     message: str
 
 
-@dataclass
 class DomainError(Exception):
     """A problem to answer: `code` is a key of PROBLEM_TYPES, which gives its status and title."""
 
-    code: str
-    detail: str
-    errors: list[FieldError] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.code not in PROBLEM_TYPES:  # a programming error: tests/unit/test_problem_catalogue.py
-            raise ValueError(f"{self.code!r} is not in errors.PROBLEM_TYPES")
+    def __init__(
+        self, code: str, detail: str, errors: list[FieldError] | None = None, extra: dict[str, str] | None = None
+    ) -> None:
+        if code not in PROBLEM_TYPES:  # a programming error: tests/unit/test_problem_catalogue.py
+            raise ValueError(f"{code!r} is not in errors.PROBLEM_TYPES")
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+        self.errors: list[FieldError] = errors if errors is not None else []
+        self.extra: dict[str, str] = extra if extra is not None else {}
 
     @property
     def status(self) -> int:

@@ -35,11 +35,12 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from functools import partial
 from typing import Any
+
+import msgspec
 
 from campaign_engine import recipient_states, reports, store, webhooks
 from campaign_engine.addresses import looks_like_email
@@ -68,8 +69,7 @@ class NotCounted(Exception):
     record is reported back, and its retry counts the move (see apply_events)."""
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(msgspec.Struct, frozen=True):
     state: str
     reason: str | None = None
     detail: str | None = None
@@ -175,8 +175,7 @@ def _tag(tags: dict[str, Any], name: str) -> str | None:
 # ---------------------------------------------------------------------------
 # Applying them
 # ---------------------------------------------------------------------------
-@dataclass
-class _Event:
+class _Event(msgspec.Struct):
     """One SES event of a batch, read, with the recipient it is about once known."""
 
     index: int
@@ -189,22 +188,20 @@ class _Event:
     user_id: str | None = None
 
 
-@dataclass
-class _Batch:
+class _Batch(msgspec.Struct):
     """What a batch of events changes beyond each recipient: counters, webhooks, metrics (written once), and
     the moves it counts under its attempt id (marked: their events' indexes)."""
 
-    attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
-    webhook_events: list[webhooks.RecipientEvent] = field(default_factory=list)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    marked: list[int] = field(default_factory=list)
+    attempt_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
+    counts: dict[tuple[str, str], Counter[str]] = msgspec.field(default_factory=dict)
+    webhook_events: list[webhooks.RecipientEvent] = msgspec.field(default_factory=list)
+    outcomes: Counter[str] = msgspec.field(default_factory=Counter)
+    marked: list[int] = msgspec.field(default_factory=list)
     # Events that found their recipient already moved under another attempt's mark: (event, mark, from, campaign).
-    unsettled: list[_Unsettled] = field(default_factory=list)
+    unsettled: list[_Unsettled] = msgspec.field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Unsettled:
+class _Unsettled(msgspec.Struct, frozen=True):
     """An event whose recipient is already in its state under another attempt's count mark."""
 
     item: _Event
@@ -389,7 +386,7 @@ def _move(item: _Event, states: dict[tuple[str, str], store.RecipientState], bat
     if replaced_state == transition.state:  # sent -> sent (a delay): the mark kept is the first move's, maybe uncounted
         _unsettled(item, replaced_state, store.count_marks(moved.item), moved.item.get("campaignId"), batch)
     marks = {transition.state: (mark, replaced_state), **current.count_marks}
-    states[key] = replace(
+    states[key] = msgspec.structs.replace(
         current,
         state=transition.state,
         reason=transition.reason,

@@ -22,8 +22,9 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from campaign_engine.containers import per_container
 from campaign_engine.store import frequency as counters
@@ -62,8 +63,7 @@ def period_problem(text: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Cap:
+class Cap(msgspec.Struct, frozen=True):
     count: int
     period_seconds: int
     period: str
@@ -72,9 +72,8 @@ class Cap:
 # ---------------------------------------------------------------------------
 # The rules, cached per container
 # ---------------------------------------------------------------------------
-@dataclass
-class _Cached:
-    caps: dict[str, Cap] = field(default_factory=dict)
+class _Cached(msgspec.Struct):
+    caps: dict[str, Cap] = msgspec.field(default_factory=dict)
     read_at: float | None = None
 
 
@@ -127,8 +126,7 @@ def counter_keys(channel: str, cap: Cap | None, identities: Sequence[Identity]) 
     return [counters.counter_key(channel, namespace, user_id) for namespace, user_id in identities]
 
 
-@dataclass
-class Caps:
+class Caps(msgspec.Struct):
     """A message's recipients' counters as screening read them, and the cap they are held to."""
 
     channel: str

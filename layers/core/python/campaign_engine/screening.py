@@ -12,9 +12,10 @@ One batched read for a whole group of candidates (store.people.batch_get)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 from campaign_engine.profile_views import valid_namespace
 from campaign_engine.store import people
@@ -23,8 +24,7 @@ Exclusion = tuple[str, str]  # (reason, detail)
 UNSUBSCRIBE = "unsubscribe"  # the suppression reason that applies to marketing only
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     namespace: str
     user_id: str
     address: Any  # the resolved address: an email, an E.164 number, or push info {appID, platform, token}

@@ -1,19 +1,19 @@
 """Configuration, read from the environment once per container.
 
-A plain dataclass, not a pydantic model: the trigger function imports this on its cold start,
-and pydantic's first model costs it about 80 ms (see benchmarks/cold_start.py)."""
+A msgspec Struct, not a pydantic model: every function imports this on its cold start, and
+pydantic's first model costs about 80 ms (see benchmarks/cold_start.py)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 from campaign_engine.containers import per_container
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     campaigns_table: str  # DynamoDB table of campaigns and their versions
     executions_table: str  # DynamoDB table of executions and recipient outcomes
     api_keys_table: str  # DynamoDB table of hashed API keys

@@ -31,9 +31,9 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws, delivery_queue, queue_message
@@ -53,14 +53,12 @@ THROTTLED_WRITE_WAIT_SECONDS = 3
 _THROTTLED_WRITE = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(msgspec.Struct, frozen=True):
     key: str  # the counter's key prefix: "T#<campaignId>" or "SES"
     rate: int  # per second
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(msgspec.Struct, frozen=True):
     granted: int  # how many of the asked-for recipients may be sent now
     wait_seconds: int  # when the others may ask again (0 when all were granted)
 

@@ -16,10 +16,10 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import campaign_gate, delivery_queue, known_recipients, queue_message, reports, store, trigger_body
@@ -62,8 +62,7 @@ def request_key_of_execution(execution_id: str) -> str | None:
     return execution_id[:24]
 
 
-@dataclass(frozen=True, slots=True)
-class TriggerCall:
+class TriggerCall(msgspec.Struct, frozen=True):
     """A valid trigger body (contract: TriggerRequest), decoded by trigger_body. The trigger works
     on it directly: building pydantic models for 1,000 recipients, and dumping them again to hash
     and queue them, would be most of a large call's CPU."""

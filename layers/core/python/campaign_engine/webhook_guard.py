@@ -26,8 +26,9 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+import msgspec
 
 MAX_URL_LENGTH = 2048
 # Special-purpose names that resolve (or are meant to resolve) inside the network they are asked from.
@@ -64,8 +65,7 @@ class RefusedUrl(Exception):
     """The URL may not be called; the message says why (it names no address of a person)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """Where a checked URL is sent: connect to `ip`, speak TLS and HTTP to `host`."""
 
     scheme: str

@@ -28,8 +28,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from campaign_engine import aws, webhook_guard, webhook_signature
 from campaign_engine.containers import per_container
@@ -47,8 +48,7 @@ SECRET_CACHE_SECONDS = 10.0
 USER_AGENT = "triggered-campaigns-webhooks/1"
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(msgspec.Struct, frozen=True):
     ok: bool
     status: int | None = None
     error: str | None = None

@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from campaign_engine import aws
 from campaign_engine.containers import per_container
@@ -39,8 +40,7 @@ GLOBAL = "global"
 CAMPAIGN = "campaign"
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientEvent:
+class RecipientEvent(msgspec.Struct, frozen=True):
     campaign_id: str
     execution_id: str
     user_id: str
@@ -62,8 +62,7 @@ class RecipientEvent:
         return body
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(msgspec.Struct, frozen=True):
     """A configured webhook: which secret signs for it (`target`, and the campaign for a campaign's)."""
 
     target: str  # CAMPAIGN or GLOBAL
@@ -76,8 +75,7 @@ class UnknownFormat(Exception):
     """A webhooks queue message of another format version."""
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookMessage:
+class WebhookMessage(msgspec.Struct, frozen=True):
     """One POST to make: `id` is the Webhook-Id header, the same on every retry (receivers deduplicate on it)."""
 
     id: str

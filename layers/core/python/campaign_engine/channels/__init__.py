@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 FailureKind = Literal["retry", "permanent", "ambiguous"]
 
 
-@dataclass
 class SendFailure(Exception):
     """Why a send did not (certainly) happen.
 
@@ -17,9 +15,11 @@ class SendFailure(Exception):
     permanent: it never will (rejected address or content): record `failed`.
     ambiguous: it may have been accepted (the answer was lost): never send again."""
 
-    kind: FailureKind
-    code: str
-    detail: str = ""
+    def __init__(self, kind: FailureKind, code: str, detail: str = "") -> None:
+        super().__init__(kind, code, detail)
+        self.kind: FailureKind = kind
+        self.code = code
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.code}"

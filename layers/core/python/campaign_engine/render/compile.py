@@ -16,9 +16,9 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from jinja2 import Template, TemplateError, TemplateSyntaxError
 
 from campaign_engine.channels.email.css import inline_css
@@ -40,8 +40,7 @@ _TEMPLATE_FILENAME = "<template>"
 _COMPILED_CACHE_SIZE = 512
 
 
-@dataclass(frozen=True)
-class TemplateProblem:
+class TemplateProblem(msgspec.Struct, frozen=True):
     """One template that cannot be compiled: where it is and what is wrong."""
 
     locale: str
@@ -84,8 +83,7 @@ class RenderError(Exception):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
-class RenderedMessage:
+class RenderedMessage(msgspec.Struct, frozen=True):
     """What one recipient receives. Fields the channel does not use stay None."""
 
     subject: str | None = None
@@ -156,17 +154,17 @@ class _RenderHistory:
         self.seconds = limits.RENDER_SECONDS
 
 
-@dataclass(frozen=True)
-class CompiledLocale:
+class CompiledLocale(msgspec.Struct, frozen=True):
     """The compiled templates of one locale of one campaign version."""
 
     channel: str
     locale: str
     parts: Mapping[str, Template]
-    data: Mapping[str, Template] = field(default_factory=dict)
+    data: Mapping[str, Template] = msgspec.field(default_factory=dict)
 
     # Mutable in a frozen record: a template that ran out of time once gets less from then on.
-    _history: _RenderHistory = field(default_factory=_RenderHistory, compare=False, repr=False)
+    # (It makes two compilations of the same content unequal: nothing compares them.)
+    _history: _RenderHistory = msgspec.field(default_factory=_RenderHistory)
 
     def render(self, scope: Mapping[str, Any], *, budget: limits.Budget | None = None) -> RenderedMessage:
         """Render every part for one recipient; `scope` holds profile, context, campaign, locale.

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -40,8 +40,7 @@ def _table() -> str:
 # ---------------------------------------------------------------------------
 # The execution
 # ---------------------------------------------------------------------------
-@dataclass
-class AudienceExecution:
+class AudienceExecution(msgspec.Struct):
     execution_id: str
     request_id: str
     campaign_id: str
@@ -49,14 +48,14 @@ class AudienceExecution:
     created_at: str
     expires_at: int
     status: str = "queued"  # queued | running | completed | cancelled
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
     # Fixed by the fan-out's first step (the live version then): 0 until it ran.
     campaign_version: int = 0
     channel: str = ""
     campaign_type: str = ""
     page: int = 0
     cursor: Any = None
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = msgspec.field(default_factory=dict)
     schedule_id: str | None = None
     detail: str | None = None
     updated_at: str | None = None
@@ -240,8 +239,7 @@ def recipient_page(execution_id: str, *, limit: int, next_token: str | None) -> 
 # ---------------------------------------------------------------------------
 # The request (idempotency)
 # ---------------------------------------------------------------------------
-@dataclass
-class AudienceRequest:
+class AudienceRequest(msgspec.Struct):
     request_key: str
     request_id: str
     body_hash: str
@@ -285,8 +283,7 @@ def _request_from_item(request_key: str, item: dict[str, Any]) -> AudienceReques
 # ---------------------------------------------------------------------------
 # Schedules
 # ---------------------------------------------------------------------------
-@dataclass
-class Schedule:
+class Schedule(msgspec.Struct):
     schedule_id: str
     request_id: str
     campaign_id: str
@@ -295,7 +292,7 @@ class Schedule:
     due_key: str  # the due index's sort key
     created_at: str
     expires_at: int
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
     status: str = "scheduled"  # scheduled | started | cancelled
     execution_id: str | None = None
 

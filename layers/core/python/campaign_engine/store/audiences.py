@@ -25,9 +25,9 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -113,8 +113,7 @@ def batch_write(table: str, requests: Sequence[dict[str, Any]]) -> None:
     _dynamodb.batch_write(table, requests, writers=WRITERS)
 
 
-@dataclass(frozen=True)
-class MemberPage:
+class MemberPage(msgspec.Struct, frozen=True):
     members: list[tuple[str, str]]  # (namespace, id)
     cursor: dict[str, Any] | None  # where the next page starts; None when every shard is read
 
@@ -152,8 +151,7 @@ class AudienceGone(StoreError):
     """The audience does not exist (or is being deleted)."""
 
 
-@dataclass(frozen=True)
-class AudienceHead:
+class AudienceHead(msgspec.Struct, frozen=True):
     audience_id: str
     name: str
     kind: str  # static | rule

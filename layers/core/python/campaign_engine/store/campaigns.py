@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -23,8 +23,7 @@ from campaign_engine.store.page_tokens import decode_token, encode_token
 HEAD = "HEAD"
 
 
-@dataclass
-class CampaignHead:
+class CampaignHead(msgspec.Struct):
     """The head item of a campaign: documents are JSON, so nested content round-trips exactly."""
 
     campaign_id: str

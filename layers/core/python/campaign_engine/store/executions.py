@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -17,8 +17,7 @@ from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import execution_pk, is_conditional_failure, n, plain, s
 
 
-@dataclass
-class ExecutionRecord:
+class ExecutionRecord(msgspec.Struct):
     execution_id: str
     request_id: str
     campaign_id: str
@@ -31,7 +30,7 @@ class ExecutionRecord:
     # [userId, status, reason|None, detail|None, locale-hint|None] per recipient, in request order
     verdicts: Sequence[Sequence[Any]]  # [userId, status, reason, detail] per recipient
     channel: str = "email"
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def request_pk(request_key: str) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -65,12 +65,11 @@ def counter_key(channel: str, namespace: str, user_id: str) -> dict[str, Any]:
     return {"pk": s(counter_pk(channel, namespace, user_id)), "sk": s(COUNTER_SK)}
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(msgspec.Struct, frozen=True):
     """A counter as read: its version (None: no counter yet) and its sends (token -> epoch second)."""
 
     version: int | None = None
-    sends: dict[str, float] = field(default_factory=dict)
+    sends: dict[str, float] = msgspec.field(default_factory=dict)
 
     def recent(self, now: float, period_seconds: int) -> dict[str, float]:
         """The sends still inside the period that ends now."""

@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from campaign_engine import aws
 from campaign_engine.settings import get_settings
 from campaign_engine.store._dynamodb import n, recipient_key, s
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     execution_id: str
     user_id: str
     campaign_id: str

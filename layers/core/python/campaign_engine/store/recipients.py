@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -19,8 +19,7 @@ from campaign_engine.store.feedback_attempts import from_name, mark_name
 from campaign_engine.store.outcomes import get_items, get_outcome_batches, outcome_key
 
 
-@dataclass
-class RecipientState:
+class RecipientState(msgspec.Struct):
     execution_id: str
     user_id: str
     state: str  # sending | sent | failed | excluded
@@ -37,7 +36,7 @@ class RecipientState:
     unsubscribed_at: str | None = None
     campaign_id: str | None = None
     # The feedback function's count marks: state moved to -> (mark, state the move replaced).
-    count_marks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    count_marks: dict[str, tuple[str, str]] = msgspec.field(default_factory=dict)
 
 
 def _state_from_item(item: dict[str, Any]) -> RecipientState:
@@ -70,8 +69,7 @@ def count_marks(values: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return marks
 
 
-@dataclass
-class Claim:
+class Claim(msgspec.Struct):
     execution_id: str
     user_id: str
     campaign_id: str
@@ -150,7 +148,7 @@ def resolve_claimed(states: list[RecipientState]) -> list[RecipientState]:
         outcome_state, reason, detail, message_id, locale, updated_at = entry
         # Everything else (campaign, count marks, the claim's own fields) stays as the claim has it.
         resolved.append(
-            replace(
+            msgspec.structs.replace(
                 claim,
                 state=outcome_state,
                 reason=reason,
@@ -227,8 +225,7 @@ def advance_recipient_state(
     return str(moved.item.get("state")), moved.item.get("reason"), moved.item.get("campaignId")
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(msgspec.Struct, frozen=True):
     """Where a provider event moves a recipient (see advance_recipient_state). `mark`: the count mark the
     feedback function keeps for the move (store/feedback_attempts.py), written with it once per state."""
 
@@ -241,8 +238,7 @@ class Move:
     mark: str | None = None
 
 
-@dataclass(frozen=True)
-class Moved:
+class Moved(msgspec.Struct, frozen=True):
     """What a move found: whether it moved, why not, and the item as it was (decoded; {} if none)."""
 
     moved: bool

@@ -12,9 +12,9 @@ at rest and only the API (which writes them) and the webhooks function (which si
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from campaign_engine import aws
@@ -25,8 +25,7 @@ GLOBAL_KEY = {"pk": s("WEBHOOK#GLOBAL"), "sk": s("CONFIG")}
 SECRET_SK = "WEBHOOK_SECRET"  # noqa: S105 # nosec B105  # a key name, not a secret
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalWebhook:
+class GlobalWebhook(msgspec.Struct, frozen=True):
     url: str
     events: list[str]
     secret: str

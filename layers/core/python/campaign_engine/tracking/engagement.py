@@ -16,9 +16,10 @@ A hit for a recipient whose record is gone (expired after 30 days, or erased) co
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+import msgspec
 
 from campaign_engine import recipient_states, reports, store, webhooks
 from campaign_engine.observability import logger
@@ -27,8 +28,7 @@ Kind = Literal["opened", "clicked"]
 _MARK = {"opened": "openedAt", "clicked": "clickedAt"}
 
 
-@dataclass(frozen=True)
-class Engagement:
+class Engagement(msgspec.Struct, frozen=True):
     kind: Kind
     campaign_id: str
     execution_id: str
@@ -38,8 +38,7 @@ class Engagement:
     link: int | None = None
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(msgspec.Struct, frozen=True):
     outcome: Literal["machine", "unknown", "recorded"]
     unique: bool = False
     status: str | None = None  # the recipient's state after the hit

@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import json
 import os
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
+
+import msgspec
 
 from campaign_engine.containers import per_container
 
@@ -31,15 +32,13 @@ class KeysUnavailable(Exception):
     """The secret is missing or holds no usable current key: nothing can be signed."""
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(msgspec.Struct, frozen=True):
     key_id: str
     mac_key: bytes  # signs tokens
     seal_key: bytes  # encrypts the recipient reference a token carries
 
 
-@dataclass(frozen=True)
-class KeyRing:
+class KeyRing(msgspec.Struct, frozen=True):
     current: Key
     keys: dict[str, Key]
 

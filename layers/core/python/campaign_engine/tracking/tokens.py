@@ -21,8 +21,9 @@ import binascii
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from campaign_engine.tracking.keys import Key, KeyRing
 
@@ -37,15 +38,13 @@ class BadToken(Exception):
     """The token is malformed, tampered with, or signed by a key the secret no longer holds."""
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(msgspec.Struct, frozen=True):
     user_id: str
     namespace: str
     address: str | None = None  # only in unsubscribe tokens: the address to suppress
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(msgspec.Struct, frozen=True):
     kind: Kind
     campaign_id: str
     version: int
