@@ -292,7 +292,13 @@ def _remember_dispatch(dispatcher: Any) -> None:
 
 # What the server itself sets on an answer it sends whole (Content-Length from the body it sends).
 _FRAMING_HEADERS = {"content-length", "connection", "transfer-encoding"}
-IDLE_CONNECTION_SECONDS = 60  # a kept-alive connection nobody uses is closed after this
+# A kept-alive connection is kept until its client closes it. A server closing an idle one races the
+# client reusing it at that moment: the request is then never read, and the client sees the connection
+# closed without an answer (botocore's ConnectionClosedError). A send failing so is ambiguous, recorded
+# send_unconfirmed and never sent again: with a 60 s idle close, one recipient of a 100,000-member
+# fan-out was lost that way (tests/e2e/test_local_emulator_connections.py). The clients
+# bound to the emulator keep at most local.timeouts.POOL_CONNECTIONS each, and close them when dropped.
+IDLE_CONNECTION_SECONDS = None
 
 
 class _KeepAliveHandler(MotoRequestHandler):
@@ -352,11 +358,6 @@ class _KeepAliveHandler(MotoRequestHandler):
         self.end_headers()
         if not head and payload:
             self.wfile.write(payload)
-
-    def log_error(self, format: str, *args: Any) -> None:
-        if format.startswith("Request timed out"):
-            return  # a kept-alive connection idle for IDLE_CONNECTION_SECONDS, closed: nothing wrong
-        super().log_error(format, *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Werkzeug formats a line per request (a date, the path) even with its logger quiet.
